@@ -1,0 +1,348 @@
+#include "fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *passwd_file = "/etc/passwd";
+static const char *group_file = "/etc/group";
+
+void fs_set_account_files(const char *passwd, const char *group)
+{
+	passwd_file = passwd ? passwd : "/etc/passwd";
+	group_file = group ? group : "/etc/group";
+}
+
+int fs_read_file(const char *path, size_t max, char **out, size_t *len, struct error *err)
+{
+	size_t used = 0, cap;
+	struct stat st;
+	char *buf = NULL;
+	int fd, rc = 0;
+
+	*out = NULL;
+	*len = 0;
+	/* O_NONBLOCK: opening a FIFO must not hang; it is refused below as not a regular file. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return error_set(err, -errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		rc = error_set(err, -errno, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = error_set(err, -EINVAL, "%s: not a regular file", path);
+		goto out;
+	}
+	if ((uint64_t)st.st_size > max) {
+		rc = error_set(err, -EFBIG, "%s: larger than %zu bytes", path, max);
+		goto out;
+	}
+	cap = (size_t)st.st_size + 1;
+	buf = malloc(cap + 1);
+	if (!buf) {
+		rc = error_set(err, -ENOMEM, "%s: out of memory", path);
+		goto out;
+	}
+	/* Read one byte more than expected: the file may grow, and must still fit max. */
+	for (;;) {
+		ssize_t n = read(fd, buf + used, cap - used);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = error_set(err, -errno, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+		if (used == cap) {
+			rc = error_set(err, -EFBIG, "%s: changed size while being read", path);
+			goto out;
+		}
+	}
+	buf[used] = '\0';
+	*out = buf;
+	*len = used;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+static int random_suffix(char *buf, size_t size)
+{
+	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char bytes[8];
+
+	if (size < sizeof(bytes) + 1 || getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
+		return -EIO;
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		buf[i] = alphabet[bytes[i] % (sizeof(alphabet) - 1)];
+	buf[sizeof(bytes)] = '\0';
+	return 0;
+}
+
+int fs_create_exclusive(const char *path, mode_t mode, struct error *err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+
+	if (fd < 0)
+		return error_set(err, -errno, "%s: %s", path, strerror(errno));
+	/* umask may have narrowed the mode; widening to exactly `mode` exposes nothing extra. */
+	if (fchmod(fd, mode) < 0) {
+		int e = errno;
+
+		close(fd);
+		unlink(path);
+		return error_set(err, -e, "%s: chmod: %s", path, strerror(e));
+	}
+	return fd;
+}
+
+int fs_create_temp_beside(const char *path, mode_t mode, char *tmp_path, size_t tmp_size,
+			  struct error *err)
+{
+	char suffix[16];
+
+	for (int attempt = 0; attempt < 16; attempt++) {
+		int fd, n;
+
+		if (random_suffix(suffix, sizeof(suffix)) < 0)
+			return error_set(err, -EIO, "%s: no randomness for a temp name", path);
+		n = snprintf(tmp_path, tmp_size, "%s.tmp.%s", path, suffix);
+		if (n < 0 || (size_t)n >= tmp_size)
+			return error_set(err, -ENAMETOOLONG, "%s: path too long", path);
+		fd = fs_create_exclusive(tmp_path, mode, err);
+		if (fd != -EEXIST)
+			return fd;
+	}
+	return error_set(err, -EEXIST, "%s: cannot find a free temp name", path);
+}
+
+int fs_sync_parent(const char *path, struct error *err)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd, rc = 0;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if ((size_t)(slash - path) < sizeof(dir))
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	else
+		return error_set(err, -ENAMETOOLONG, "%s: path too long", path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return error_set(err, -errno, "%s: %s", dir, strerror(errno));
+	if (fsync(fd) < 0)
+		rc = error_set(err, -errno, "%s: fsync: %s", dir, strerror(errno));
+	close(fd);
+	return rc;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, data, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+		    gid_t gid, struct error *err)
+{
+	char tmp[PATH_MAX];
+	int fd, rc;
+
+	fd = fs_create_temp_beside(path, mode, tmp, sizeof(tmp), err);
+	if (fd < 0)
+		return fd;
+	if ((uid != FS_KEEP_OWNER || gid != FS_KEEP_GROUP) && fchown(fd, uid, gid) < 0) {
+		rc = error_set(err, -errno, "%s: chown: %s", path, strerror(errno));
+		goto fail;
+	}
+	rc = write_all(fd, data, len);
+	if (rc < 0) {
+		error_set(err, rc, "%s: write: %s", path, strerror(-rc));
+		goto fail;
+	}
+	if (fsync(fd) < 0) {
+		rc = error_set(err, -errno, "%s: fsync: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		rc = error_set(err, -errno, "%s: close: %s", path, strerror(errno));
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		rc = error_set(err, -errno, "%s: rename: %s", path, strerror(errno));
+		goto fail;
+	}
+	return fs_sync_parent(path, err);
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return rc;
+}
+
+int fs_mkdir_p(const char *path, mode_t mode, struct error *err)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf))
+		return error_set(err, -ENAMETOOLONG, "invalid directory path");
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return error_set(err, -errno, "%s: mkdir: %s", buf, strerror(errno));
+		*p = saved;
+		if (!saved)
+			break;
+	}
+	return 0;
+}
+
+int fs_remove(const char *path, struct error *err)
+{
+	if (unlink(path) == 0)
+		return 1;
+	if (errno == ENOENT)
+		return 0;
+	return error_set(err, -errno, "%s: remove: %s", path, strerror(errno));
+}
+
+bool fs_exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+/* Finds the line of `file` whose first field is name (or whose third field equals the number). */
+static int account_line(const char *file, const char *name, char *fields[4], char **line_out,
+			struct error *err)
+{
+	char *text = NULL, *line, *save = NULL;
+	size_t len;
+	int rc = fs_read_file(file, 16u << 20, &text, &len, err);
+
+	if (rc < 0)
+		return rc;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *f = line, *next;
+		int i;
+
+		for (i = 0; i < 4 && f; i++) {
+			fields[i] = f;
+			next = strchr(f, ':');
+			if (next)
+				*next++ = '\0';
+			f = next;
+		}
+		if (i == 4 && (strcmp(fields[0], name) == 0 || strcmp(fields[2], name) == 0)) {
+			*line_out = text; /* fields point into text; caller frees via line_out */
+			return 0;
+		}
+	}
+	free(text);
+	return error_set(err, -ENOENT, "no such %s '%s' in %s",
+			 file == group_file ? "group" : "user", name, file);
+}
+
+static int parse_id(const char *s, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return (*s && !*end && errno == 0 && *out < 0xffffffffUL) ? 0 : -EINVAL;
+}
+
+int fs_lookup_user(const char *name, uid_t *uid, gid_t *primary_gid, struct error *err)
+{
+	char *fields[4], *text = NULL;
+	unsigned long u, g;
+	int rc;
+
+	rc = account_line(passwd_file, name, fields, &text, err);
+	if (rc == -ENOENT && parse_id(name, &u) == 0) {
+		*uid = (uid_t)u; /* a plain number needs no passwd entry */
+		if (primary_gid)
+			*primary_gid = FS_KEEP_GROUP;
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	if (parse_id(fields[2], &u) < 0 || parse_id(fields[3], &g) < 0)
+		rc = error_set(err, -EINVAL, "malformed entry for user '%s' in %s", name, passwd_file);
+	else {
+		*uid = (uid_t)u;
+		if (primary_gid)
+			*primary_gid = (gid_t)g;
+	}
+	free(text);
+	return rc;
+}
+
+int fs_lookup_group(const char *name, gid_t *gid, struct error *err)
+{
+	char *fields[4], *text = NULL;
+	unsigned long g;
+	int rc;
+
+	rc = account_line(group_file, name, fields, &text, err);
+	if (rc == -ENOENT && parse_id(name, &g) == 0) {
+		*gid = (gid_t)g;
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	if (parse_id(fields[2], &g) < 0)
+		rc = error_set(err, -EINVAL, "malformed entry for group '%s' in %s", name, group_file);
+	else
+		*gid = (gid_t)g;
+	free(text);
+	return rc;
+}
+
+int fs_resolve_owner(const char *owner, const char *group, uid_t *uid, gid_t *gid,
+		     struct error *err)
+{
+	int rc;
+
+	*uid = FS_KEEP_OWNER;
+	*gid = FS_KEEP_GROUP;
+	if (owner && *owner && (rc = fs_lookup_user(owner, uid, NULL, err)) < 0)
+		return rc;
+	if (group && *group && (rc = fs_lookup_group(group, gid, err)) < 0)
+		return rc;
+	return 0;
+}

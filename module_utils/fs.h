@@ -1,0 +1,63 @@
+/*
+ * fs: files written so that nothing is ever half-written or readable by the wrong user.
+ *
+ * - fs_write_atomic(): a temp file in the same directory, created with its final mode and owner
+ *   before a byte is written, fsync'd, renamed over the target, then the directory fsync'd.
+ *   A crash leaves either the old file or the new one, never a mix; on error the temp is removed.
+ * - fs_create_exclusive(): open(O_CREAT|O_EXCL) with the final mode, for secrets (keys are 0400
+ *   from the first byte, never chmod'ed narrower later).
+ * - Users and groups are looked up by parsing /etc/passwd and /etc/group: a static binary must
+ *   not load the target's NSS plugins (PROTOCOLS §7).
+ *
+ * All functions return 0 (or a count) or a negative errno and fill `err`. Buffers returned through
+ * out-parameters are malloc'ed; the caller frees them.
+ */
+#ifndef ETCD_ANSIBLE_FS_H
+#define ETCD_ANSIBLE_FS_H
+
+#include "error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define FS_KEEP_OWNER ((uid_t)-1)
+#define FS_KEEP_GROUP ((gid_t)-1)
+
+/* Reads a regular file of at most max bytes into a NUL-terminated buffer (*out, caller frees). */
+int fs_read_file(const char *path, size_t max, char **out, size_t *len, struct error *err);
+
+/* Replaces path with data atomically; mode/uid/gid are set on the temp file before writing. */
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
+		    gid_t gid, struct error *err);
+
+/* Creates path (which must not exist) with exactly mode; returns the open fd for writing. */
+int fs_create_exclusive(const char *path, mode_t mode, struct error *err);
+
+/* Creates a unique temp file beside path (path.tmp.XXXXXX) with mode; fills tmp_path (size >= PATH_MAX). */
+int fs_create_temp_beside(const char *path, mode_t mode, char *tmp_path, size_t tmp_size,
+			  struct error *err);
+
+/* fsync()s the directory holding path, so a rename in it survives a crash. */
+int fs_sync_parent(const char *path, struct error *err);
+
+/* mkdir -p with mode for the directories it creates. */
+int fs_mkdir_p(const char *path, mode_t mode, struct error *err);
+
+/* Removes path; a missing file is not an error. Returns 1 if removed, 0 if absent. */
+int fs_remove(const char *path, struct error *err);
+
+/* true if path exists (any type, symlinks not followed). */
+bool fs_exists(const char *path);
+
+/* Resolves a user or group name (or a number) from /etc/passwd, /etc/group. NULL → keep. */
+int fs_lookup_user(const char *name, uid_t *uid, gid_t *primary_gid, struct error *err);
+int fs_lookup_group(const char *name, gid_t *gid, struct error *err);
+/* Both at once: owner and group may be NULL. */
+int fs_resolve_owner(const char *owner, const char *group, uid_t *uid, gid_t *gid,
+		     struct error *err);
+
+/* Test hook: the files fs_lookup_* read (default /etc/passwd, /etc/group). */
+void fs_set_account_files(const char *passwd, const char *group);
+
+#endif

@@ -1,0 +1,779 @@
+#include "module.h"
+
+#include "fs.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Ansible's own placeholder in invocation.module_args, so users recognise it. */
+#define NO_LOG_PLACEHOLDER "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+#define SCRUBBED "********"
+
+/* ---- option table lookups ------------------------------------------------------------------ */
+
+static const struct option_spec *option_find(const struct option_spec *options, const char *key)
+{
+	for (const struct option_spec *o = options; o->name; o++) {
+		if (strcmp(o->name, key) == 0)
+			return o;
+		for (const char *const *a = o->aliases; a && *a; a++)
+			if (strcmp(*a, key) == 0)
+				return o;
+	}
+	return NULL;
+}
+
+static const char *type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "dict";
+	case JSON_ARRAY: return "list";
+	case JSON_STRING: return "str";
+	case JSON_INTEGER: return "int";
+	case JSON_REAL: return "float";
+	case JSON_TRUE:
+	case JSON_FALSE: return "bool";
+	default: return "null";
+	}
+}
+
+/* ---- coercion, as Ansible's check_type_* functions do it -------------------------------------- */
+
+static json_t *coerce(struct module *m, const char *name, enum opt_type type, enum opt_type elements,
+		      const json_t *v);
+
+static json_t *coerce_str(struct module *m, const char *name, const json_t *v)
+{
+	char buf[64];
+
+	switch (json_typeof(v)) {
+	case JSON_STRING: return json_incref((json_t *)v);
+	case JSON_INTEGER:
+		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return json_string(buf);
+	case JSON_REAL:
+		snprintf(buf, sizeof(buf), "%.17g", json_real_value(v));
+		return json_string(buf);
+	case JSON_TRUE: return json_string("True");
+	case JSON_FALSE: return json_string("False");
+	default:
+		module_fail(m, "argument '%s' is of type %s and we were unable to convert to str", name,
+			    type_name(v));
+		return NULL;
+	}
+}
+
+static bool parse_int(const char *s, long long *out)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	if (!*s)
+		return false;
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	while (isspace((unsigned char)*end))
+		end++;
+	return errno == 0 && *end == '\0';
+}
+
+static json_t *coerce_int(struct module *m, const char *name, const json_t *v)
+{
+	long long n;
+	double d;
+
+	if (json_is_integer(v))
+		return json_incref((json_t *)v);
+	if (json_is_real(v)) {
+		d = json_real_value(v);
+		if (d == (double)(long long)d && d > -9.2e18 && d < 9.2e18)
+			return json_integer((long long)d);
+	} else if (json_is_string(v) && parse_int(json_string_value(v), &n)) {
+		return json_integer(n);
+	}
+	module_fail(m, "argument '%s' is of type %s and we were unable to convert to int", name,
+		    type_name(v));
+	return NULL;
+}
+
+static int bool_from_string(const char *s)
+{
+	static const char *const truthy[] = { "yes", "on", "1", "true", "y", "t", NULL };
+	static const char *const falsy[] = { "no", "off", "0", "false", "n", "f", "", NULL };
+
+	for (const char *const *t = truthy; *t; t++)
+		if (strcasecmp(s, *t) == 0)
+			return 1;
+	for (const char *const *f = falsy; *f; f++)
+		if (strcasecmp(s, *f) == 0)
+			return 0;
+	return -1;
+}
+
+static json_t *coerce_bool(struct module *m, const char *name, const json_t *v)
+{
+	int b = -1;
+
+	if (json_is_boolean(v))
+		return json_incref((json_t *)v);
+	if (json_is_string(v))
+		b = bool_from_string(json_string_value(v));
+	else if (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1))
+		b = (int)json_integer_value(v);
+	if (b >= 0)
+		return json_boolean(b);
+	module_fail(m, "argument '%s' is of type %s and we were unable to convert to bool: "
+		    "use true/false, yes/no or 1/0", name, type_name(v));
+	return NULL;
+}
+
+/* Trimmed copy of [start, start+len); caller frees. */
+static char *trimmed_dup(const char *start, size_t len)
+{
+	while (len && isspace((unsigned char)*start)) {
+		start++;
+		len--;
+	}
+	while (len && isspace((unsigned char)start[len - 1]))
+		len--;
+	return strndup(start, len);
+}
+
+/* Calls add(piece) for every comma-separated piece of s; returns false if add fails. */
+static bool split_commas(const char *s, bool (*add)(void *ctx, char *piece), void *ctx)
+{
+	const char *p = s;
+
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		char *piece = trimmed_dup(p, len);
+
+		if (!piece || !add(ctx, piece))
+			return false;
+		if (!comma)
+			return true;
+		p = comma + 1;
+	}
+}
+
+static bool add_list_piece(void *ctx, char *piece)
+{
+	int rc = *piece ? json_array_append_new(ctx, json_string(piece)) : 0;
+
+	free(piece);
+	return rc == 0;
+}
+
+static json_t *coerce_list(struct module *m, const char *name, enum opt_type elements,
+			   const json_t *v)
+{
+	json_t *raw = NULL, *out = NULL, *item;
+	size_t i;
+
+	if (json_is_array(v)) {
+		raw = json_incref((json_t *)v);
+	} else if (json_is_string(v)) {
+		raw = json_array();
+		if (!raw || !split_commas(json_string_value(v), add_list_piece, raw))
+			goto fail;
+	} else if (json_is_number(v)) {
+		raw = json_pack("[O]", v);
+	} else {
+		module_fail(m, "argument '%s' is of type %s and we were unable to convert to list", name,
+			    type_name(v));
+		goto fail;
+	}
+	out = json_array();
+	if (!raw || !out)
+		goto fail;
+	json_array_foreach(raw, i, item) {
+		json_t *c = coerce(m, name, elements, OPT_STR, item);
+
+		if (!c || json_array_append_new(out, c) != 0)
+			goto fail;
+	}
+	json_decref(raw);
+	return out;
+fail:
+	if (!m->failed)
+		module_fail(m, "out of memory while reading argument '%s'", name);
+	json_decref(raw);
+	json_decref(out);
+	return NULL;
+}
+
+static bool add_dict_piece(void *ctx, char *piece)
+{
+	char *eq = strchr(piece, '=');
+	int rc = -1;
+
+	if (eq && eq != piece) {
+		*eq = '\0';
+		rc = json_object_set_new(ctx, piece, json_string(eq + 1));
+	} else if (!*piece) {
+		rc = 0;
+	}
+	free(piece);
+	return rc == 0;
+}
+
+static json_t *coerce_dict(struct module *m, const char *name, const json_t *v)
+{
+	json_t *out;
+
+	if (json_is_object(v))
+		return json_incref((json_t *)v);
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+
+		out = (*s == '{') ? json_loads(s, 0, NULL) : json_object();
+		if (out && *s != '{' && !split_commas(s, add_dict_piece, out)) {
+			json_decref(out);
+			out = NULL;
+		}
+		if (json_is_object(out))
+			return out;
+		json_decref(out);
+	}
+	module_fail(m, "argument '%s' is of type %s and we were unable to convert to dict "
+		    "(use a mapping or \"key=value, key2=value2\")", name, type_name(v));
+	return NULL;
+}
+
+static json_t *coerce_path(struct module *m, const char *name, const json_t *v)
+{
+	json_t *s = coerce_str(m, name, v);
+	const char *p = s ? json_string_value(s) : NULL;
+	const char *home = getenv("HOME");
+	char *expanded;
+	json_t *out;
+
+	if (!p || p[0] != '~' || (p[1] != '\0' && p[1] != '/') || !home)
+		return s;
+	if (asprintf(&expanded, "%s%s", home, p + 1) < 0) {
+		json_decref(s);
+		module_fail(m, "out of memory while reading argument '%s'", name);
+		return NULL;
+	}
+	out = json_string(expanded);
+	free(expanded);
+	json_decref(s);
+	return out;
+}
+
+static json_t *coerce(struct module *m, const char *name, enum opt_type type, enum opt_type elements,
+		      const json_t *v)
+{
+	switch (type) {
+	case OPT_STR: return coerce_str(m, name, v);
+	case OPT_INT: return coerce_int(m, name, v);
+	case OPT_BOOL: return coerce_bool(m, name, v);
+	case OPT_LIST: return coerce_list(m, name, elements, v);
+	case OPT_DICT: return coerce_dict(m, name, v);
+	case OPT_PATH: return coerce_path(m, name, v);
+	case OPT_RAW: return json_incref((json_t *)v);
+	}
+	return NULL;
+}
+
+/* ---- validation --------------------------------------------------------------------------- */
+
+static bool in_choices(const char *const *choices, const char *value)
+{
+	for (const char *const *c = choices; *c; c++)
+		if (strcmp(*c, value) == 0)
+			return true;
+	return false;
+}
+
+static int check_choices(struct module *m, const struct option_spec *o, const json_t *value)
+{
+	char list[512] = "";
+	size_t used = 0;
+
+	if (!o->choices || !json_is_string(value) || in_choices(o->choices, json_string_value(value)))
+		return 0;
+	for (const char *const *c = o->choices; *c && used < sizeof(list); c++) {
+		int n = snprintf(list + used, sizeof(list) - used, "%s%s", used ? ", " : "", *c);
+
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+	if (o->no_log)
+		return module_fail(m, "value of %s must be one of: %s", o->name, list);
+	return module_fail(m, "value of %s must be one of: %s, got: %s", o->name, list,
+			   json_string_value(value));
+}
+
+/* Collects every string leaf of a no_log value as a secret. */
+static void collect_secrets(struct module *m, const json_t *v)
+{
+	const char *key;
+	json_t *item;
+	size_t i;
+
+	if (json_is_string(v)) {
+		module_add_secret(m, json_string_value(v));
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, item)
+			collect_secrets(m, item);
+	} else if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, key, item)
+			collect_secrets(m, item);
+	}
+}
+
+static void read_ansible_key(struct module *m, const char *key, const json_t *v)
+{
+	int b = json_is_boolean(v) ? json_is_true(v)
+		: json_is_string(v) ? bool_from_string(json_string_value(v)) : -1;
+
+	if (strcmp(key, "_ansible_check_mode") == 0)
+		m->check_mode = b == 1;
+	else if (strcmp(key, "_ansible_diff") == 0)
+		m->diff_mode = b == 1;
+	else if (strcmp(key, "_ansible_no_log") == 0)
+		m->no_log = b == 1;
+	else if (strcmp(key, "_ansible_verbosity") == 0 && json_is_integer(v))
+		m->verbosity = (int)json_integer_value(v);
+}
+
+static int reject_unknown(struct module *m, const json_t *args)
+{
+	char unknown[512] = "", supported[1024] = "";
+	size_t u = 0, s = 0;
+	const char *key;
+	json_t *v;
+
+	json_object_foreach((json_t *)args, key, v) {
+		if (strncmp(key, "_ansible_", 9) == 0 || option_find(m->options, key))
+			continue;
+		if (u < sizeof(unknown)) {
+			int n = snprintf(unknown + u, sizeof(unknown) - u, "%s%.64s", u ? ", " : "", key);
+
+			u += n > 0 ? (size_t)n : 0;
+		}
+	}
+	if (!u)
+		return 0;
+	for (const struct option_spec *o = m->options; o->name && s < sizeof(supported); o++) {
+		int n = snprintf(supported + s, sizeof(supported) - s, "%s%s", s ? ", " : "", o->name);
+
+		s += n > 0 ? (size_t)n : 0;
+	}
+	return module_fail(m, "Unsupported parameters for (%s) module: %s. Supported parameters "
+			   "include: %s.", m->name, unknown, supported);
+}
+
+/* The user's value for o (by name or alias), or NULL. */
+static json_t *given_value(const json_t *args, const struct option_spec *o)
+{
+	json_t *v = json_object_get(args, o->name);
+
+	for (const char *const *a = o->aliases; !v && a && *a; a++)
+		v = json_object_get(args, *a);
+	return json_is_null(v) ? NULL : v;
+}
+
+static int validate_option(struct module *m, const struct option_spec *o, const json_t *args,
+			   char *missing, size_t missing_size)
+{
+	json_t *given = given_value(args, o), *def = NULL, *value;
+
+	if (!given && o->required) {
+		size_t used = strlen(missing);
+
+		snprintf(missing + used, missing_size - used, "%s%s", used ? ", " : "", o->name);
+		return 0;
+	}
+	if (!given && o->def)
+		given = def = json_string(o->def);
+	value = given ? coerce(m, o->name, o->type, o->elements, given) : json_null();
+	json_decref(def);
+	if (!value)
+		return -1;
+	if (o->no_log)
+		collect_secrets(m, value);
+	json_object_set_new(m->params, o->name, value);
+	return check_choices(m, o, value);
+}
+
+static int validate(struct module *m, const json_t *args)
+{
+	char missing[512] = "";
+	const char *key;
+	json_t *v;
+
+	json_object_foreach((json_t *)args, key, v)
+		if (strncmp(key, "_ansible_", 9) == 0)
+			read_ansible_key(m, key, v);
+	/* Secrets first, so that any later message is scrubbed even if validation stops early. */
+	for (const struct option_spec *o = m->options; o->name; o++)
+		if (o->no_log && given_value(args, o))
+			collect_secrets(m, given_value(args, o));
+	if (reject_unknown(m, args) < 0)
+		return -1;
+	for (const struct option_spec *o = m->options; o->name; o++)
+		if (validate_option(m, o, args, missing, sizeof(missing)) < 0)
+			return -1;
+	if (missing[0])
+		return module_fail(m, "missing required arguments: %s", missing);
+	return 0;
+}
+
+/* ---- loading ------------------------------------------------------------------------------ */
+
+int module_init(struct module *m, const char *name, const struct option_spec *options)
+{
+	memset(m, 0, sizeof(*m));
+	m->name = name;
+	m->options = options;
+	m->params = json_object();
+	m->result = json_object();
+	m->secrets = json_array();
+	return (m->params && m->result && m->secrets) ? 0 : -ENOMEM;
+}
+
+static void set_invocation(struct module *m, const json_t *args)
+{
+	json_t *shown = json_object(), *v;
+	const char *key;
+
+	json_object_foreach((json_t *)(args ? args : m->params), key, v) {
+		const struct option_spec *o = option_find(m->options, key);
+
+		if (strncmp(key, "_ansible_", 9) == 0)
+			continue;
+		if (m->no_log || (o && o->no_log && !json_is_null(v)))
+			json_object_set_new(shown, key, json_string(NO_LOG_PLACEHOLDER));
+		else
+			json_object_set(shown, key, v);
+	}
+	json_object_set_new(m->result, "invocation", json_pack("{s:o}", "module_args", shown));
+}
+
+int module_load_json(struct module *m, const char *text, size_t len)
+{
+	json_error_t jerr;
+	json_t *args;
+	int rc;
+
+	if (len == 0)
+		return module_fail(m, "the args file is empty: expected a JSON object of options");
+	args = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	if (!args)
+		return module_fail(m, "the args file is not valid JSON (line %d, column %d): %s",
+				   jerr.line, jerr.column, jerr.text);
+	if (!json_is_object(args)) {
+		rc = module_fail(m, "the args file must hold a JSON object of options, not a %s",
+				 type_name(args));
+		json_decref(args);
+		return rc;
+	}
+	rc = validate(m, args);
+	set_invocation(m, rc < 0 ? args : NULL);
+	json_decref(args);
+	return rc;
+}
+
+int module_load_file(struct module *m, const char *path)
+{
+	struct error err;
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = fs_read_file(path, MODULE_ARGS_MAX, &text, &len, &err);
+	if (rc < 0)
+		return module_fail(m, "cannot read the args file: %s", err.msg);
+	rc = module_load_json(m, text, len);
+	free(text);
+	return rc;
+}
+
+void module_free(struct module *m)
+{
+	json_decref(m->params);
+	json_decref(m->result);
+	json_decref(m->secrets);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- getters ------------------------------------------------------------------------------ */
+
+json_t *module_get(const struct module *m, const char *option)
+{
+	return json_object_get(m->params, option);
+}
+
+bool module_has(const struct module *m, const char *option)
+{
+	json_t *v = module_get(m, option);
+
+	return v && !json_is_null(v);
+}
+
+const char *module_str(const struct module *m, const char *option)
+{
+	return json_string_value(module_get(m, option));
+}
+
+long long module_int(const struct module *m, const char *option)
+{
+	return json_integer_value(module_get(m, option));
+}
+
+bool module_bool(const struct module *m, const char *option)
+{
+	return json_is_true(module_get(m, option));
+}
+
+size_t module_list_size(const struct module *m, const char *option)
+{
+	return json_array_size(module_get(m, option));
+}
+
+const char *module_list_str(const struct module *m, const char *option, size_t index)
+{
+	return json_string_value(json_array_get(module_get(m, option), index));
+}
+
+/* ---- results ------------------------------------------------------------------------------ */
+
+int module_fail(struct module *m, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* The first failure is the cause; later ones are consequences. */
+	if (!m->failed)
+		json_object_set_new(m->result, "msg", json_string(msg));
+	m->failed = true;
+	return -1;
+}
+
+void module_warn(struct module *m, const char *fmt, ...)
+{
+	json_t *warnings = json_object_get(m->result, "warnings");
+	char msg[2048], *clean;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!warnings) {
+		warnings = json_array();
+		json_object_set_new(m->result, "warnings", warnings);
+	}
+	json_array_append_new(warnings, json_string(msg));
+	clean = module_scrub(m, msg);
+	fprintf(stderr, "%s: warning: %s\n", m->name, clean ? clean : SCRUBBED);
+	free(clean);
+}
+
+void module_set(struct module *m, const char *key, json_t *value)
+{
+	json_object_set_new(m->result, key, value ? value : json_null());
+}
+
+void module_set_str(struct module *m, const char *key, const char *value)
+{
+	module_set(m, key, value ? json_string(value) : json_null());
+}
+
+void module_set_int(struct module *m, const char *key, long long value)
+{
+	module_set(m, key, json_integer(value));
+}
+
+void module_set_bool(struct module *m, const char *key, bool value)
+{
+	module_set(m, key, json_boolean(value));
+}
+
+void module_set_changed(struct module *m, bool changed)
+{
+	module_set_bool(m, "changed", changed);
+}
+
+bool module_changed(const struct module *m)
+{
+	return json_is_true(json_object_get(m->result, "changed"));
+}
+
+void module_add_diff(struct module *m, const char *header, const char *before, const char *after)
+{
+	json_t *diff;
+
+	if (!m->diff_mode)
+		return;
+	diff = json_object_get(m->result, "diff");
+	if (!diff) {
+		diff = json_array();
+		json_object_set_new(m->result, "diff", diff);
+	}
+	json_array_append_new(diff, json_pack("{s:s, s:s, s:s, s:s}", "before", before ? before : "",
+					      "after", after ? after : "", "before_header", header,
+					      "after_header", header));
+}
+
+void module_add_secret(struct module *m, const char *secret)
+{
+	if (secret && *secret)
+		json_array_append_new(m->secrets, json_string(secret));
+}
+
+/* ---- scrubbing and output ----------------------------------------------------------------- */
+
+static char *replace_all(const char *text, const char *needle, const char *with)
+{
+	size_t nlen = strlen(needle), wlen = strlen(with), count = 0, size;
+	const char *p;
+	char *out, *o;
+
+	for (p = text; (p = strstr(p, needle)); p += nlen)
+		count++;
+	size = strlen(text) + count * wlen + 1;
+	out = malloc(size);
+	if (!out)
+		return NULL;
+	for (o = out, p = text;;) {
+		const char *hit = strstr(p, needle);
+		size_t keep = hit ? (size_t)(hit - p) : strlen(p);
+
+		memcpy(o, p, keep);
+		o += keep;
+		if (!hit)
+			break;
+		memcpy(o, with, wlen);
+		o += wlen;
+		p = hit + nlen;
+	}
+	*o = '\0';
+	return out;
+}
+
+char *module_scrub(const struct module *m, const char *text)
+{
+	char *out = strdup(text);
+	size_t i;
+	json_t *s;
+
+	json_array_foreach(m->secrets, i, s) {
+		char *next;
+
+		if (!out || !strstr(out, json_string_value(s)))
+			continue;
+		next = replace_all(out, json_string_value(s), SCRUBBED);
+		free(out);
+		out = next;
+	}
+	return out;
+}
+
+static void scrub_tree(const struct module *m, json_t *v)
+{
+	const char *key;
+	json_t *item;
+	size_t i;
+
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, item) {
+			if (json_is_string(item)) {
+				char *clean = module_scrub(m, json_string_value(item));
+
+				json_array_set_new(v, i, json_string(clean ? clean : SCRUBBED));
+				free(clean);
+			} else {
+				scrub_tree(m, item);
+			}
+		}
+	} else if (json_is_object(v)) {
+		json_object_foreach(v, key, item) {
+			if (json_is_string(item)) {
+				char *clean = module_scrub(m, json_string_value(item));
+
+				json_object_set_new(v, key, json_string(clean ? clean : SCRUBBED));
+				free(clean);
+			} else {
+				scrub_tree(m, item);
+			}
+		}
+	}
+}
+
+char *module_result_dump(struct module *m)
+{
+	char *text, *clean;
+
+	if (!json_object_get(m->result, "changed"))
+		module_set_changed(m, false);
+	module_set_bool(m, "failed", m->failed);
+	scrub_tree(m, m->result);
+	text = json_dumps(m->result, JSON_COMPACT);
+	if (!text)
+		return strdup("{\"failed\": true, \"changed\": false, \"msg\": \"out of memory\"}");
+	/* Second pass over the whole text catches keys and anything escaped differently. */
+	clean = module_scrub(m, text);
+	free(text);
+	return clean;
+}
+
+/* ---- main --------------------------------------------------------------------------------- */
+
+static bool write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+int module_main(int argc, char **argv, const char *name, const struct option_spec *options,
+		module_run_fn run)
+{
+	struct module m;
+	char *out;
+	int result_fd, code;
+
+	signal(SIGPIPE, SIG_IGN);
+	/* Keep stdout for the one JSON result: anything a library prints goes to stderr instead. */
+	result_fd = dup(STDOUT_FILENO);
+	if (result_fd < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
+		result_fd = STDOUT_FILENO;
+	if (module_init(&m, name, options) < 0)
+		return 1;
+	if (argc != 2)
+		module_fail(&m, "usage: %s ARGS_FILE (a JSON object of options, as Ansible passes it)",
+			    name);
+	else if (module_load_file(&m, argv[1]) == 0 && run(&m) < 0 && !m.failed)
+		module_fail(&m, "%s failed without a message (a bug: please report it)", name);
+	out = module_result_dump(&m);
+	code = m.failed ? 1 : 0;
+	if (!out || !write_all(result_fd, out, strlen(out)) || !write_all(result_fd, "\n", 1))
+		code = 1;
+	free(out);
+	module_free(&m);
+	return code;
+}

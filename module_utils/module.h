@@ -1,0 +1,105 @@
+/*
+ * module: the Ansible binary module protocol (DESIGN §2, PROTOCOLS §1).
+ *
+ * A module declares its options once in a table and hands main() to module_main():
+ *
+ *     static const struct option_spec options[] = {
+ *         { .name = "name", .type = OPT_STR, .required = true },
+ *         { .name = "state", .type = OPT_STR, .def = "present", .choices = STATES },
+ *         { 0 }
+ *     };
+ *     int main(int argc, char **argv) { return module_main(argc, argv, "x", options, run); }
+ *
+ * module_main loads argv[1] (the args file), validates it against the table (types are coerced as
+ * Ansible does; every violation names the option), calls run(), then prints exactly one JSON object
+ * on stdout with `changed`, `failed`, `invocation` (no_log values masked) and whatever run() set.
+ * Every string of the result is scrubbed of no_log values and of secrets added with
+ * module_add_secret(), so a secret never reaches stdout even through an error message.
+ *
+ * Memory: values returned by the getters are borrowed from the module and live until module_main
+ * returns. module_set() steals the reference it is given.
+ */
+#ifndef ETCD_ANSIBLE_MODULE_H
+#define ETCD_ANSIBLE_MODULE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Largest args file accepted: far above any real task, small enough to never hurt a node. */
+#define MODULE_ARGS_MAX (4u * 1024u * 1024u)
+
+enum opt_type {
+	OPT_STR = 0, /* string; numbers and booleans are converted like Ansible does */
+	OPT_INT,     /* integer, or a string holding one */
+	OPT_BOOL,    /* true/false, yes/no, on/off, 1/0, as Ansible accepts */
+	OPT_LIST,    /* list, or a comma-separated string */
+	OPT_DICT,    /* object, or "k=v, k2=v2" */
+	OPT_PATH,    /* string; a leading ~ is expanded to $HOME */
+	OPT_RAW,     /* any JSON value, unchecked */
+};
+
+struct option_spec {
+	const char *name;
+	enum opt_type type;
+	bool required;
+	const char *def;             /* default, written as a user would (coerced like input) */
+	const char *const *choices;  /* NULL-terminated allowed values (OPT_STR only) */
+	bool no_log;                 /* value masked in every output */
+	enum opt_type elements;      /* for OPT_LIST: the type of each element (OPT_STR default) */
+	const char *const *aliases;  /* NULL-terminated other names accepted */
+};
+
+struct module {
+	const char *name;
+	const struct option_spec *options;
+	json_t *params;  /* validated options, defaults applied; absent optional options are null */
+	json_t *result;  /* what run() returns to Ansible */
+	json_t *secrets; /* array of strings to scrub from every output */
+	bool check_mode;
+	bool diff_mode;
+	bool no_log;
+	int verbosity;
+	bool failed;
+};
+
+typedef int (*module_run_fn)(struct module *m);
+
+/* Whole life of a module: load, validate, run, emit. Returns the process exit code. */
+int module_main(int argc, char **argv, const char *name, const struct option_spec *options,
+		module_run_fn run);
+
+/* The pieces module_main is made of (used by tests and the fuzz target). */
+int module_init(struct module *m, const char *name, const struct option_spec *options);
+int module_load_file(struct module *m, const char *path);
+int module_load_json(struct module *m, const char *text, size_t len);
+char *module_result_dump(struct module *m); /* caller frees; scrubbed */
+void module_free(struct module *m);
+
+/* Getters: options are already validated, so these never fail. NULL/0/false when unset. */
+const char *module_str(const struct module *m, const char *option);
+long long module_int(const struct module *m, const char *option);
+bool module_bool(const struct module *m, const char *option);
+json_t *module_get(const struct module *m, const char *option); /* borrowed */
+bool module_has(const struct module *m, const char *option);   /* set and not null */
+size_t module_list_size(const struct module *m, const char *option);
+const char *module_list_str(const struct module *m, const char *option, size_t index);
+
+/* Results. module_fail() returns -1 so run() can `return module_fail(m, ...)`. */
+int module_fail(struct module *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void module_warn(struct module *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void module_set(struct module *m, const char *key, json_t *value); /* steals value */
+void module_set_str(struct module *m, const char *key, const char *value);
+void module_set_int(struct module *m, const char *key, long long value);
+void module_set_bool(struct module *m, const char *key, bool value);
+void module_set_changed(struct module *m, bool changed);
+bool module_changed(const struct module *m);
+/* Adds one {before, after, before_header, after_header} entry to result.diff (diff mode only). */
+void module_add_diff(struct module *m, const char *header, const char *before, const char *after);
+/* A value derived from a secret (a decrypted key, a token) that must never be printed. */
+void module_add_secret(struct module *m, const char *secret);
+
+/* Replaces every secret in text; returns a new string (caller frees) or NULL on ENOMEM. */
+char *module_scrub(const struct module *m, const char *text);
+
+#endif

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Install what etcd-ansible needs to build and test, on Debian 12 (root, apt reachable).
+#   scripts/deps.sh            apt packages + static libcurl and libsystemd into build/deps/
+#   scripts/deps.sh --apt-only only the apt packages
+# Everything is reused when already present, so a second run takes a second.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+deps="$top/build/deps"
+export DEBIAN_FRONTEND=noninteractive
+
+APT_PACKAGES=(
+  # build + static archives Debian ships
+  build-essential pkg-config libjansson-dev libssl-dev zlib1g-dev libc-ares-dev libcmocka-dev
+  clang libclang-rt-14-dev file dpkg-dev
+  # to build libcurl.a and libsystemd.a from source packages
+  autoconf automake libtool meson ninja-build gperf libcap-dev libmount-dev
+  # test hosts and controller
+  systemd-container debootstrap iproute2 openssh-client ansible-core python3 rsync
+  # real peers
+  etcd-server etcd-client golang-go golang-github-smallstep-certificates-dev
+)
+
+log() { printf '[deps] %s\n' "$*" >&2; }
+
+need_apt() {
+  local p missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ "${#missing[@]}" -eq 0 ] || printf '%s\n' "${missing[@]}"
+}
+
+add_deb_src() {
+  local f=/etc/apt/sources.list.d/etcd-ansible-src.sources
+  grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && return 1
+  grep -qs '^deb-src' /etc/apt/sources.list 2>/dev/null && return 1
+  log "adding deb-src entries ($f)"
+  cat >"$f" <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  return 0
+}
+
+install_apt() {
+  local missing updated=0
+  if add_deb_src; then apt-get update -qq; updated=1; fi
+  mapfile -t missing < <(need_apt)
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  [ "$updated" -eq 1 ] || apt-get update -qq
+  log "apt-get install ${missing[*]}"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+fetch_source() { # $1 = source package; unpacks into $deps/src/<pkg>-<ver>
+  local pkg=$1
+  mkdir -p "$deps/src"
+  (cd "$deps/src" && ls -d "$pkg"-*/ >/dev/null 2>&1 || apt-get source -qq "$pkg" >/dev/null 2>&1)
+  ls -d "$deps/src/$pkg"-*/ | head -n1
+}
+
+build_curl() {
+  [ -f "$deps/lib/libcurl.a" ] && return 0
+  local src
+  src=$(fetch_source curl)
+  log "building static libcurl in $src"
+  (
+    cd "$src"
+    # Debian renames the library for its gnutls/nss flavours; undo that (newest patch first).
+    if [ ! -f .etcd-ansible-unpatched ]; then
+      patch -R -p1 -s <debian/patches/99_nss.patch
+      patch -R -p1 -s <debian/patches/90_gnutls.patch
+      touch .etcd-ansible-unpatched
+    fi
+    autoreconf -fi >/dev/null 2>&1
+    ./configure -q --prefix="$deps" --disable-shared --enable-static --with-pic \
+      --with-openssl --with-zlib --enable-ares --disable-threaded-resolver \
+      --disable-openssl-auto-load-config --without-ca-bundle --without-ca-path --without-ca-fallback \
+      --without-libpsl --without-libidn2 --without-nghttp2 --without-nghttp3 --without-ngtcp2 \
+      --without-brotli --without-zstd --without-librtmp --without-libssh --without-libssh2 \
+      --without-gssapi --without-libgsasl --disable-ldap --disable-ldaps --disable-rtsp --disable-dict \
+      --disable-telnet --disable-tftp --disable-pop3 --disable-imap --disable-smb --disable-smtp \
+      --disable-gopher --disable-mqtt --disable-ftp --disable-manual --disable-ntlm \
+      --disable-alt-svc --disable-hsts --disable-cookies --disable-netrc --disable-socketpair \
+      >/dev/null
+    make -s -j"$(nproc)" -C lib libcurl.la >/dev/null 2>&1
+    mkdir -p "$deps/lib" "$deps/include/curl"
+    cp lib/.libs/libcurl.a "$deps/lib/"
+    cp include/curl/*.h "$deps/include/curl/"
+  )
+}
+
+build_systemd() {
+  [ -f "$deps/lib/libsystemd.a" ] && return 0
+  local src
+  src=$(fetch_source systemd)
+  log "building libsystemd.a in $src"
+  (
+    cd "$src"
+    rm -rf build-static
+    meson setup build-static -Dstatic-libsystemd=true -Dtests=false -Dman=false -Dhtml=false \
+      -Dselinux=false -Dapparmor=false -Dpam=false -Dacl=false -Daudit=false -Dseccomp=false \
+      -Dblkid=false -Dkmod=false -Dlibcryptsetup=false -Dlibcurl=false -Dlibidn2=false -Dlibiptc=false \
+      -Dqrencode=false -Dgcrypt=false -Dgnutls=false -Dopenssl=false -Dp11kit=false -Dlz4=false \
+      -Dxz=false -Dzstd=false -Dzlib=false -Dbzip2=false -Dpcre2=false -Dglib=false -Ddbus=false \
+      -Dgnu-efi=false -Dtpm2=false -Delfutils=false -Dpwquality=false \
+      -Dmicrohttpd=false -Dxkbcommon=false -Dpolkit=false -Dlibfido2=false \
+      -Dmode=release >/dev/null
+    ninja -C build-static version.h libsystemd.a >/dev/null
+    mkdir -p "$deps/lib" "$deps/include/systemd"
+    cp build-static/libsystemd.a "$deps/lib/"
+    cp src/systemd/*.h "$deps/include/systemd/"
+  )
+}
+
+main() {
+  [ "$(id -u)" -eq 0 ] || { log "run as root (apt-get)"; exit 1; }
+  install_apt
+  [ "${1:-}" = "--apt-only" ] && return 0
+  build_curl
+  build_systemd
+  log "ok: $(ls "$deps/lib" | tr '\n' ' ')"
+}
+
+main "$@"

@@ -1,0 +1,432 @@
+/* cmocka tests of the protocol layer: args loading, validation, coercion, masking, output. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "module.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const STATES[] = { "present", "absent", NULL };
+static const char *const NAME_ALIASES[] = { "unit", NULL };
+
+static const struct option_spec OPTIONS[] = {
+	{ .name = "name", .type = OPT_STR, .required = true, .aliases = NAME_ALIASES },
+	{ .name = "state", .type = OPT_STR, .def = "present", .choices = STATES },
+	{ .name = "count", .type = OPT_INT, .def = "3" },
+	{ .name = "force", .type = OPT_BOOL, .def = "no" },
+	{ .name = "sans", .type = OPT_LIST },
+	{ .name = "ports", .type = OPT_LIST, .elements = OPT_INT },
+	{ .name = "env", .type = OPT_DICT },
+	{ .name = "dest", .type = OPT_PATH },
+	{ .name = "password", .type = OPT_STR, .no_log = true },
+	{ .name = "extra", .type = OPT_RAW },
+	{ 0 },
+};
+
+/* Loads text into a fresh module and returns its result as a parsed object (caller decrefs). */
+static json_t *load(const char *text, size_t len, struct module *m)
+{
+	assert_int_equal(module_init(m, "demo", OPTIONS), 0);
+	module_load_json(m, text, len);
+	char *dump = module_result_dump(m);
+	json_t *result = json_loads(dump, 0, NULL);
+	assert_non_null(result);
+	free(dump);
+	return result;
+}
+
+static json_t *load_str(const char *text, struct module *m)
+{
+	return load(text, strlen(text), m);
+}
+
+static const char *msg_of(const json_t *result)
+{
+	return json_string_value(json_object_get(result, "msg"));
+}
+
+#define assert_failed_with(result, needle)                                                      \
+	do {                                                                                    \
+		assert_true(json_is_true(json_object_get(result, "failed")));                   \
+		const char *msg_ = msg_of(result);                                              \
+		if (!msg_ || !strstr(msg_, needle))                                             \
+			fail_msg("expected msg containing '%s', got '%s'", needle,              \
+				 msg_ ? msg_ : "(none)");                                       \
+	} while (0)
+
+static void test_defaults_and_coercion(void **state)
+{
+	struct module m;
+	json_t *r = load_str("{\"unit\": \"x\", \"count\": \"42\", \"force\": \"yes\","
+			     " \"sans\": \"a, b,,c\", \"ports\": [\"1\", 2], \"env\": \"A=1, B=two\","
+			     " \"_ansible_check_mode\": true, \"_ansible_diff\": \"yes\","
+			     " \"_ansible_future_key\": 1}", &m);
+	(void)state;
+	assert_false(json_is_true(json_object_get(r, "failed")));
+	assert_false(json_is_true(json_object_get(r, "changed")));
+	assert_string_equal(module_str(&m, "name"), "x");
+	assert_string_equal(module_str(&m, "state"), "present");
+	assert_int_equal(module_int(&m, "count"), 42);
+	assert_true(module_bool(&m, "force"));
+	assert_int_equal(module_list_size(&m, "sans"), 3);
+	assert_string_equal(module_list_str(&m, "sans", 2), "c");
+	assert_int_equal(json_integer_value(json_array_get(module_get(&m, "ports"), 0)), 1);
+	assert_string_equal(json_string_value(json_object_get(module_get(&m, "env"), "B")), "two");
+	assert_false(module_has(&m, "dest"));
+	assert_true(m.check_mode);
+	assert_true(m.diff_mode);
+	json_decref(r);
+	module_free(&m);
+}
+
+static void test_missing_required(void **state)
+{
+	struct module m;
+	json_t *r = load_str("{\"state\": \"absent\"}", &m);
+	(void)state;
+	assert_failed_with(r, "missing required arguments: name");
+	json_decref(r);
+	module_free(&m);
+}
+
+static void test_unknown_option(void **state)
+{
+	struct module m;
+	json_t *r = load_str("{\"name\": \"x\", \"bogus\": 1, \"_ansible_ok\": 2}", &m);
+	(void)state;
+	assert_failed_with(r, "Unsupported parameters for (demo) module: bogus");
+	json_decref(r);
+	module_free(&m);
+}
+
+static void test_bad_choice(void **state)
+{
+	struct module m;
+	json_t *r = load_str("{\"name\": \"x\", \"state\": \"gone\"}", &m);
+	(void)state;
+	assert_failed_with(r, "value of state must be one of: present, absent, got: gone");
+	json_decref(r);
+	module_free(&m);
+}
+
+static void test_wrong_types(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "{\"name\": \"x\", \"count\": \"many\"}", "argument 'count'" },
+		{ "{\"name\": \"x\", \"count\": 1.5}", "argument 'count'" },
+		{ "{\"name\": \"x\", \"force\": \"maybe\"}", "argument 'force'" },
+		{ "{\"name\": \"x\", \"force\": 7}", "argument 'force'" },
+		{ "{\"name\": [1]}", "argument 'name'" },
+		{ "{\"name\": {\"a\": 1}}", "argument 'name'" },
+		{ "{\"name\": \"x\", \"sans\": {\"a\": 1}}", "argument 'sans'" },
+		{ "{\"name\": \"x\", \"ports\": [\"http\"]}", "argument 'ports'" },
+		{ "{\"name\": \"x\", \"env\": [1]}", "argument 'env'" },
+		{ "{\"name\": \"x\", \"env\": \"novalue\"}", "argument 'env'" },
+		{ "{\"name\": \"x\", \"dest\": true}", NULL },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct module m;
+		json_t *r = load_str(cases[i][0], &m);
+
+		if (cases[i][1])
+			assert_failed_with(r, cases[i][1]);
+		else
+			assert_false(json_is_true(json_object_get(r, "failed")));
+		json_decref(r);
+		module_free(&m);
+	}
+}
+
+static void test_not_json(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "not json", "not valid JSON" },
+		{ "[1, 2]", "must hold a JSON object" },
+		{ "\"str\"", "must hold a JSON object" },
+		{ "{\"name\": \"a\", \"name\": \"b\"}", "not valid JSON" },
+		{ "{\"name\": \"a\\u0000b\"}", "not valid JSON" },
+		{ "{\"name\": \"x\"} trailing", "not valid JSON" },
+		{ "{\"name\": 123456789012345678901234567890}", "not valid JSON" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct module m;
+		json_t *r = load_str(cases[i][0], &m);
+
+		assert_failed_with(r, cases[i][1]);
+		json_decref(r);
+		module_free(&m);
+	}
+}
+
+static void test_raw_nul_byte_and_empty(void **state)
+{
+	static const char with_nul[] = "{\"name\": \"a\"}\0{\"x\": 1}";
+	struct module m;
+	json_t *r;
+	(void)state;
+
+	r = load(with_nul, sizeof(with_nul) - 1, &m);
+	assert_failed_with(r, "not valid JSON");
+	json_decref(r);
+	module_free(&m);
+
+	r = load("", 0, &m);
+	assert_failed_with(r, "the args file is empty");
+	json_decref(r);
+	module_free(&m);
+}
+
+static void test_deeply_nested(void **state)
+{
+	size_t depth = 200000, len = 2 * depth + 32;
+	char *text = malloc(len);
+	struct module m;
+	json_t *r;
+	(void)state;
+
+	assert_non_null(text);
+	size_t off = (size_t)sprintf(text, "{\"name\": \"x\", \"extra\": ");
+	memset(text + off, '[', depth);
+	memset(text + off + depth, ']', depth);
+	strcpy(text + off + 2 * depth, "}");
+	r = load_str(text, &m);
+	assert_failed_with(r, "not valid JSON");
+	json_decref(r);
+	module_free(&m);
+	free(text);
+}
+
+static void test_no_log_masked_everywhere(void **state)
+{
+	struct module m;
+	json_t *r, *inv;
+	char *dump;
+	(void)state;
+
+	assert_int_equal(module_init(&m, "demo", OPTIONS), 0);
+	const char *args = "{\"name\": \"x\", \"password\": \"hunter2secret\"}";
+
+	module_load_json(&m, args, strlen(args));
+	module_fail(&m, "login with hunter2secret refused");
+	module_warn(&m, "the password hunter2secret is weak");
+	module_set_str(&m, "echo", "pw=hunter2secret;");
+	module_add_secret(&m, "derived-token-123");
+	module_set(&m, "nested", json_pack("{s:[s]}", "derived-token-123", "x derived-token-123"));
+	dump = module_result_dump(&m);
+	assert_null(strstr(dump, "hunter2secret"));
+	assert_null(strstr(dump, "derived-token-123"));
+	r = json_loads(dump, 0, NULL);
+	inv = json_object_get(json_object_get(r, "invocation"), "module_args");
+	assert_string_equal(json_string_value(json_object_get(inv, "password")),
+			    "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER");
+	assert_string_equal(json_string_value(json_object_get(inv, "name")), "x");
+	assert_string_equal(json_string_value(json_object_get(r, "echo")), "pw=********;");
+	free(dump);
+	json_decref(r);
+	module_free(&m);
+}
+
+static void test_no_log_masked_on_validation_error(void **state)
+{
+	struct module m;
+	json_t *r = load_str("{\"password\": \"s3cr3t-value\", \"state\": \"s3cr3t-value\"}", &m);
+	char *dump = json_dumps(r, 0);
+	(void)state;
+	assert_true(json_is_true(json_object_get(r, "failed")));
+	assert_null(strstr(dump, "s3cr3t-value"));
+	free(dump);
+	json_decref(r);
+	module_free(&m);
+}
+
+static void test_ansible_no_log_hides_invocation(void **state)
+{
+	struct module m;
+	json_t *r = load_str("{\"name\": \"visible\", \"_ansible_no_log\": true}", &m);
+	json_t *inv = json_object_get(json_object_get(r, "invocation"), "module_args");
+	(void)state;
+	assert_string_equal(json_string_value(json_object_get(inv, "name")),
+			    "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER");
+	json_decref(r);
+	module_free(&m);
+}
+
+static void test_failed_and_changed_always_set(void **state)
+{
+	struct module m;
+	json_t *r = load_str("{\"name\": \"x\"}", &m);
+	(void)state;
+	assert_true(json_is_false(json_object_get(r, "failed")));
+	assert_true(json_is_false(json_object_get(r, "changed")));
+	json_decref(r);
+	module_free(&m);
+}
+
+static void test_diff_only_in_diff_mode(void **state)
+{
+	struct module m;
+	json_t *r;
+	(void)state;
+
+	r = load_str("{\"name\": \"x\"}", &m);
+	json_decref(r);
+	module_add_diff(&m, "/etc/x", "a\n", "b\n");
+	assert_null(json_object_get(m.result, "diff"));
+	module_free(&m);
+
+	r = load_str("{\"name\": \"x\", \"_ansible_diff\": true}", &m);
+	json_decref(r);
+	module_add_diff(&m, "/etc/x", "a\n", "b\n");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(json_object_get(m.result, "diff"), 0), "after")),
+			    "b\n");
+	module_free(&m);
+}
+
+/* ---- the file path: missing, directory, FIFO, huge ---------------------------------------- */
+
+static json_t *load_path(const char *path, struct module *m)
+{
+	assert_int_equal(module_init(m, "demo", OPTIONS), 0);
+	module_load_file(m, path);
+	char *dump = module_result_dump(m);
+	json_t *r = json_loads(dump, 0, NULL);
+	free(dump);
+	return r;
+}
+
+static void test_args_file_kinds(void **state)
+{
+	char dir[] = "/tmp/test_module.XXXXXX", fifo[64], big[64];
+	struct module m;
+	json_t *r;
+	FILE *f;
+	(void)state;
+
+	assert_non_null(mkdtemp(dir));
+	r = load_path("/nonexistent/args", &m);
+	assert_failed_with(r, "cannot read the args file");
+	json_decref(r);
+	module_free(&m);
+
+	r = load_path(dir, &m);
+	assert_failed_with(r, "not a regular file");
+	json_decref(r);
+	module_free(&m);
+
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	r = load_path(fifo, &m); /* must not block waiting for a writer */
+	assert_failed_with(r, "not a regular file");
+	json_decref(r);
+	module_free(&m);
+	unlink(fifo);
+
+	snprintf(big, sizeof(big), "%s/big", dir);
+	f = fopen(big, "w");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, (long)MODULE_ARGS_MAX + 1, SEEK_SET), 0);
+	fputc('}', f);
+	fclose(f);
+	r = load_path(big, &m);
+	assert_failed_with(r, "larger than");
+	json_decref(r);
+	module_free(&m);
+	unlink(big);
+	rmdir(dir);
+}
+
+/* ---- module_main: exactly one JSON object on stdout, exit code follows `failed` ------------- */
+
+static int run_ok(struct module *m)
+{
+	printf("library noise on stdout\n"); /* must not corrupt the result */
+	fflush(stdout);
+	module_set_changed(m, true);
+	return 0;
+}
+
+static char *capture_main(const char *args_text, int *exit_code)
+{
+	char path[] = "/tmp/test_module_args.XXXXXX", out_path[] = "/tmp/test_module_out.XXXXXX";
+	int fd = mkstemp(path), out_fd = mkstemp(out_path), saved = dup(STDOUT_FILENO);
+	char *argv[] = { "demo", path, NULL }, *text = calloc(1, 65536);
+
+	assert_true(fd >= 0 && out_fd >= 0 && saved >= 0 && text);
+	assert_int_equal(write(fd, args_text, strlen(args_text)), (ssize_t)strlen(args_text));
+	close(fd);
+	fflush(stdout);
+	dup2(out_fd, STDOUT_FILENO);
+	*exit_code = module_main(2, argv, "demo", OPTIONS, run_ok);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	assert_true(pread(out_fd, text, 65535, 0) > 0);
+	close(out_fd);
+	unlink(path);
+	unlink(out_path);
+	return text;
+}
+
+static void test_main_prints_one_object(void **state)
+{
+	int code;
+	char *out;
+	json_error_t err;
+	json_t *r;
+	(void)state;
+
+	/* module_main moves stdout to stderr for run(); restore our stdout afterwards each time. */
+	int keep_stdout = dup(STDOUT_FILENO);
+	out = capture_main("{\"name\": \"ok\"}", &code);
+	dup2(keep_stdout, STDOUT_FILENO);
+	r = json_loads(out, 0, &err);
+	if (!r)
+		fail_msg("stdout is not one JSON object: %s (%s)", out, err.text);
+	assert_int_equal(code, 0);
+	assert_true(json_is_true(json_object_get(r, "changed")));
+	json_decref(r);
+	free(out);
+
+	out = capture_main("{\"nope\": 1}", &code);
+	dup2(keep_stdout, STDOUT_FILENO);
+	close(keep_stdout);
+	r = json_loads(out, 0, &err);
+	assert_non_null(r);
+	assert_int_equal(code, 1);
+	assert_failed_with(r, "Unsupported parameters");
+	json_decref(r);
+	free(out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_and_coercion),
+		cmocka_unit_test(test_missing_required),
+		cmocka_unit_test(test_unknown_option),
+		cmocka_unit_test(test_bad_choice),
+		cmocka_unit_test(test_wrong_types),
+		cmocka_unit_test(test_not_json),
+		cmocka_unit_test(test_raw_nul_byte_and_empty),
+		cmocka_unit_test(test_deeply_nested),
+		cmocka_unit_test(test_no_log_masked_everywhere),
+		cmocka_unit_test(test_no_log_masked_on_validation_error),
+		cmocka_unit_test(test_ansible_no_log_hides_invocation),
+		cmocka_unit_test(test_failed_and_changed_always_set),
+		cmocka_unit_test(test_diff_only_in_diff_mode),
+		cmocka_unit_test(test_args_file_kinds),
+		cmocka_unit_test(test_main_prints_one_object),
+	};
+	return cmocka_run_group_tests_name("module", tests, NULL, NULL);
+}
