@@ -685,7 +685,35 @@ char *module_scrub(const struct module *m, const char *text)
 	return out;
 }
 
-static void scrub_tree(const struct module *m, json_t *v)
+static json_t *scrubbed_string(const struct module *m, const char *text)
+{
+	char *clean = module_scrub(m, text);
+	json_t *out = json_string(clean ? clean : SCRUBBED);
+
+	free(clean);
+	return out;
+}
+
+/* Renames keys holding a secret (user data such as a dict option can carry one in a key). */
+static void scrub_keys(const struct module *m, json_t *obj)
+{
+	const char *key;
+	json_t *item;
+	void *tmp;
+
+	json_object_foreach_safe(obj, tmp, key, item) {
+		char *clean = module_scrub(m, key);
+
+		if (clean && strcmp(clean, key) != 0) {
+			json_object_set(obj, clean, item);
+			json_object_del(obj, key);
+		}
+		free(clean);
+	}
+}
+
+/* depth 0 is the result itself, whose keys are ours; deeper keys may come from the user. */
+static void scrub_tree(const struct module *m, json_t *v, int depth)
 {
 	const char *key;
 	json_t *item;
@@ -693,44 +721,36 @@ static void scrub_tree(const struct module *m, json_t *v)
 
 	if (json_is_array(v)) {
 		json_array_foreach(v, i, item) {
-			if (json_is_string(item)) {
-				char *clean = module_scrub(m, json_string_value(item));
-
-				json_array_set_new(v, i, json_string(clean ? clean : SCRUBBED));
-				free(clean);
-			} else {
-				scrub_tree(m, item);
-			}
+			if (json_is_string(item))
+				json_array_set_new(v, i, scrubbed_string(m, json_string_value(item)));
+			else
+				scrub_tree(m, item, depth + 1);
 		}
 	} else if (json_is_object(v)) {
+		if (depth > 0)
+			scrub_keys(m, v);
 		json_object_foreach(v, key, item) {
-			if (json_is_string(item)) {
-				char *clean = module_scrub(m, json_string_value(item));
-
-				json_object_set_new(v, key, json_string(clean ? clean : SCRUBBED));
-				free(clean);
-			} else {
-				scrub_tree(m, item);
-			}
+			if (json_is_string(item))
+				json_object_set_new(v, key, scrubbed_string(m, json_string_value(item)));
+			else
+				scrub_tree(m, item, depth + 1);
 		}
 	}
 }
 
 char *module_result_dump(struct module *m)
 {
-	char *text, *clean;
+	char *text;
 
 	if (!json_object_get(m->result, "changed"))
 		module_set_changed(m, false);
 	module_set_bool(m, "failed", m->failed);
-	scrub_tree(m, m->result);
+	/* On the tree, not the text: scrubbing JSON text could break its syntax. */
+	scrub_tree(m, m->result, 0);
 	text = json_dumps(m->result, JSON_COMPACT);
 	if (!text)
 		return strdup("{\"failed\": true, \"changed\": false, \"msg\": \"out of memory\"}");
-	/* Second pass over the whole text catches keys and anything escaped differently. */
-	clean = module_scrub(m, text);
-	free(text);
-	return clean;
+	return text;
 }
 
 /* ---- main --------------------------------------------------------------------------------- */
