@@ -72,6 +72,7 @@ integration: all
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
+	$(MAKE) lint
 	$(MAKE) static
 	$(MAKE) integration
 

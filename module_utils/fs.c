@@ -281,6 +281,8 @@ static int parse_id(const char *s, unsigned long *out)
 {
 	char *end;
 
+	if (!s)
+		return -EINVAL;
 	errno = 0;
 	*out = strtoul(s, &end, 10);
 	return (*s && !*end && errno == 0 && *out < 0xffffffffUL) ? 0 : -EINVAL;
@@ -288,7 +290,7 @@ static int parse_id(const char *s, unsigned long *out)
 
 int fs_lookup_user(const char *name, uid_t *uid, gid_t *primary_gid, struct error *err)
 {
-	char *fields[4], *text = NULL;
+	char *fields[4] = { NULL }, *text = NULL;
 	unsigned long u, g;
 	int rc;
 
@@ -314,7 +316,7 @@ int fs_lookup_user(const char *name, uid_t *uid, gid_t *primary_gid, struct erro
 
 int fs_lookup_group(const char *name, gid_t *gid, struct error *err)
 {
-	char *fields[4], *text = NULL;
+	char *fields[4] = { NULL }, *text = NULL;
 	unsigned long g;
 	int rc;
 

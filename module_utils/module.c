@@ -33,6 +33,8 @@ static const struct option_spec *option_find(const struct option_spec *options, 
 
 static const char *type_name(const json_t *v)
 {
+	if (!v)
+		return "null";
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: return "dict";
 	case JSON_ARRAY: return "list";
@@ -95,7 +97,7 @@ static json_t *coerce_int(struct module *m, const char *name, const json_t *v)
 		return json_incref((json_t *)v);
 	if (json_is_real(v)) {
 		d = json_real_value(v);
-		if (d == (double)(long long)d && d > -9.2e18 && d < 9.2e18)
+		if (d > -9.2e18 && d < 9.2e18 && d == (double)(long long)d)
 			return json_integer((long long)d);
 	} else if (json_is_string(v) && parse_int(json_string_value(v), &n)) {
 		return json_integer(n);

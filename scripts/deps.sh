@@ -12,13 +12,15 @@ export DEBIAN_FRONTEND=noninteractive
 APT_PACKAGES=(
   # build + static archives Debian ships
   build-essential pkg-config libjansson-dev libssl-dev zlib1g-dev libc-ares-dev libcmocka-dev
-  clang libclang-rt-14-dev file dpkg-dev
+  clang libclang-rt-14-dev clang-tidy cppcheck file dpkg-dev
   # to build libcurl.a and libsystemd.a from source packages
   autoconf automake libtool meson ninja-build gperf libcap-dev libmount-dev
   # test hosts and controller
   systemd-container debootstrap iproute2 openssh-client ansible-core python3 rsync
   # real peers
   etcd-server etcd-client golang-go golang-github-smallstep-certificates-dev
+  # CLIs used by tests/peers/stepca/smoke.sh
+  openssl curl
 )
 
 log() { printf '[deps] %s\n' "$*" >&2; }

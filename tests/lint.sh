@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# make lint: clang-tidy and cppcheck over module_utils/ and modules/; any finding fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shopt -s nullglob
+sources=(module_utils/*.c modules/*.c)
+flags=(-std=c11 -D_GNU_SOURCE -Imodule_utils -Ibuild/deps/include -DCURL_STATICLIB)
+echo "clang-tidy: ${#sources[@]} files"
+clang-tidy --quiet "${sources[@]}" -- "${flags[@]}" 2>/dev/null
+echo "cppcheck: ${#sources[@]} files"
+cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+  --inline-suppr --std=c11 -D_GNU_SOURCE -Imodule_utils --include=/usr/include/jansson.h \
+  --suppress=unknownMacro --suppress=missingInclude \
+  --suppress=missingIncludeSystem "${sources[@]}"
+echo "lint: clean"
