@@ -122,6 +122,7 @@ static void test_wrong_types(void **state)
 	static const char *const cases[][2] = {
 		{ "{\"name\": \"x\", \"count\": \"many\"}", "argument 'count'" },
 		{ "{\"name\": \"x\", \"count\": 1.5}", "argument 'count'" },
+		{ "{\"name\": \"x\", \"count\": 5.2e89}", "argument 'count'" },
 		{ "{\"name\": \"x\", \"force\": \"maybe\"}", "argument 'force'" },
 		{ "{\"name\": \"x\", \"force\": 7}", "argument 'force'" },
 		{ "{\"name\": [1]}", "argument 'name'" },
