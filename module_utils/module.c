@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Ansible's own placeholder in invocation.module_args, so users recognise it. */
@@ -610,6 +611,26 @@ void module_set_bool(struct module *m, const char *key, bool value)
 void module_set_changed(struct module *m, bool changed)
 {
 	module_set_bool(m, "changed", changed);
+}
+
+char *module_format_time(long long seconds, char *buf, size_t size)
+{
+	time_t t = (time_t)seconds;
+	struct tm tm;
+
+	if (size)
+		buf[0] = '\0';
+	if (seconds > 0 && gmtime_r(&t, &tm))
+		strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+void module_set_time(struct module *m, const char *key, long long seconds)
+{
+	char buf[32];
+
+	module_format_time(seconds, buf, sizeof(buf));
+	module_set(m, key, buf[0] ? json_string(buf) : json_null());
 }
 
 bool module_changed(const struct module *m)

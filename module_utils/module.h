@@ -93,6 +93,10 @@ void module_set_str(struct module *m, const char *key, const char *value);
 void module_set_int(struct module *m, const char *key, long long value);
 void module_set_bool(struct module *m, const char *key, bool value);
 void module_set_changed(struct module *m, bool changed);
+/* A point in time as ISO 8601 UTC ("2026-11-25T15:04:05Z"); seconds <= 0 sets null. */
+void module_set_time(struct module *m, const char *key, long long seconds);
+/* The same text into buf (at least 21 bytes); returns buf, or "" for seconds <= 0. */
+char *module_format_time(long long seconds, char *buf, size_t size);
 bool module_changed(const struct module *m);
 /* Adds one {before, after, before_header, after_header} entry to result.diff (diff mode only). */
 void module_add_diff(struct module *m, const char *header, const char *before, const char *after);

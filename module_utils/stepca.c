@@ -247,3 +247,54 @@ int stepca_renew(const struct stepca *ca, const char *cert_file, const char *key
 	json_decref(answer);
 	return rc;
 }
+
+/* Multiplier in seconds for a Go duration unit at s (advances *len over it), 0 if unknown. */
+static double duration_unit(const char *s, size_t *len)
+{
+	static const struct {
+		const char *name;
+		double seconds;
+	} units[] = { { "ns", 1e-9 }, { "us", 1e-6 }, { "\xc2\xb5s", 1e-6 }, { "ms", 1e-3 },
+		      { "s", 1 },     { "m", 60 },    { "h", 3600 } };
+
+	/* Longest match first: "ms" before "m". */
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		size_t n = strlen(units[i].name);
+
+		if (strncmp(s, units[i].name, n) == 0 && (n > 1 || s[1] != 's')) {
+			*len = n;
+			return units[i].seconds;
+		}
+	}
+	return 0;
+}
+
+int stepca_duration_parse(const char *text, double *seconds)
+{
+	const char *p = text;
+	double total = 0;
+
+	if (!text || !*text)
+		return -EINVAL;
+	if (strcmp(text, "0") == 0) {
+		*seconds = 0;
+		return 0;
+	}
+	while (*p) {
+		size_t digits = strspn(p, "0123456789"), unit_len = 0, frac = 0;
+		double value, unit;
+
+		if (p[digits] == '.')
+			frac = 1 + strspn(p + digits + 1, "0123456789");
+		if (digits + frac == 0 || (digits == 0 && frac == 1))
+			return -EINVAL;
+		value = strtod(p, NULL); /* only digits and one dot: strtod cannot overrun */
+		unit = duration_unit(p + digits + frac, &unit_len);
+		if (unit == 0)
+			return -EINVAL;
+		total += value * unit;
+		p += digits + frac + unit_len;
+	}
+	*seconds = total;
+	return 0;
+}

@@ -52,4 +52,10 @@ int stepca_sign(const struct stepca *ca, const char *csr_pem, const char *token,
 int stepca_renew(const struct stepca *ca, const char *cert_file, const char *key_file,
 		 char **chain_pem, struct error *err);
 
+/*
+ * Parses a Go duration as step-ca reads claims ("17520h", "1h30m", "90s"; units ns us ms s m h,
+ * no days) into seconds. Returns 0, or -EINVAL for anything time.ParseDuration would refuse.
+ */
+int stepca_duration_parse(const char *text, double *seconds);
+
 #endif

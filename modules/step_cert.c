@@ -1,0 +1,482 @@
+/*
+ * step_cert: make sure a certificate and its key exist, chain to the CA root, carry the wanted
+ * subject and SANs and are not past their renewal point; otherwise issue one (local key, CSR,
+ * one-time token from the JWK provisioner, POST /1.0/sign) or renew it (POST /1.0/renew over
+ * mTLS with the current pair). The private key never leaves the host.
+ *
+ * Also the renewal job: systemd runs `step_cert ARGS_FILE` from a timer; when nothing is due it
+ * prints changed=false and exits 0.
+ *
+ * Writing: the key (0400, owner) is written before the certificate and kept when it still fits,
+ * so a renewal replaces the certificate alone, atomically: a node is never without a valid pair.
+ */
+#include "fs.h"
+#include "jose.h"
+#include "keys.h"
+#include "module.h"
+#include "stepca.h"
+#include "x509.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const STATES[] = { "present", "renewed", "absent", NULL };
+
+static const struct option_spec options[] = {
+	{ .name = "ca_url", .type = OPT_STR },
+	{ .name = "root", .type = OPT_PATH },
+	{ .name = "root_fingerprint", .type = OPT_STR },
+	{ .name = "provisioner", .type = OPT_STR, .def = "etcd-provisioner" },
+	{ .name = "provisioner_password", .type = OPT_STR, .no_log = true },
+	{ .name = "provisioner_password_file", .type = OPT_PATH },
+	{ .name = "subject", .type = OPT_STR },
+	{ .name = "sans", .type = OPT_LIST },
+	{ .name = "cert_path", .type = OPT_PATH, .required = true },
+	{ .name = "key_path", .type = OPT_PATH, .required = true },
+	{ .name = "key_type", .type = OPT_STR, .def = "EC" },
+	{ .name = "duration", .type = OPT_STR },
+	{ .name = "renew_fraction", .type = OPT_STR, .def = "0.6667" },
+	{ .name = "owner", .type = OPT_STR },
+	{ .name = "group", .type = OPT_STR },
+	{ .name = "state", .type = OPT_STR, .def = "present", .choices = STATES },
+	{ .name = "force", .type = OPT_BOOL, .def = "false" },
+	{ .name = "timeout", .type = OPT_INT, .def = "30" },
+	{ 0 },
+};
+
+enum action { ACTION_NONE, ACTION_RENEW, ACTION_ISSUE };
+
+static const char *const ACTION_NAMES[] = { "none", "renewed", "issued" };
+
+/* What is on disk now, and what the wanted certificate looks like. */
+struct cert_state {
+	const char **sans;
+	size_t n_sans;
+	enum key_type key_type;
+	int rsa_bits;
+	double renew_fraction;
+	X509 *root;
+	EVP_PKEY *key; /* the current key, when readable and of the wanted type */
+	X509 *cert;
+	STACK_OF(X509) *chain; /* the certificate file: leaf first */
+	struct cert_info info;
+	bool have_info;
+	const char *reason; /* why the action was chosen */
+};
+
+static void cert_state_free(struct cert_state *s)
+{
+	free(s->sans);
+	X509_free(s->root);
+	EVP_PKEY_free(s->key);
+	x509_chain_free(s->chain);
+	if (s->have_info)
+		cert_info_free(&s->info);
+}
+
+/* ---- options ------------------------------------------------------------------------------- */
+
+static int read_wanted_sans(struct module *m, struct cert_state *s)
+{
+	size_t n = module_list_size(m, "sans");
+
+	s->n_sans = n ? n : 1;
+	s->sans = calloc(s->n_sans, sizeof(*s->sans));
+	if (!s->sans)
+		return module_fail(m, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		s->sans[i] = module_list_str(m, "sans", i);
+	if (!n)
+		s->sans[0] = module_str(m, "subject"); /* step's default: sans = [subject] */
+	return 0;
+}
+
+static int check_root(struct module *m, struct cert_state *s)
+{
+	const char *wanted = module_str(m, "root_fingerprint");
+	struct error err;
+	char *fingerprint;
+
+	s->root = x509_read_pem(module_str(m, "root"), &err);
+	if (!s->root)
+		return module_fail(m, "root: %s", err.msg);
+	if (!wanted)
+		return 0;
+	fingerprint = x509_fingerprint_sha256_hex(s->root);
+	if (!fingerprint || strcasecmp(fingerprint, wanted) != 0) {
+		module_fail(m, "root_fingerprint: %s has fingerprint %s, not %s",
+			    module_str(m, "root"), fingerprint ? fingerprint : "?", wanted);
+		free(fingerprint);
+		return -1;
+	}
+	free(fingerprint);
+	return 0;
+}
+
+static int read_options(struct module *m, struct cert_state *s)
+{
+	static const char *const needed[] = { "ca_url", "root", "subject", NULL };
+	const char *fraction = module_str(m, "renew_fraction");
+	struct error err;
+	char *end;
+
+	for (const char *const *o = needed; *o; o++)
+		if (!module_has(m, *o))
+			return module_fail(m, "missing required arguments: %s (state=%s)", *o,
+					   module_str(m, "state"));
+	if (strncmp(module_str(m, "ca_url"), "https://", 8) != 0)
+		return module_fail(m, "ca_url must start with https://, got '%s'",
+				   module_str(m, "ca_url"));
+	s->renew_fraction = strtod(fraction, &end);
+	if (*end || s->renew_fraction <= 0 || s->renew_fraction >= 1)
+		return module_fail(m, "renew_fraction must be a number between 0 and 1 (e.g. 0.6667), "
+				   "got '%s'", fraction);
+	if (key_type_parse(module_str(m, "key_type"), &s->key_type, &s->rsa_bits, &err) < 0)
+		return module_fail(m, "key_type: %s", err.msg);
+	if (module_has(m, "duration")) {
+		double seconds;
+
+		if (stepca_duration_parse(module_str(m, "duration"), &seconds) < 0 || seconds <= 0)
+			return module_fail(m, "duration: '%s' is not a Go duration such as \"17520h\"",
+					   module_str(m, "duration"));
+	}
+	if (module_int(m, "timeout") < 1)
+		return module_fail(m, "timeout must be at least 1 second");
+	if (read_wanted_sans(m, s) < 0)
+		return -1;
+	return check_root(m, s);
+}
+
+/* The provisioner password from the option or its file (trailing white space trimmed). */
+static char *provisioner_password(struct module *m)
+{
+	const char *file = module_str(m, "provisioner_password_file");
+	char *text = NULL;
+	size_t len = 0;
+	struct error err;
+
+	if (module_has(m, "provisioner_password"))
+		return strdup(module_str(m, "provisioner_password"));
+	if (!file) {
+		module_fail(m, "a new certificate must be issued, which needs provisioner_password "
+			    "or provisioner_password_file");
+		return NULL;
+	}
+	if (fs_read_file(file, 64 * 1024, &text, &len, &err) < 0) {
+		module_fail(m, "provisioner_password_file: %s", err.msg);
+		return NULL;
+	}
+	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+		text[--len] = '\0';
+	module_add_secret(m, text);
+	return text;
+}
+
+/* ---- deciding ------------------------------------------------------------------------------ */
+
+/* Loads the current pair; returns the action it calls for and sets s->reason. */
+static enum action inspect_current(struct module *m, struct cert_state *s)
+{
+	const char *cert_path = module_str(m, "cert_path"), *key_path = module_str(m, "key_path");
+	struct error err;
+	time_t now = time(NULL);
+
+	s->chain = fs_exists(cert_path) ? x509_read_pem_chain(cert_path, &err) : NULL;
+	s->key = fs_exists(key_path) ? key_read_pem(key_path, NULL, &err) : NULL;
+	if (s->key && !key_is_type(s->key, s->key_type, s->rsa_bits)) {
+		EVP_PKEY_free(s->key);
+		s->key = NULL; /* a new key of the wanted type */
+		s->reason = "the key type changed";
+		return ACTION_ISSUE;
+	}
+	if (!s->chain || sk_X509_num(s->chain) == 0)
+		return s->reason = "no certificate yet", ACTION_ISSUE;
+	s->cert = sk_X509_value(s->chain, 0);
+	if (x509_inspect(s->cert, &s->info, &err) < 0)
+		return s->reason = "the certificate cannot be read", ACTION_ISSUE;
+	s->have_info = true;
+	if (!s->key || !key_matches_cert(s->key, s->cert)) {
+		EVP_PKEY_free(s->key);
+		s->key = NULL;
+		return s->reason = "the key does not match the certificate", ACTION_ISSUE;
+	}
+	if (x509_verify_chain(s->cert, s->chain, s->root, now, &err) < 0)
+		return s->reason = now > s->info.not_after ? "the certificate has expired"
+							    : "the certificate does not chain to root",
+		       ACTION_ISSUE;
+	if (strcmp(s->info.subject_cn, module_str(m, "subject")) != 0)
+		return s->reason = "the subject changed", ACTION_ISSUE;
+	if (!x509_sans_equal(&s->info, s->sans, s->n_sans))
+		return s->reason = "the SANs changed", ACTION_ISSUE;
+	if (module_bool(m, "force"))
+		return s->reason = "force", ACTION_ISSUE;
+	if (strcmp(module_str(m, "state"), "renewed") == 0)
+		return s->reason = "state=renewed", ACTION_RENEW;
+	if (now >= x509_renewal_point(&s->info, s->renew_fraction))
+		return s->reason = "past the renewal point", ACTION_RENEW;
+	return s->reason = "valid", ACTION_NONE;
+}
+
+/* ---- talking to the CA --------------------------------------------------------------------- */
+
+static int decrypt_provisioner_key(struct module *m, const struct stepca *ca, EVP_PKEY **key,
+				   char **kid)
+{
+	char *password = provisioner_password(m), *encrypted = NULL;
+	unsigned char *plain = NULL;
+	json_t *public_jwk = NULL, *private_jwk = NULL;
+	size_t len = 0;
+	struct error err;
+	int rc = -1;
+
+	*key = NULL;
+	if (!password)
+		return -1;
+	if (stepca_provisioner(ca, module_str(m, "provisioner"), &public_jwk, &encrypted, &err) < 0) {
+		module_fail(m, "provisioner: %s", err.msg);
+		goto out;
+	}
+	if (jose_jwe_decrypt_pbes2(encrypted, password, &plain, &len, &err) < 0) {
+		module_fail(m, "provisioner_password: cannot decrypt the key of provisioner '%s': %s",
+			    module_str(m, "provisioner"), err.msg);
+		goto out;
+	}
+	private_jwk = json_loadb((const char *)plain, len, 0, NULL);
+	*key = private_jwk ? jose_jwk_to_pkey(private_jwk, &err) : NULL;
+	*kid = strdup(json_string_value(json_object_get(public_jwk, "kid")) ?: "");
+	if (!*key || !*kid) {
+		module_fail(m, "provisioner '%s' has an unusable key", module_str(m, "provisioner"));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (password)
+		jose_secret_free(password, strlen(password));
+	if (plain)
+		jose_secret_free(plain, len);
+	json_decref(private_jwk); /* jansson frees without wiping; the JWK text was wiped above */
+	json_decref(public_jwk);
+	free(encrypted);
+	return rc;
+}
+
+/* A new certificate through /1.0/sign for s->key (made here when absent). */
+static int issue(struct module *m, const struct stepca *ca, struct cert_state *s, char **chain_pem)
+{
+	EVP_PKEY *provisioner_key = NULL;
+	X509_REQ *csr = NULL;
+	char *kid = NULL, *token = NULL, *csr_pem = NULL, *fingerprint = NULL;
+	struct error err;
+	int rc = -1;
+
+	if (!s->key && !(s->key = key_generate(s->key_type, s->rsa_bits, &err))) {
+		module_fail(m, "key_type: %s", err.msg);
+		goto out;
+	}
+	if (decrypt_provisioner_key(m, ca, &provisioner_key, &kid) < 0)
+		goto out;
+	fingerprint = x509_fingerprint_sha256_hex(s->root);
+	csr = x509_csr_new(s->key, module_str(m, "subject"), s->sans, s->n_sans, &err);
+	csr_pem = csr ? x509_csr_pem(csr) : NULL;
+	if (!csr_pem || stepca_sign_token(provisioner_key, kid, module_str(m, "provisioner"), ca->url,
+					  module_str(m, "subject"), s->sans, s->n_sans, fingerprint,
+					  &token, &err) < 0) {
+		module_fail(m, "cannot prepare the certificate request: %s", err.msg);
+		goto out;
+	}
+	module_add_secret(m, token);
+	if (stepca_sign(ca, csr_pem, token, module_str(m, "duration"), chain_pem, &err) < 0) {
+		module_fail(m, "the CA refused to sign: %s", err.msg);
+		goto out;
+	}
+	rc = 0;
+out:
+	EVP_PKEY_free(provisioner_key);
+	X509_REQ_free(csr);
+	if (token)
+		jose_secret_free(token, strlen(token));
+	free(kid);
+	free(csr_pem);
+	free(fingerprint);
+	return rc;
+}
+
+/* ---- checking and writing the result ------------------------------------------------------- */
+
+static int check_issued(struct module *m, struct cert_state *s, STACK_OF(X509) *chain)
+{
+	X509 *leaf = sk_X509_value(chain, 0);
+	struct cert_info info;
+	struct error err;
+	int rc = 0;
+
+	if (x509_verify_chain(leaf, chain, s->root, 0, &err) < 0)
+		return module_fail(m, "the CA returned a certificate that does not chain to root: %s",
+				   err.msg);
+	if (!key_matches_cert(s->key, leaf))
+		return module_fail(m, "the CA returned a certificate for another key");
+	if (x509_inspect(leaf, &info, &err) < 0)
+		return module_fail(m, "cannot read the new certificate: %s", err.msg);
+	if (!x509_sans_equal(&info, s->sans, s->n_sans))
+		rc = module_fail(m, "the CA returned a certificate with other SANs than asked for");
+	cert_info_free(&info);
+	return rc;
+}
+
+static int write_pair(struct module *m, struct cert_state *s, const char *chain_pem,
+		      bool new_key)
+{
+	uid_t uid;
+	gid_t gid;
+	struct error err;
+
+	if (fs_resolve_owner(module_str(m, "owner"), module_str(m, "group"), &uid, &gid, &err) < 0)
+		return module_fail(m, "owner/group: %s", err.msg);
+	/* Key first: the certificate on disk must never name a key that is not there yet. */
+	if (new_key && key_write_pem(module_str(m, "key_path"), s->key, NULL, 0400, uid, gid,
+				     &err) < 0)
+		return module_fail(m, "key_path: %s", err.msg);
+	if (fs_write_atomic(module_str(m, "cert_path"), chain_pem, strlen(chain_pem), 0644, uid, gid,
+			    &err) < 0)
+		return module_fail(m, "cert_path: %s", err.msg);
+	return 0;
+}
+
+static int obtain(struct module *m, struct cert_state *s, enum action *action)
+{
+	struct stepca ca = { .url = module_str(m, "ca_url"), .root_file = module_str(m, "root"),
+			     .timeout_ms = module_int(m, "timeout") * 1000L };
+	bool new_key = s->key == NULL;
+	STACK_OF(X509) *chain = NULL;
+	char *chain_pem = NULL;
+	struct error err;
+	int rc = -1;
+
+	if (*action == ACTION_RENEW &&
+	    stepca_renew(&ca, module_str(m, "cert_path"), module_str(m, "key_path"), &chain_pem,
+			 &err) < 0) {
+		module_warn(m, "renewal refused (%s); issuing a new certificate instead", err.msg);
+		*action = ACTION_ISSUE;
+	}
+	if (*action == ACTION_ISSUE && issue(m, &ca, s, &chain_pem) < 0)
+		goto out;
+	chain = x509_chain_from_pem(chain_pem, strlen(chain_pem), &err);
+	if (!chain) {
+		module_fail(m, "the CA answered with an unreadable certificate: %s", err.msg);
+		goto out;
+	}
+	if (check_issued(m, s, chain) < 0 || write_pair(m, s, chain_pem, new_key) < 0)
+		goto out;
+	rc = 0;
+out:
+	x509_chain_free(chain);
+	free(chain_pem);
+	return rc;
+}
+
+/* ---- reporting ----------------------------------------------------------------------------- */
+
+static char *describe(const struct cert_info *info)
+{
+	char nb[32], na[32], *text = NULL, sans[2048] = "";
+	size_t used = 0;
+
+	for (size_t i = 0; info && i < info->n_sans && used < sizeof(sans); i++)
+		used += (size_t)snprintf(sans + used, sizeof(sans) - used, "%s%s", i ? ", " : "",
+					 info->sans[i].value);
+	if (!info)
+		return strdup("");
+	if (asprintf(&text, "subject: %s\nsans: %s\nserial: %s\nnot_before: %s\nnot_after: %s\n",
+		     info->subject_cn, sans, info->serial,
+		     module_format_time(info->not_before, nb, sizeof(nb)),
+		     module_format_time(info->not_after, na, sizeof(na))) < 0)
+		return NULL;
+	return text;
+}
+
+static void report(struct module *m, struct cert_state *s, const char *before)
+{
+	struct error err;
+	STACK_OF(X509) *chain = x509_read_pem_chain(module_str(m, "cert_path"), &err);
+	struct cert_info info;
+	json_t *sans = json_array();
+	char *after;
+
+	if (!chain || x509_inspect(sk_X509_value(chain, 0), &info, &err) < 0) {
+		x509_chain_free(chain);
+		json_decref(sans);
+		return;
+	}
+	for (size_t i = 0; i < info.n_sans; i++)
+		json_array_append_new(sans, json_string(info.sans[i].value));
+	module_set_str(m, "serial", info.serial);
+	module_set_str(m, "subject", info.subject_cn);
+	module_set(m, "sans", sans);
+	module_set_time(m, "not_before", info.not_before);
+	module_set_time(m, "not_after", info.not_after);
+	module_set_time(m, "renewal_point", x509_renewal_point(&info, s->renew_fraction));
+	module_set_str(m, "fingerprint", info.fingerprint_sha256);
+	module_set_str(m, "key_type", info.key_type);
+	after = describe(&info);
+	if (module_changed(m))
+		module_add_diff(m, module_str(m, "cert_path"), before, after);
+	free(after);
+	cert_info_free(&info);
+	x509_chain_free(chain);
+}
+
+static int remove_pair(struct module *m)
+{
+	struct error err;
+	int cert = fs_remove(module_str(m, "cert_path"), &err);
+	int key = cert < 0 ? cert : fs_remove(module_str(m, "key_path"), &err);
+
+	if (m->check_mode) {
+		module_set_changed(m, fs_exists(module_str(m, "cert_path")) ||
+					      fs_exists(module_str(m, "key_path")));
+		return 0;
+	}
+	if (cert < 0 || key < 0)
+		return module_fail(m, "%s", err.msg);
+	module_set_str(m, "action", cert || key ? "removed" : "none");
+	module_set_changed(m, cert || key);
+	return 0;
+}
+
+static int run(struct module *m)
+{
+	struct cert_state s = { 0 };
+	enum action action;
+	char *before = NULL;
+	int rc = -1;
+
+	if (strcmp(module_str(m, "state"), "absent") == 0)
+		return remove_pair(m);
+	if (read_options(m, &s) < 0)
+		goto out;
+	action = inspect_current(m, &s);
+	before = describe(s.have_info ? &s.info : NULL);
+	module_set_str(m, "reason", s.reason);
+	if (action != ACTION_NONE && !m->check_mode && obtain(m, &s, &action) < 0)
+		goto out;
+	module_set_str(m, "action", ACTION_NAMES[action]);
+	module_set_changed(m, action != ACTION_NONE);
+	if (!m->check_mode)
+		report(m, &s, before);
+	else if (action != ACTION_NONE)
+		module_add_diff(m, module_str(m, "cert_path"), before, "(a new certificate)\n");
+	rc = 0;
+out:
+	free(before);
+	cert_state_free(&s);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	return module_main(argc, argv, "step_cert", options, run);
+}
