@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# step_ca and step_cert against the real step-ca 0.19 (tests/peers/stepca) on 127.0.0.1.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+. tests/lib/assert.sh
+
+tests/peers/stepca/build.sh >/dev/null
+work=$(mktemp -d /tmp/step_cert_vs_stepca.XXXXXX)
+stepca_pid=
+cleanup() {
+  [ -n "$stepca_pid" ] && kill "$stepca_pid" 2>/dev/null && wait "$stepca_pid" 2>/dev/null
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+port=$(free_port)
+ca_pw='ca-pass-7Qx!'
+prov_pw='prov-pass-9Zk$'
+
+run_module() { # run_module NAME ARGS_JSON → prints the result; never fails the script
+  printf '%s' "$2" >"$work/args.json"
+  "library/$1" "$work/args.json" || true
+}
+
+ca_args() { # ca_args EXTRA_JSON_MEMBERS
+  printf '{"path": "%s/ca", "dns_names": ["localhost", "127.0.0.1"], "address": "127.0.0.1:%s", "password": "%s", "provisioner_password": "%s", "min_duration": "5m"%s}' \
+    "$work" "$port" "$ca_pw" "$prov_pw" "$1"
+}
+
+echo "-- step_ca creates a CA"
+out=$(run_module step_ca "$(ca_args '')")
+assert_eq "step_ca created" "true true" "$(json_get "$out" changed) $(json_get "$out" created)"
+fingerprint=$(json_get "$out" root_fingerprint)
+assert_eq "root fingerprint matches openssl" \
+  "$(openssl x509 -in "$work/ca/certs/root_ca.crt" -outform DER | sha256sum | cut -d' ' -f1)" "$fingerprint"
+assert_eq "secrets are 0400" "400 400 400" \
+  "$(stat -c %a "$work/ca/secrets/root_ca_key" "$work/ca/secrets/intermediate_ca_key" "$work/ca/secrets/password" | xargs)"
+assert_not_contains "no secret in the output" "$ca_pw" "$out"
+
+out=$(run_module step_ca "$(ca_args '')")
+assert_eq "step_ca rerun is idempotent" "false" "$(json_get "$out" changed)"
+out=$(run_module step_ca "$(printf '{"path": "%s/ca", "dns_names": ["localhost"], "password": "wrong-pw", "provisioner_password": "%s"}' "$work" "$prov_pw")")
+assert_contains "wrong CA password is refused" "password: cannot open the existing intermediate key" "$(json_get "$out" msg)"
+out=$(run_module step_ca "$(ca_args ', "max_duration": "48h", "default_duration": "50h"')")
+assert_contains "bad durations are refused" "min_duration <= default_duration <= max_duration" "$(json_get "$out" msg)"
+
+echo "-- the real step-ca serves it"
+build/peers/step-ca --password-file "$work/ca/secrets/password" "$work/ca/config/ca.json" >"$work/step-ca.log" 2>&1 &
+stepca_pid=$!
+if ! wait_for 20 curl -sf --cacert "$work/ca/certs/root_ca.crt" "https://127.0.0.1:$port/health"; then
+  cat "$work/step-ca.log"; exit 1
+fi
+echo "ok   step-ca /health"
+
+cert_args() { # cert_args ', "k": v...' [SANS_JSON]: the base options with these merged over them
+  python3 -c '
+import json, sys
+base = {"ca_url": "https://127.0.0.1:" + sys.argv[1], "root": sys.argv[2] + "/ca/certs/root_ca.crt",
+        "root_fingerprint": sys.argv[3], "provisioner_password": sys.argv[4], "subject": "node-1",
+        "sans": json.loads(sys.argv[6]), "cert_path": sys.argv[2] + "/node/peer.crt",
+        "key_path": sys.argv[2] + "/node/peer.key"}
+base.update(json.loads("{" + sys.argv[5].lstrip(", ") + "}"))
+print(json.dumps(base))
+' "$port" "$work" "$fingerprint" "$prov_pw" "$1" "${2:-[\"node-1\", \"127.0.0.1\"]}"
+}
+mkdir -p "$work/node"
+
+echo "-- step_cert issues, verifies, is idempotent"
+out=$(run_module step_cert "$(cert_args '')")
+assert_eq "issued" "true issued" "$(json_get "$out" changed) $(json_get "$out" action)"
+assert_eq "key is 0400, cert 0644" "400 644" "$(stat -c %a "$work/node/peer.key" "$work/node/peer.crt" | xargs)"
+openssl verify -CAfile "$work/ca/certs/root_ca.crt" -untrusted "$work/node/peer.crt" "$work/node/peer.crt" >/dev/null
+echo "ok   openssl verifies the chain"
+sans=$(openssl x509 -in "$work/node/peer.crt" -noout -ext subjectAltName | tail -n1 | xargs)
+assert_eq "SANs" "DNS:node-1, IP Address:127.0.0.1" "$sans"
+assert_contains "EKU" "TLS Web Server Authentication, TLS Web Client Authentication" \
+  "$(openssl x509 -in "$work/node/peer.crt" -noout -ext extendedKeyUsage)"
+assert_not_contains "no password or token in the output" "$prov_pw" "$out"
+serial1=$(json_get "$out" serial)
+out=$(run_module step_cert "$(cert_args '')")
+assert_eq "second run is a no-op" "false none" "$(json_get "$out" changed) $(json_get "$out" action)"
+
+echo "-- check mode predicts and changes nothing"
+before=$(sha256sum "$work/node/peer.crt" "$work/node/peer.key")
+out=$(run_module step_cert "$(cert_args ', "_ansible_check_mode": true, "_ansible_diff": true' '["node-1", "10.9.9.9"]')")
+assert_eq "check mode predicts a reissue" "true issued" "$(json_get "$out" changed) $(json_get "$out" action)"
+assert_eq "check mode touched nothing" "$before" "$(sha256sum "$work/node/peer.crt" "$work/node/peer.key")"
+
+echo "-- renewal over mTLS keeps the key"
+key_before=$(sha256sum <"$work/node/peer.key")
+out=$(run_module step_cert "$(cert_args ', "state": "renewed"')")
+assert_eq "renewed" "true renewed" "$(json_get "$out" changed) $(json_get "$out" action)"
+assert_eq "same key after renewal" "$key_before" "$(sha256sum <"$work/node/peer.key")"
+[ "$(json_get "$out" serial)" != "$serial1" ] && echo "ok   new serial"
+
+echo "-- past the renewal point renews (the timer's job)"
+out=$(run_module step_cert "$(cert_args ', "duration": "10m", "force": true')")
+assert_eq "short cert issued" "issued" "$(json_get "$out" action)"
+out=$(run_module step_cert "$(cert_args ', "renew_fraction": "0.001"')")
+assert_eq "renewal point passed" "true renewed" "$(json_get "$out" changed) $(json_get "$out" action)"
+printf '%s' "$(cert_args '')" >"$work/renew-job.json"
+chmod 0600 "$work/renew-job.json"
+library/step_cert "$work/renew-job.json" >"$work/job.out"
+assert_eq "the timer job exits 0 when nothing is due" "false" "$(json_get "$(cat "$work/job.out")" changed)"
+
+echo "-- SAN change reissues; key type change makes a new key"
+out=$(run_module step_cert "$(cert_args '' '["node-1", "127.0.0.1", "localhost"]')")
+assert_eq "SAN change" "issued|the SANs changed" "$(json_get "$out" action)|$(json_get "$out" reason)"
+out=$(run_module step_cert "$(cert_args ', "key_type": "RSA"' '["node-1", "127.0.0.1", "localhost"]')")
+assert_eq "RSA key" "issued RSA-2048" "$(json_get "$out" action) $(json_get "$out" key_type)"
+assert_eq "RSA key still 0400" "400" "$(stat -c %a "$work/node/peer.key")"
+
+echo "-- a certificate from another CA is replaced"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/node/peer.key.other" \
+  -out "$work/node/peer.crt" -subj /CN=node-1 -days 1 2>/dev/null
+mv "$work/node/peer.key.other" "$work/node/peer.key"
+out=$(run_module step_cert "$(cert_args '')")
+assert_eq "foreign cert reissued" "issued|the certificate does not chain to root" "$(json_get "$out" action)|$(json_get "$out" reason)"
+
+echo "-- bad input gets a clear message"
+out=$(run_module step_cert "$(cert_args ', "force": true, "provisioner_password": "not-the-password"')")
+assert_contains "wrong provisioner password" "provisioner_password: cannot decrypt" "$(json_get "$out" msg)"
+out=$(run_module step_cert "$(cert_args ', "renew_fraction": "2"')")
+assert_contains "bad renew_fraction" "renew_fraction must be" "$(json_get "$out" msg)"
+out=$(run_module step_cert "$(cert_args ', "key_type": "DSA"')")
+assert_contains "bad key_type" "key_type" "$(json_get "$out" msg)"
+out=$(run_module step_cert "$(cert_args ', "root_fingerprint": "00ff"')")
+assert_contains "wrong root fingerprint" "root_fingerprint" "$(json_get "$out" msg)"
+out=$(run_module step_cert "$(cert_args ', "ca_url": "https://127.0.0.1:1", "force": true')")
+assert_contains "unreachable CA" "127.0.0.1:1" "$(json_get "$out" msg)"
+assert_eq "failed sets failed" "true" "$(json_get "$out" failed)"
+
+echo "-- absent removes, twice is a no-op"
+out=$(run_module step_cert "$(cert_args ', "state": "absent"')")
+assert_eq "removed" "true" "$(json_get "$out" changed)"
+[ ! -e "$work/node/peer.crt" ] && [ ! -e "$work/node/peer.key" ] && echo "ok   files gone"
+out=$(run_module step_cert "$(cert_args ', "state": "absent"')")
+assert_eq "absent again" "false" "$(json_get "$out" changed)"
+echo "step_cert_vs_stepca: all passed"
