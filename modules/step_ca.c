@@ -380,7 +380,7 @@ static int run(struct module *m)
 {
 	const char *path = module_str(m, "path");
 	bool created = false, config_changed = false, password_changed = false;
-	struct ca_files f;
+	struct ca_files f = { 0 };
 
 	if (check_options(m) < 0)
 		return -1;
