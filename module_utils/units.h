@@ -34,14 +34,14 @@ struct unit_env {
 
 /* A job timer as the systemd_timer module describes it. All strings are borrowed. */
 struct timer_unit {
-	const char *name;              /* NAME: the pair is NAME.service + NAME.timer */
-	const char *description;       /* NULL: systemd shows the unit name */
-	const char *const *exec;       /* argv; exec[0] is an absolute path */
+	const char *name;	 /* NAME: the pair is NAME.service + NAME.timer */
+	const char *description; /* NULL: systemd shows the unit name */
+	const char *const *exec; /* argv; exec[0] is an absolute path */
 	size_t exec_count;
-	const char *user;              /* NULL: root (systemd's default) */
+	const char *user; /* NULL: root (systemd's default) */
 	const char *group;
 	const char *working_directory;
-	const struct unit_env *env;    /* rendered sorted by name, so order never causes a change */
+	const struct unit_env *env; /* rendered sorted by name, so order never causes a change */
 	size_t env_count;
 	const char *const *on_calendar;
 	size_t on_calendar_count;
