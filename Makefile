@@ -7,6 +7,8 @@
 #   make demo       local test hosts + a demo deployment; make demo-down tears it down
 
 CC       ?= cc
+# make Q= shows the full commands
+Q        ?= @
 DEPS     := build/deps
 OBJ      := build/obj
 LIBDIR   := library
@@ -31,6 +33,9 @@ TEST_CFLAGS := -std=c11 -O1 -g $(WARN) $(SAN)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRC))
 
+# Objects are intermediate files of the pattern rules: keep them so a rebuild is incremental.
+.SECONDARY:
+
 .PHONY: all deps test unit static integration fuzz lint demo demo-down bench clean
 all: $(BINARIES) $(DOCS)
 
@@ -41,23 +46,29 @@ $(DEP_LIBS):
 	scripts/deps.sh
 
 $(OBJ)/%.o: module_utils/%.c module_utils/*.h $(DEP_LIBS) | $(OBJ)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(OBJ)/mod_%.o: modules/%.c module_utils/*.h $(DEP_LIBS) | $(OBJ)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
+# glibc's warnings about getpw*/dlopen in static links go to the log: our code never calls them
+# (accounts come from fs.c, DNS from c-ares; libcrypto's dlopen is for engines we never load).
 $(LIBDIR)/%: $(OBJ)/mod_%.o $(UTILS_OBJ) | $(LIBDIR)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) 2>$(OBJ)/link-$*.log || { cat $(OBJ)/link-$*.log; exit 1; }
+	@echo "  LD      $@ (static)"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) 2>$(OBJ)/link-$*.log || { cat $(OBJ)/link-$*.log; exit 1; }
 
 # Sidecar docs beside the binaries, so `ansible-doc -M library NAME` finds them.
 $(LIBDIR)/%.yml: modules/%.yml | $(LIBDIR)
-	cp $< $@
+	$(Q)cp $< $@
 
 $(OBJ) $(LIBDIR) build/unit:
 	mkdir -p $@
 
 build/unit/%: tests/unit/%.c $(UTILS_SRC) module_utils/*.h tests/unit/*.h | build/unit $(DEP_LIBS)
-	$(CC) $(CPPFLAGS) -Itests/unit $(TEST_CFLAGS) -o $@ $< $(UTILS_SRC) \
+	@echo "  CC      $@ (ASan+UBSan)"
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(TEST_CFLAGS) -o $@ $< $(UTILS_SRC) \
 	    -L$(DEPS)/lib -lcurl -lcares -lssl -lcrypto -lz -ljansson -lsystemd -lcap -lcmocka -pthread
 
 unit: $(UNIT_BIN)

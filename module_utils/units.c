@@ -972,3 +972,54 @@ int units_render_timer(const struct timer_unit *u, char **out, struct error *err
 {
 	return render(put_timer, u, out, err);
 }
+
+/* One word of a command line starting at *p; advances *p. Returns the word or NULL on error. */
+static char *next_word(const char **p, struct error *err)
+{
+	const char *s = *p;
+	size_t len = strlen(s);
+	char *word = malloc(len + 1), *w = word, quote = 0;
+
+	if (!word) {
+		error_set(err, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	for (; *s && (quote || !isspace((unsigned char)*s)); s++) {
+		if (quote == *s) {
+			quote = 0;
+		} else if (!quote && (*s == '\'' || *s == '"')) {
+			quote = *s;
+		} else if (*s == '\\' && quote != '\'' && s[1]) {
+			*w++ = *++s;
+		} else {
+			*w++ = *s;
+		}
+	}
+	*w = '\0';
+	*p = s;
+	if (quote) {
+		free(word);
+		error_set(err, -EINVAL, "unbalanced %c quote", quote);
+		return NULL;
+	}
+	return word;
+}
+
+int units_split_command(const char *line, json_t *words, struct error *err)
+{
+	const char *p = line;
+
+	for (;;) {
+		char *word;
+
+		while (isspace((unsigned char)*p))
+			p++;
+		if (!*p)
+			return 0;
+		word = next_word(&p, err);
+		if (!word)
+			return -EINVAL;
+		json_array_append_new(words, json_string(word));
+		free(word);
+	}
+}

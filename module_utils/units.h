@@ -17,6 +17,8 @@
 
 #include "error.h"
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -76,6 +78,13 @@ int units_check_env_name(const char *name, struct error *err);
 
 /* One ExecStart= argument, quoted and escaped for systemd (caller frees; NULL on ENOMEM). */
 char *units_quote_exec_arg(const char *arg);
+
+/*
+ * Splits a command line into words the way Ansible's command module does (shlex, no shell):
+ * white space separates, '...' and "..." group, a backslash escapes the next character outside
+ * single quotes. Appends the words to `words` (a JSON array). -EINVAL on an open quote.
+ */
+int units_split_command(const char *line, json_t *words, struct error *err);
 
 /* One Environment= value: "NAME=value", quoted and escaped (caller frees; NULL on ENOMEM). */
 char *units_quote_env(const char *name, const char *value);

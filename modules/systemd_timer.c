@@ -82,17 +82,31 @@ static const char *scalar_string(struct timer_job *job, json_t *v)
 	return json_string_value(json_array_get(job->strings, json_array_size(job->strings) - 1));
 }
 
-/* exec is an argv list; a plain string would be one path with spaces, never what was meant. */
+/*
+ * exec is an argv list; a string is split into words like Ansible's command module does
+ * (exec="/usr/bin/etcdctl endpoint health" on the command line), never run through a shell.
+ */
 static int read_exec(struct module *m, struct timer_job *job)
 {
 	json_t *v = module_get(m, "exec"), *item;
+	struct error err;
 	size_t i;
 
 	if (json_is_null(v) || !v)
 		return 0;
-	if (!json_is_array(v))
-		return module_fail(m, "exec must be a list: the command and its arguments, e.g. "
-				      "['/usr/bin/etcdctl', 'endpoint', 'health']");
+	if (json_is_string(v)) {
+		json_t *words = json_array();
+
+		if (!words || units_split_command(json_string_value(v), words, &err) < 0) {
+			json_decref(words);
+			return module_fail(m, "exec: %s", words ? err.msg : "out of memory");
+		}
+		json_array_append_new(job->strings, words); /* keeps the words alive with the job */
+		v = words;
+	}
+	if (!json_is_array(v) || json_array_size(v) == 0)
+		return module_fail(m, "exec must be a list (or a command line): the command and its "
+				      "arguments, e.g. ['/usr/bin/etcdctl', 'endpoint', 'health']");
 	job->exec = calloc(json_array_size(v) + 1, sizeof(*job->exec));
 	if (!job->exec)
 		return module_fail(m, "out of memory");

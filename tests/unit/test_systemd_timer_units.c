@@ -566,9 +566,41 @@ static void test_check_names_the_option(void **state)
 	expect_refused(u, "name: 'x.timer': give the name without the .timer suffix");
 }
 
+
+static void test_split_command(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "/usr/bin/etcdctl endpoint health", "[\"/usr/bin/etcdctl\", \"endpoint\", \"health\"]" },
+		{ "  /bin/sh  -c 'echo a  b' ", "[\"/bin/sh\", \"-c\", \"echo a  b\"]" },
+		{ "/bin/echo \"x \\\"y\\\" z\" a\\ b", "[\"/bin/echo\", \"x \\\"y\\\" z\", \"a b\"]" },
+		{ "/bin/echo 'it''s'", "[\"/bin/echo\", \"its\"]" },
+		{ "", "[]" },
+	};
+	struct error err;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *words = json_array(), *want = json_loads(cases[i][1], 0, NULL);
+
+		assert_non_null(want);
+		assert_int_equal(units_split_command(cases[i][0], words, &err), 0);
+		if (!json_equal(words, want)) {
+			char *got = json_dumps(words, 0);
+			fail_msg("split '%s': expected %s, got %s", cases[i][0], cases[i][1], got);
+		}
+		json_decref(words);
+		json_decref(want);
+	}
+	json_t *words = json_array();
+	assert_int_equal(units_split_command("/bin/echo 'open", words, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "unbalanced"));
+	json_decref(words);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_split_command),
 	    cmocka_unit_test(test_calendar_accepts_what_systemd_accepts),
 	    cmocka_unit_test(test_calendar_refuses_what_systemd_refuses),
 	    cmocka_unit_test(test_calendar_message_says_why),
