@@ -432,14 +432,16 @@ static void report(struct module *m, struct cert_state *s, const char *before)
 static int remove_pair(struct module *m)
 {
 	struct error err;
-	int cert = fs_remove(module_str(m, "cert_path"), &err);
-	int key = cert < 0 ? cert : fs_remove(module_str(m, "key_path"), &err);
+	int cert, key;
 
+	/* Check mode only predicts: nothing may be removed before this. */
 	if (m->check_mode) {
 		module_set_changed(m, fs_exists(module_str(m, "cert_path")) ||
 					      fs_exists(module_str(m, "key_path")));
 		return 0;
 	}
+	cert = fs_remove(module_str(m, "cert_path"), &err);
+	key = cert < 0 ? cert : fs_remove(module_str(m, "key_path"), &err);
 	if (cert < 0 || key < 0)
 		return module_fail(m, "%s", err.msg);
 	module_set_str(m, "action", cert || key ? "removed" : "none");

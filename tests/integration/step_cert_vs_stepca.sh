@@ -130,7 +130,10 @@ out=$(run_module step_cert "$(cert_args ', "ca_url": "https://127.0.0.1:1", "for
 assert_contains "unreachable CA" "127.0.0.1:1" "$(json_get "$out" msg)"
 assert_eq "failed sets failed" "true" "$(json_get "$out" failed)"
 
-echo "-- absent removes, twice is a no-op"
+echo "-- absent removes, twice is a no-op; check mode removes nothing"
+out=$(run_module step_cert "$(cert_args ', "state": "absent", "_ansible_check_mode": true')")
+assert_eq "check mode predicts removal" "true" "$(json_get "$out" changed)"
+[ -e "$work/node/peer.crt" ] && [ -e "$work/node/peer.key" ] && echo "ok   check mode kept the files"
 out=$(run_module step_cert "$(cert_args ', "state": "absent"')")
 assert_eq "removed" "true" "$(json_get "$out" changed)"
 [ ! -e "$work/node/peer.crt" ] && [ ! -e "$work/node/peer.key" ] && echo "ok   files gone"
