@@ -1,7 +1,8 @@
 # etcd-ansible: static C Ansible modules, tests, demo.
 #   make            static module binaries into library/
 #   make deps       Debian packages + static libcurl/libsystemd into build/deps/ (root)
-#   make test       everything the CI runs (unit under ASan/UBSan, static proof, integration)
+#   make test       everything the CI runs (unit under ASan/UBSan, lint, static proof,
+#                   integration against real peers, e2e playbooks on local test hosts)
 #   make fuzz       libFuzzer on the args path (FUZZ_SECONDS=300 for a long run)
 #   make lint       clang-tidy + cppcheck
 #   make demo       local test hosts + a demo deployment; make demo-down tears it down
@@ -15,7 +16,7 @@ LIBDIR   := library
 
 MODULES  := $(patsubst modules/%.c,%,$(wildcard modules/*.c))
 BINARIES := $(addprefix $(LIBDIR)/,$(MODULES))
-DOCS     := $(addprefix $(LIBDIR)/,$(addsuffix .yml,$(MODULES)))
+DOCS     := $(patsubst modules/%.yml,$(LIBDIR)/%.yml,$(wildcard modules/*.yml))
 UTILS_SRC := $(wildcard module_utils/*.c)
 UTILS_OBJ := $(patsubst module_utils/%.c,$(OBJ)/%.o,$(UTILS_SRC))
 DEP_LIBS := $(DEPS)/lib/libcurl.a $(DEPS)/lib/libsystemd.a
@@ -36,7 +37,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRC))
 # Objects are intermediate files of the pattern rules: keep them so a rebuild is incremental.
 .SECONDARY:
 
-.PHONY: all deps test unit static integration fuzz lint demo demo-down bench clean
+.PHONY: all deps test unit static integration e2e fuzz lint demo demo-down bench clean
 all: $(BINARIES) $(DOCS)
 
 deps:
@@ -80,12 +81,16 @@ static: all
 integration: all
 	tests/integration/run.sh
 
+e2e: all
+	tests/e2e/run.sh
+
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) lint
 	$(MAKE) static
 	$(MAKE) integration
+	$(MAKE) e2e
 
 fuzz:
 	tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)
