@@ -122,7 +122,7 @@ out:
 	return rc;
 }
 
-/* https://HOST/1.0/sign from the CA URL: step-ca compares audiences without the port. */
+/* https://HOST[:PORT]/1.0/sign from the CA URL, as the step CLI makes it (step-ca ignores the port). */
 static char *sign_audience(const char *ca_url)
 {
 	const char *host = strstr(ca_url, "://");
