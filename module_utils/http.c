@@ -329,3 +329,46 @@ out:
 	http_response_free(&resp);
 	return rc;
 }
+
+/* The "Cert" field of the first certificate in curl's certinfo (the server's leaf). */
+static char *leaf_from_certinfo(const struct curl_certinfo *info)
+{
+	if (!info || info->num_of_certs < 1)
+		return NULL;
+	for (const struct curl_slist *f = info->certinfo[0]; f; f = f->next)
+		if (strncmp(f->data, "Cert:", 5) == 0)
+			return strdup(f->data + 5);
+	return NULL;
+}
+
+int http_served_certificate(const char *url, const struct http_tls *tls, char **leaf_pem,
+			    struct error *err)
+{
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_certinfo *info = NULL;
+	CURLcode code;
+	CURL *curl;
+	int rc = 0;
+
+	*leaf_pem = NULL;
+	pthread_once(&curl_once, curl_init);
+	curl = curl_easy_init();
+	if (!curl)
+		return error_set(err, -ENOMEM, "%s: cannot set up the HTTP client", url);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(curl, CURLOPT_CERTINFO, 1L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 15000L);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	set_tls(curl, tls);
+	code = curl_easy_perform(curl);
+	if (code != CURLE_OK)
+		rc = error_set(err, -EIO, "%s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(code));
+	else if (curl_easy_getinfo(curl, CURLINFO_CERTINFO, &info) != CURLE_OK ||
+		 !(*leaf_pem = leaf_from_certinfo(info)))
+		rc = error_set(err, -EPROTO, "%s: the server presented no certificate", url);
+	curl_easy_cleanup(curl);
+	return rc;
+}

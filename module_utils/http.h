@@ -67,6 +67,14 @@ void http_response_free(struct http_response *resp);
 int http_json(const char *method, const char *url, const json_t *body, const struct http_tls *tls,
 	      long timeout_ms, json_t **out, struct error *err);
 
+/*
+ * The certificate a TLS server presents at url (https://host:port), as PEM (*leaf_pem, caller
+ * frees), after a verified handshake with the given CA and client certificate. Nothing is sent
+ * beyond the handshake. Used to compare what a server serves with the file on disk.
+ */
+int http_served_certificate(const char *url, const struct http_tls *tls, char **leaf_pem,
+			    struct error *err);
+
 /* The CA bundle used when none is given, or NULL if the system has none. */
 const char *http_system_ca_bundle(void);
 

@@ -11,6 +11,7 @@
  * so a renewal replaces the certificate alone, atomically: a node is never without a valid pair.
  */
 #include "fs.h"
+#include "http.h"
 #include "jose.h"
 #include "keys.h"
 #include "module.h"
@@ -45,6 +46,7 @@ static const struct option_spec options[] = {
 	{ .name = "state", .type = OPT_STR, .def = "present", .choices = STATES },
 	{ .name = "force", .type = OPT_BOOL, .def = "false" },
 	{ .name = "timeout", .type = OPT_INT, .def = "30" },
+	{ .name = "serving_url", .type = OPT_STR },
 	{ 0 },
 };
 
@@ -429,6 +431,39 @@ static void report(struct module *m, struct cert_state *s, const char *before)
 	x509_chain_free(chain);
 }
 
+/*
+ * Drift check: the certificate a server (etcd) actually presents at serving_url must be the one
+ * on disk. etcd reads rotated files on new handshakes, so after a renewal they match; a mismatch
+ * means the server kept an old certificate (or reads another file) and is reported, not fatal.
+ */
+static void check_served(struct module *m)
+{
+	struct http_tls tls = { .ca_file = module_str(m, "root"),
+				.cert_file = module_str(m, "cert_path"),
+				.key_file = module_str(m, "key_path") };
+	const char *url = module_str(m, "serving_url");
+	const char *on_disk = json_string_value(json_object_get(m->result, "fingerprint"));
+	STACK_OF(X509) *chain = NULL;
+	char *pem = NULL, *served = NULL;
+	struct error err;
+
+	if (http_served_certificate(url, &tls, &pem, &err) < 0) {
+		module_warn(m, "serving_url: cannot read the certificate served there: %s", err.msg);
+		return;
+	}
+	chain = x509_chain_from_pem(pem, strlen(pem), &err);
+	served = chain ? x509_fingerprint_sha256_hex(sk_X509_value(chain, 0)) : NULL;
+	module_set_str(m, "served_fingerprint", served);
+	module_set_bool(m, "served_matches", served && on_disk && strcmp(served, on_disk) == 0);
+	if (served && on_disk && strcmp(served, on_disk) != 0)
+		module_warn(m, "drift: %s serves certificate sha256 %s, but %s holds sha256 %s; the "
+			    "server has not picked up the file (restart it if this persists)",
+			    url, served, module_str(m, "cert_path"), on_disk);
+	x509_chain_free(chain);
+	free(pem);
+	free(served);
+}
+
 static int remove_pair(struct module *m)
 {
 	struct error err;
@@ -469,6 +504,8 @@ static int run(struct module *m)
 	module_set_changed(m, action != ACTION_NONE);
 	if (!m->check_mode)
 		report(m, &s, before);
+	if (!m->check_mode && module_has(m, "serving_url"))
+		check_served(m);
 	else if (action != ACTION_NONE)
 		module_add_diff(m, module_str(m, "cert_path"), before, "(a new certificate)\n");
 	rc = 0;

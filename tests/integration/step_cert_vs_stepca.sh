@@ -103,6 +103,21 @@ chmod 0600 "$work/renew-job.json"
 library/step_cert "$work/renew-job.json" >"$work/job.out"
 assert_eq "the timer job exits 0 when nothing is due" "false" "$(json_get "$(cat "$work/job.out")" changed)"
 
+echo "-- drift: the certificate a server presents is compared with the file on disk"
+awk '/BEGIN CERT/ {n++} n >= 2' "$work/node/peer.crt" >"$work/node/intermediates.pem"
+tls_port=$(free_port)
+openssl s_server -quiet -accept "127.0.0.1:$tls_port" -cert "$work/node/peer.crt" -key "$work/node/peer.key" \
+  -cert_chain "$work/node/intermediates.pem" -www >/dev/null 2>&1 &
+server_pid=$!
+wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$tls_port"
+out=$(run_module step_cert "$(cert_args ", \"serving_url\": \"https://127.0.0.1:$tls_port\"")")
+assert_eq "served certificate matches the file" "true" "$(json_get "$out" served_matches)"
+out=$(run_module step_cert "$(cert_args ", \"state\": \"renewed\", \"serving_url\": \"https://127.0.0.1:$tls_port\"")")
+assert_eq "after a renewal the old server drifts" "false" "$(json_get "$out" served_matches)"
+assert_contains "drift is reported" "drift: https://127.0.0.1:$tls_port serves" "$(json_get "$out" warnings)"
+assert_eq "drift is a warning, not a failure" "false" "$(json_get "$out" failed)"
+kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+
 echo "-- SAN change reissues; key type change makes a new key"
 out=$(run_module step_cert "$(cert_args '' '["node-1", "127.0.0.1", "localhost"]')")
 assert_eq "SAN change" "issued|the SANs changed" "$(json_get "$out" action)|$(json_get "$out" reason)"
