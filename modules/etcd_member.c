@@ -1,0 +1,1017 @@
+/*
+ * etcd_member: cluster membership and health over the etcd v3 JSON gateway (DESIGN §4, issue 4).
+ *
+ * state=query lists the members, the leader and the health of every endpoint; it fails only when
+ * no endpoint answers. state=present makes sure a member is in the cluster and votes: a new one
+ * is added (as a learner by default) and the call returns at once with the --initial-cluster the
+ * new node must start with, since a learner cannot catch up before it runs; a later call, once
+ * etcd runs there, waits until the learner has started and caught up, then promotes it. So a
+ * role adds (promote=false), starts etcd, and calls present again. state=absent removes a member,
+ * refusing to remove the last voter or to leave fewer healthy voters than a quorum unless forced.
+ *
+ * All calls and the arithmetic live in module_utils/etcd.c; this file decides and reports.
+ */
+#include "etcd.h"
+#include "module.h"
+#include "x509.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const STATES[] = {"query", "present", "absent", NULL};
+static const char *const ID_ALIASES[] = {"member_id", NULL};
+
+static const struct option_spec options[] = {
+    {.name = "endpoints", .type = OPT_LIST, .required = true},
+    {.name = "ca_cert", .type = OPT_PATH},
+    {.name = "client_cert", .type = OPT_PATH},
+    {.name = "client_key", .type = OPT_PATH},
+    {.name = "name", .type = OPT_STR},
+    {.name = "peer_urls", .type = OPT_LIST},
+    {.name = "id", .type = OPT_STR, .aliases = ID_ALIASES},
+    {.name = "state", .type = OPT_STR, .def = "query", .choices = STATES},
+    {.name = "learner", .type = OPT_BOOL, .def = "true"},
+    {.name = "promote", .type = OPT_BOOL, .def = "true"},
+    {.name = "force", .type = OPT_BOOL, .def = "false"},
+    {.name = "wait", .type = OPT_BOOL, .def = "false"},
+    {.name = "wait_timeout", .type = OPT_INT, .def = "120"},
+    {.name = "timeout", .type = OPT_INT, .def = "5"},
+    {0},
+};
+
+/* Between two looks at a learner that is starting or catching up. */
+#define POLL_MIN_MS 250L
+#define POLL_MAX_MS 2000L
+
+struct job {
+	struct etcd_client client;
+	const char **endpoints;
+	const char **peer_urls;
+	size_t n_peer_urls;
+	struct etcd_member_list list;
+	struct timespec deadline; /* CLOCK_MONOTONIC: start + wait_timeout */
+};
+
+/* The health of one endpoint, as query reports it. */
+struct probe {
+	const char *endpoint;
+	bool answered; /* Maintenance.Status answered: status is filled */
+	bool healthy;  /* and /health said true */
+	struct etcd_status status;
+	struct error err;
+};
+
+static void job_free(struct job *j)
+{
+	free(j->endpoints);
+	free(j->peer_urls);
+	etcd_member_list_free(&j->list);
+}
+
+/* ---- time ---------------------------------------------------------------------------------- */
+
+static bool past(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > deadline->tv_sec ||
+	       (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * One step of a retry loop: says on stderr what is awaited (never stdout: DESIGN §2), sleeps,
+ * and returns the next pause (doubling up to POLL_MAX_MS).
+ */
+static long backoff(const char *what, const struct error *err, long pause_ms)
+{
+	fprintf(stderr, "etcd_member: %s: %s; again in %ld ms\n", what, err->msg, pause_ms);
+	sleep_ms(pause_ms);
+	return pause_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : pause_ms * 2;
+}
+
+/* ---- options ------------------------------------------------------------------------------- */
+
+/* A list option as a new array of borrowed strings (the array is the caller's). */
+static const char **list_option(struct module *m, const char *option, size_t *n)
+{
+	const char **out;
+
+	*n = module_list_size(m, option);
+	out = calloc(*n + 1, sizeof(*out));
+	for (size_t i = 0; out && i < *n; i++)
+		out[i] = module_list_str(m, option, i);
+	return out;
+}
+
+static int check_urls(struct module *m, const char *option, const char *const *urls, size_t n,
+		      bool https_only)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool https = strncmp(urls[i], "https://", 8) == 0;
+
+		if (https_only && !https)
+			return module_fail(m,
+					   "%s: '%s' is not an https:// URL (the cluster's client "
+					   "URLs use TLS)",
+					   option, urls[i]);
+		if (!https && strncmp(urls[i], "http://", 7) != 0)
+			return module_fail(m, "%s: '%s' is not an http(s):// URL", option, urls[i]);
+	}
+	return 0;
+}
+
+static int check_files(struct module *m)
+{
+	static const char *const files[] = {"ca_cert", "client_cert", "client_key", NULL};
+
+	if (module_has(m, "client_cert") != module_has(m, "client_key"))
+		return module_fail(m,
+				   "client_cert and client_key go together: give both or neither");
+	for (const char *const *o = files; *o; o++)
+		if (module_has(m, *o) && access(module_str(m, *o), R_OK) != 0)
+			return module_fail(m, "%s: cannot read %s: %s", *o, module_str(m, *o),
+					   strerror(errno));
+	return 0;
+}
+
+static int check_state_needs(struct module *m)
+{
+	const char *state = module_str(m, "state");
+
+	if (strcmp(state, "present") == 0 && !module_has(m, "name"))
+		return module_fail(m, "name is required with state=present (the new member's "
+				      "--name, used in initial_cluster)");
+	if (strcmp(state, "absent") == 0 && !module_has(m, "name") && !module_has(m, "id") &&
+	    module_list_size(m, "peer_urls") == 0)
+		return module_fail(m,
+				   "state=absent needs name, id or peer_urls to find the member");
+	return 0;
+}
+
+static int read_options(struct module *m, struct job *j)
+{
+	size_t n;
+
+	if (module_int(m, "wait_timeout") < 0)
+		return module_fail(m, "wait_timeout must be 0 or more seconds");
+	if (module_int(m, "timeout") < 1 || module_int(m, "timeout") > 3600)
+		return module_fail(m, "timeout must be between 1 and 3600 seconds");
+	j->endpoints = list_option(m, "endpoints", &n);
+	j->peer_urls = list_option(m, "peer_urls", &j->n_peer_urls);
+	if (!j->endpoints || !j->peer_urls)
+		return module_fail(m, "out of memory");
+	if (n == 0)
+		return module_fail(m, "endpoints: give at least one client URL");
+	if (check_urls(m, "endpoints", j->endpoints, n, true) < 0 ||
+	    check_urls(m, "peer_urls", j->peer_urls, j->n_peer_urls, false) < 0 ||
+	    check_files(m) < 0 || check_state_needs(m) < 0)
+		return -1;
+	j->client = (struct etcd_client){
+	    .endpoints = j->endpoints,
+	    .n_endpoints = n,
+	    .tls = {.ca_file = module_str(m, "ca_cert"),
+		    .cert_file = module_str(m, "client_cert"),
+		    .key_file = module_str(m, "client_key")},
+	    .timeout_ms = module_int(m, "timeout") * 1000L,
+	};
+	clock_gettime(CLOCK_MONOTONIC, &j->deadline);
+	j->deadline.tv_sec += module_int(m, "wait_timeout");
+	return 0;
+}
+
+/* ---- messages ------------------------------------------------------------------------------ */
+
+/* Why the cluster may refuse client_cert, judged locally against ca_cert; NULL if it chains. */
+static const char *client_cert_problem(const struct module *m)
+{
+	STACK_OF(X509) *chain = NULL;
+	X509 *root = NULL;
+	const char *problem = NULL;
+	struct error err;
+	int rc;
+
+	if (!module_has(m, "client_cert") || !module_has(m, "ca_cert"))
+		return NULL;
+	chain = x509_read_pem_chain(module_str(m, "client_cert"), &err);
+	root = x509_read_pem(module_str(m, "ca_cert"), &err);
+	if (!chain || !root)
+		goto out; /* cannot judge */
+	rc = x509_verify_chain(sk_X509_value(chain, 0), chain, root, 0, &err);
+	if (rc == -EKEYEXPIRED)
+		problem = " (client_cert has expired or is not valid yet: renew it)";
+	else if (rc < 0)
+		problem =
+		    " (client_cert is not signed by ca_cert: etcd with --client-cert-auth refuses "
+		    "a client certificate that does not chain to the CA it trusts)";
+out:
+	x509_chain_free(chain);
+	X509_free(root);
+	return problem;
+}
+
+/*
+ * TLS 1.3 finishes the client's side of the handshake before the server has checked the client
+ * certificate, so a refusal reaches curl as an alert, a reset, or a closed socket, whichever
+ * comes first (all three seen against etcd 3.4).
+ */
+static bool closed_after_handshake(const char *msg)
+{
+	static const char *const signs[] = {
+	    "alert",	    "getpeername", "Connection reset", "unexpected eof", "SSL_read",
+	    "Send failure", NULL};
+
+	for (const char *const *s = signs; *s; s++)
+		if (strstr(msg, *s))
+			return true;
+	return false;
+}
+
+/* What a TLS failure usually means (curl passes OpenSSL's words through), or "". */
+static const char *tls_hint(const struct module *m, const char *msg)
+{
+	const char *problem;
+
+	if (strstr(msg, "SSL certificate problem") || strstr(msg, "certificate verify failed"))
+		return module_has(m, "ca_cert")
+			   ? " (the endpoint's certificate does not verify against ca_cert)"
+			   : " (the endpoint's certificate does not verify: set ca_cert to the "
+			     "cluster's CA)";
+	/* etcd 3.4's gateway dials its own gRPC port with the server certificate as client
+	 * certificate; without clientAuth usage that fails and the gateway says only this. */
+	if (strstr(msg, ": connection closed"))
+		return " (the member's JSON gateway cannot reach its own gRPC server: with "
+		       "--client-cert-auth its server certificate must also allow client "
+		       "authentication)";
+	if (strstr(msg, "no alternative certificate subject name"))
+		return " (the endpoint's certificate does not name that host or IP)";
+	if (!closed_after_handshake(msg))
+		return "";
+	if (!module_has(m, "client_cert"))
+		return " (the endpoint closed the TLS connection: it requires a client "
+		       "certificate; set client_cert and client_key)";
+	problem = client_cert_problem(m);
+	return problem
+		   ? problem
+		   : " (the endpoint closed the TLS connection: it may have refused client_cert; "
+		     "it must be signed by the CA the cluster trusts and allow client "
+		     "authentication)";
+}
+
+static void set_msg(struct module *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_msg(struct module *m, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	module_set_str(m, "msg", msg);
+}
+
+static int fail_call(struct module *m, const char *what, const struct error *err)
+{
+	return module_fail(m, "%s: %s%s", what, err->msg, tls_hint(m, err->msg));
+}
+
+/* "name (id)" of a member, for messages; buf holds at least 96 bytes. */
+static const char *member_label(const struct etcd_member *member, char *buf, size_t size)
+{
+	char hex[ETCD_ID_HEX_SIZE];
+
+	snprintf(buf, size, "'%.64s' (%s)", member->name[0] ? member->name : "(not started)",
+		 etcd_id_hex(member->id, hex));
+	return buf;
+}
+
+/* ---- results ------------------------------------------------------------------------------- */
+
+static json_t *strings_json(char *const *list, size_t n)
+{
+	json_t *array = json_array();
+
+	for (size_t i = 0; array && i < n; i++)
+		json_array_append_new(array, json_string(list[i]));
+	return array;
+}
+
+static json_t *id_json(uint64_t id)
+{
+	char hex[ETCD_ID_HEX_SIZE];
+
+	return id ? json_string(etcd_id_hex(id, hex)) : json_null();
+}
+
+static json_t *member_json(const struct etcd_member *member)
+{
+	return json_pack("{s:o,s:s,s:o,s:o,s:b}", "id", id_json(member->id), "name", member->name,
+			 "peer_urls", strings_json(member->peer_urls, member->n_peer_urls),
+			 "client_urls", strings_json(member->client_urls, member->n_client_urls),
+			 "is_learner", member->is_learner);
+}
+
+static void set_members(struct module *m, const struct etcd_member_list *list, uint64_t skip)
+{
+	json_t *array = json_array();
+
+	for (size_t i = 0; array && i < list->n_members; i++)
+		if (list->members[i].id != skip)
+			json_array_append_new(array, member_json(&list->members[i]));
+	module_set(m, "members", array);
+	module_set(m, "cluster_id", id_json(list->cluster_id));
+}
+
+static void set_member(struct module *m, const struct etcd_member *member)
+{
+	module_set(m, "member_id", member ? id_json(member->id) : json_null());
+	module_set(m, "member", member ? member_json(member) : json_null());
+}
+
+/* initial_cluster for member (or, when NULL, for the new member about to be added). */
+static void set_initial_cluster(struct module *m, const struct job *j,
+				const struct etcd_member *member)
+{
+	const char *name = module_str(m, "name");
+	char *text =
+	    member ? etcd_initial_cluster(&j->list, member->id, name, NULL, NULL, 0)
+		   : etcd_initial_cluster(&j->list, 0, NULL, name, j->peer_urls, j->n_peer_urls);
+
+	module_set(m, "initial_cluster", text ? json_string(text) : json_null());
+	module_set_str(m, "initial_cluster_state", "existing");
+	free(text);
+}
+
+/* ---- health -------------------------------------------------------------------------------- */
+
+static void probe_endpoint(const struct etcd_client *c, const char *endpoint, struct probe *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->endpoint = endpoint;
+	if (etcd_status(c, endpoint, &p->status, &p->err) < 0)
+		return;
+	p->answered = true;
+	if (p->status.errors) {
+		error_set(&p->err, -EIO, "%s: %s", endpoint, p->status.errors);
+		return;
+	}
+	p->healthy = etcd_health(c, endpoint, &p->err) == 0;
+}
+
+static void probes_free(struct probe *probes, size_t n)
+{
+	for (size_t i = 0; probes && i < n; i++)
+		etcd_status_free(&probes[i].status);
+	free(probes);
+}
+
+static json_t *probe_json(const struct module *m, const struct probe *p)
+{
+	char *error = NULL;
+	json_t *entry;
+
+	if (!p->healthy && asprintf(&error, "%s%s", p->err.msg, tls_hint(m, p->err.msg)) < 0)
+		error = NULL;
+	entry = json_pack("{s:s,s:b,s:s?}", "endpoint", p->endpoint, "healthy", p->healthy, "error",
+			  error);
+	free(error);
+	if (!entry || !p->answered)
+		return entry;
+	json_object_set_new(entry, "member_id", id_json(p->status.member_id));
+	json_object_set_new(entry, "is_learner", json_boolean(p->status.is_learner));
+	json_object_set_new(entry, "leader", id_json(p->status.leader));
+	json_object_set_new(entry, "raft_index", json_integer((json_int_t)p->status.raft_index));
+	json_object_set_new(entry, "raft_term", json_integer((json_int_t)p->status.raft_term));
+	json_object_set_new(entry, "db_size", json_integer((json_int_t)p->status.db_size));
+	json_object_set_new(entry, "db_size_in_use",
+			    json_integer((json_int_t)p->status.db_size_in_use));
+	json_object_set_new(entry, "version", json_string(p->status.version));
+	return entry;
+}
+
+/* Probes every endpoint once; returns how many are healthy. */
+static size_t probe_all(struct job *j, struct probe *probes)
+{
+	size_t healthy = 0;
+
+	for (size_t i = 0; i < j->client.n_endpoints; i++) {
+		etcd_status_free(&probes[i].status);
+		probe_endpoint(&j->client, j->endpoints[i], &probes[i]);
+		healthy += probes[i].healthy;
+	}
+	return healthy;
+}
+
+/* ---- finding the member -------------------------------------------------------------------- */
+
+/* The member `id` names, trying its hex then its decimal reading. */
+static const struct etcd_member *find_by_id(struct module *m, const struct job *j, bool *bad)
+{
+	uint64_t ids[2];
+	struct error err;
+	int n = etcd_id_parse(module_str(m, "id"), ids, &err);
+
+	*bad = n < 0;
+	if (n < 0) {
+		module_fail(m, "id: %s", err.msg);
+		return NULL;
+	}
+	for (int i = 0; i < n; i++)
+		if (etcd_member_by_id(&j->list, ids[i]))
+			return etcd_member_by_id(&j->list, ids[i]);
+	return NULL;
+}
+
+/* The member the options name, without judging conflicts (query). */
+static const struct etcd_member *find_named(struct module *m, const struct job *j)
+{
+	const struct etcd_member *found = NULL;
+	bool bad = false;
+
+	if (module_has(m, "id"))
+		found = find_by_id(m, j, &bad);
+	if (!found && !bad)
+		found = etcd_member_by_name(&j->list, module_str(m, "name"));
+	if (!found && !bad && j->n_peer_urls)
+		found = etcd_member_by_peer_urls(&j->list, j->peer_urls, j->n_peer_urls);
+	return found;
+}
+
+/* name and peer_urls must describe one member, or none; fails (returns -1) otherwise. */
+static int check_same_member(struct module *m, const struct job *j,
+			     const struct etcd_member *by_name, const struct etcd_member *by_urls)
+{
+	char a[128], b[128];
+
+	if (by_name && by_urls && by_name != by_urls)
+		return module_fail(m, "name and peer_urls name two different members: %s and %s",
+				   member_label(by_name, a, sizeof(a)),
+				   member_label(by_urls, b, sizeof(b)));
+	if (by_urls && !by_name && by_urls->name[0])
+		return module_fail(m, "peer_urls: already used by member %s, not '%s'",
+				   member_label(by_urls, a, sizeof(a)), module_str(m, "name"));
+	if ((by_name || by_urls) && j->n_peer_urls) {
+		const struct etcd_member *found = by_name ? by_name : by_urls;
+
+		if (!etcd_urls_equal(found->peer_urls, found->n_peer_urls, j->peer_urls,
+				     j->n_peer_urls))
+			return module_fail(m,
+					   "peer_urls: member %s has other peer URLs (%s...); "
+					   "remove it first (state=absent) or correct peer_urls",
+					   member_label(found, a, sizeof(a)),
+					   found->n_peer_urls ? found->peer_urls[0] : "none");
+	}
+	return 0;
+}
+
+/* The member present/absent act on: by id, else name and peer_urls (which must agree). */
+static int find_target(struct module *m, const struct job *j, const struct etcd_member **target)
+{
+	const struct etcd_member *by_name, *by_urls;
+	bool bad = false;
+
+	*target = NULL;
+	if (module_has(m, "id")) {
+		*target = find_by_id(m, j, &bad);
+		return bad ? -1 : 0;
+	}
+	by_name = etcd_member_by_name(&j->list, module_str(m, "name"));
+	by_urls = j->n_peer_urls ? etcd_member_by_peer_urls(&j->list, j->peer_urls, j->n_peer_urls)
+				 : NULL;
+	if (check_same_member(m, j, by_name, by_urls) < 0)
+		return -1;
+	*target = by_name ? by_name : by_urls;
+	return 0;
+}
+
+static int list_members(struct module *m, struct job *j)
+{
+	struct error err;
+
+	etcd_member_list_free(&j->list);
+	if (etcd_member_list(&j->client, &j->list, &err) < 0)
+		return fail_call(m, "endpoints", &err);
+	return 0;
+}
+
+/* ---- state=query --------------------------------------------------------------------------- */
+
+/* "https://a:2379, https://b:2379" of the unhealthy endpoints, into buf. */
+static void list_unhealthy(const struct probe *probes, size_t n, char *buf, size_t size)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used < size; i++)
+		if (!probes[i].healthy)
+			used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? ", " : "",
+						 probes[i].endpoint);
+}
+
+static void report_health(struct module *m, struct job *j, const struct probe *probes,
+			  size_t healthy)
+{
+	size_t n = j->client.n_endpoints;
+	json_t *health = json_array();
+	uint64_t leader = 0;
+	char label[128] = "none", unhealthy[512];
+
+	for (size_t i = 0; i < n; i++) {
+		json_array_append_new(health, probe_json(m, &probes[i]));
+		if (!probes[i].healthy)
+			module_warn(m, "endpoint %s is unhealthy: %s%s", probes[i].endpoint,
+				    probes[i].err.msg, tls_hint(m, probes[i].err.msg));
+		if (!leader && probes[i].answered)
+			leader = probes[i].status.leader;
+	}
+	module_set(m, "health", health);
+	module_set(m, "leader", id_json(leader));
+	module_set_bool(m, "healthy", healthy == n);
+	if (leader && etcd_member_by_id(&j->list, leader))
+		member_label(etcd_member_by_id(&j->list, leader), label, sizeof(label));
+	list_unhealthy(probes, n, unhealthy, sizeof(unhealthy));
+	set_msg(m, "%zu of %zu endpoints healthy%s%s%s; %zu members (%zu voting); leader %s",
+		healthy, n, healthy < n ? " (unhealthy: " : "", unhealthy,
+		healthy < n ? ", see warnings and health)" : "", j->list.n_members,
+		etcd_voter_count(&j->list), label);
+}
+
+static int query(struct module *m, struct job *j)
+{
+	size_t n = j->client.n_endpoints, healthy;
+	struct probe *probes = calloc(n + 1, sizeof(*probes)); /* +1: never a 0-byte calloc */
+	struct error err;
+	int rc = -1, listed;
+
+	if (!probes)
+		return module_fail(m, "out of memory");
+	healthy = probe_all(j, probes);
+	while (module_bool(m, "wait") && healthy < n && !past(&j->deadline)) {
+		sleep_ms(POLL_MAX_MS / 2);
+		healthy = probe_all(j, probes);
+	}
+	listed = etcd_member_list(&j->client, &j->list, &err);
+	report_health(m, j, probes, healthy);
+	if (listed < 0) {
+		fail_call(m, "endpoints", &err);
+		goto out;
+	}
+	set_members(m, &j->list, 0);
+	if (module_has(m, "name") || module_has(m, "id") || j->n_peer_urls)
+		set_member(m, find_named(m, j));
+	if (module_bool(m, "wait") && healthy < n) {
+		module_fail(m, "wait_timeout: %zu of %zu endpoints still unhealthy after %lld s",
+			    n - healthy, n, module_int(m, "wait_timeout"));
+		goto out;
+	}
+	rc = 0;
+out:
+	probes_free(probes, n);
+	return rc;
+}
+
+/* ---- state=present ------------------------------------------------------------------------- */
+
+/* A hint for the usual refusals of MemberAdd, or "". */
+static const char *add_hint(const char *msg)
+{
+	if (strstr(msg, "too many learner members"))
+		return " (etcd allows one learner at a time: start and promote the waiting one, "
+		       "or remove it)";
+	if (strstr(msg, "unhealthy cluster"))
+		return " (etcd's strict reconfiguration check: every voting member must be "
+		       "connected for 5 s; with learner=false, the started voters must also keep a "
+		       "quorum with the new one)";
+	return "";
+}
+
+/* MemberAdd failed: if the member is there anyway (the answer was lost), carry on. */
+static int add_failed(struct module *m, struct job *j, const struct error *err, uint64_t *id)
+{
+	const struct etcd_member *found = NULL;
+	struct etcd_member_list now;
+	struct error list_err;
+
+	if (etcd_member_list(&j->client, &now, &list_err) == 0)
+		found = etcd_member_by_peer_urls(&now, j->peer_urls, j->n_peer_urls);
+	if (found) {
+		module_warn(m, "MemberAdd answered '%s', but the member is in the cluster now",
+			    err->msg);
+		*id = found->id;
+		etcd_member_list_free(&j->list);
+		j->list = now;
+		return 0;
+	}
+	etcd_member_list_free(&now);
+	return module_fail(m, "cannot add member '%s' (peer_urls %s): %s%s%s",
+			   module_str(m, "name"), j->peer_urls[0], err->msg, add_hint(err->msg),
+			   tls_hint(m, err->msg));
+}
+
+/*
+ * MemberAdd. With --strict-reconfig-check (the default) etcd refuses any add, learners included,
+ * with "unhealthy cluster" until every voter has been connected for 5 s (etcdserver
+ * mayAddMember, HealthInterval): just after a start or a restart. A refusal changed nothing, so
+ * it is retried until wait_timeout.
+ */
+static int add_until_accepted(struct module *m, struct job *j, bool learner, uint64_t *id)
+{
+	struct etcd_member_list after;
+	long pause = POLL_MIN_MS;
+	struct error err;
+
+	while (etcd_member_add(&j->client, j->peer_urls, j->n_peer_urls, learner, id, &after,
+			       &err) < 0) {
+		if (!strstr(err.msg, "unhealthy cluster") || past(&j->deadline))
+			return add_failed(m, j, &err, id);
+		pause = backoff("member add refused", &err, pause);
+	}
+	etcd_member_list_free(&j->list);
+	j->list = after;
+	return 0;
+}
+
+static int add_member(struct module *m, struct job *j)
+{
+	bool learner = module_bool(m, "learner");
+	char hex[ETCD_ID_HEX_SIZE];
+	uint64_t id = 0;
+
+	if (!j->n_peer_urls)
+		return module_fail(m,
+				   "peer_urls: required to add member '%s', which is not in the "
+				   "cluster",
+				   module_str(m, "name"));
+	if (!m->check_mode && add_until_accepted(m, j, learner, &id) < 0)
+		return -1;
+	module_set_changed(m, true);
+	module_set_str(m, "action", "added");
+	module_set_bool(m, "is_learner", learner);
+	set_members(m, &j->list, 0);
+	if (m->check_mode) {
+		set_initial_cluster(m, j, NULL);
+		set_member(m, NULL);
+		set_msg(m, "would add '%s' as a %s", module_str(m, "name"),
+			learner ? "learner" : "voting member");
+		return 0;
+	}
+	set_initial_cluster(m, j, etcd_member_by_id(&j->list, id));
+	set_member(m, etcd_member_by_id(&j->list, id));
+	set_msg(m,
+		"added '%s' (%s) as a %s: start etcd on it with initial_cluster and "
+		"initial_cluster_state=existing%s",
+		module_str(m, "name"), etcd_id_hex(id, hex), learner ? "learner" : "voting member",
+		learner ? ", then run state=present again to promote it" : "");
+	return 0;
+}
+
+/* A learner has started once it has published its name and client URLs (etcdserver publish). */
+static int wait_started(struct module *m, struct job *j, uint64_t id,
+			const struct etcd_member **member)
+{
+	char label[128];
+
+	for (;;) {
+		*member = etcd_member_by_id(&j->list, id);
+		if (!*member)
+			return module_fail(m,
+					   "member %" PRIx64 " left the cluster while waiting for "
+					   "it to start",
+					   id);
+		if ((*member)->name[0])
+			return 0;
+		if (past(&j->deadline)) {
+			set_initial_cluster(m, j, *member);
+			return module_fail(m,
+					   "wait_timeout: learner %s was added but has not started "
+					   "within %lld s: start etcd on it with --name %s "
+					   "--initial-cluster-state existing and --initial-cluster "
+					   "as initial_cluster shows, then run again",
+					   member_label(*member, label, sizeof(label)),
+					   module_int(m, "wait_timeout"), module_str(m, "name"));
+		}
+		sleep_ms(POLL_MAX_MS / 2);
+		if (list_members(m, j) < 0)
+			return -1;
+	}
+}
+
+/* Raft indexes of the learner and of the leader, for the timeout message (best effort). */
+static void describe_lag(const struct job *j, const struct etcd_member *learner, char *buf,
+			 size_t size)
+{
+	struct etcd_status mine = {0}, leader = {0};
+	struct error err;
+	bool have_mine = learner->n_client_urls &&
+			 etcd_status(&j->client, learner->client_urls[0], &mine, &err) == 0;
+	bool have_leader =
+	    etcd_status(&j->client, j->endpoints[j->client.current], &leader, &err) == 0;
+
+	snprintf(buf, size, "; raft index: learner %s%llu, cluster %s%llu",
+		 have_mine ? "" : "unknown ", have_mine ? (unsigned long long)mine.raft_index : 0,
+		 have_leader ? "" : "unknown ",
+		 have_leader ? (unsigned long long)leader.raft_index : 0);
+	etcd_status_free(&mine);
+	etcd_status_free(&leader);
+}
+
+/*
+ * Promote until etcd accepts: it refuses while the learner is behind the leader (the leader
+ * wants its match index within 90% of its own: etcdserver isLearnerReady), so retry with
+ * backoff until wait_timeout.
+ */
+static int promote_until_ready(struct module *m, struct job *j, const struct etcd_member *learner)
+{
+	long pause = POLL_MIN_MS;
+	char label[128], lag[160];
+	uint64_t id = learner->id;
+	struct error err;
+
+	member_label(learner, label, sizeof(label));
+	while (etcd_member_promote(&j->client, id, &err) < 0) {
+		if (!strstr(err.msg, "in sync with leader")) {
+			if (strstr(err.msg, "can only promote a learner member"))
+				return 1; /* a voter already: someone promoted it meanwhile */
+			return fail_call(m, "cannot promote", &err);
+		}
+		if (past(&j->deadline)) {
+			describe_lag(j, learner, lag, sizeof(lag));
+			return module_fail(m,
+					   "wait_timeout: learner %s has not caught up with the "
+					   "leader within %lld s: %s%s",
+					   label, module_int(m, "wait_timeout"), err.msg, lag);
+		}
+		pause = backoff("learner not ready for promotion", &err, pause);
+	}
+	return 0;
+}
+
+static int promote_member(struct module *m, struct job *j, uint64_t id)
+{
+	const struct etcd_member *member;
+	int rc = 0;
+
+	if (!m->check_mode) {
+		if (wait_started(m, j, id, &member) < 0)
+			return -1;
+		rc = promote_until_ready(m, j, member);
+		if (rc < 0 || list_members(m, j) < 0)
+			return -1;
+	}
+	module_set_changed(m, rc == 0);
+	module_set_str(m, "action", rc == 0 ? "promoted" : "none");
+	return 0;
+}
+
+static int present(struct module *m, struct job *j)
+{
+	const struct etcd_member *target;
+	char label[128];
+	uint64_t id;
+
+	if (list_members(m, j) < 0 || find_target(m, j, &target) < 0)
+		return -1;
+	if (!target)
+		return add_member(m, j);
+	id = target->id;
+	module_set_changed(m, false);
+	module_set_str(m, "action", "none");
+	if (target->is_learner && module_bool(m, "promote") && promote_member(m, j, id) < 0)
+		return -1;
+	target = etcd_member_by_id(&j->list, id);
+	if (!target)
+		return module_fail(m, "member %" PRIx64 " left the cluster meanwhile", id);
+	set_initial_cluster(m, j, target);
+	set_members(m, &j->list, 0);
+	set_member(m, target);
+	module_set_bool(m, "is_learner",
+			m->check_mode && module_changed(m) ? false : target->is_learner);
+	set_msg(m, "member %s %s", member_label(target, label, sizeof(label)),
+		module_changed(m) && m->check_mode ? "would be promoted to a voting member"
+		: module_changed(m)		   ? "promoted to a voting member"
+		: !target->is_learner		   ? "is a voting member"
+		: !target->name[0]		   ? "is a learner that has not started yet"
+						   : "is a learner (promote=false)");
+	return 0;
+}
+
+/* ---- state=absent -------------------------------------------------------------------------- */
+
+/* Health of the voters, seen through the endpoints and the voters' own client URLs. */
+struct voter_health {
+	size_t voters, healthy;
+	bool target_healthy;
+	char unhealthy[ERROR_MSG_MAX]; /* "name: reason; ..." */
+};
+
+/* The probe already made of endpoint, or NULL. */
+static const struct probe *probe_of(const struct job *j, const struct probe *probes,
+				    const char *endpoint)
+{
+	for (size_t i = 0; i < j->client.n_endpoints; i++)
+		if (etcd_url_same(endpoint, probes[i].endpoint))
+			return &probes[i];
+	return NULL;
+}
+
+/* Healthy through an endpoint already probed, else through one of its own client URLs. */
+static bool member_healthy(const struct job *j, const struct etcd_member *member,
+			   const struct probe *probes, struct error *why)
+{
+	const struct probe *known;
+	struct probe p;
+	bool healthy = false;
+
+	for (size_t i = 0; i < j->client.n_endpoints; i++)
+		if (probes[i].healthy && probes[i].status.member_id == member->id)
+			return true;
+	error_set(why, -EIO, "no client URL (not started)");
+	for (size_t u = 0; u < member->n_client_urls && !healthy; u++) {
+		known = probe_of(j, probes, member->client_urls[u]);
+		if (known && !known->healthy) {
+			*why = known->err; /* already failed: do not wait for it twice */
+			continue;
+		}
+		probe_endpoint(&j->client, member->client_urls[u], &p);
+		healthy = p.healthy && p.status.member_id == member->id;
+		if (p.healthy && !healthy)
+			error_set(why, -EIO, "%s answers as another member", p.endpoint);
+		else if (!healthy)
+			*why = p.err;
+		etcd_status_free(&p.status);
+	}
+	return healthy;
+}
+
+static void count_healthy_voters(struct job *j, uint64_t target, struct voter_health *h)
+{
+	size_t n = j->client.n_endpoints, used = 0;
+	struct probe *probes = calloc(n + 1, sizeof(*probes)); /* +1: never a 0-byte calloc */
+	struct error why;
+
+	memset(h, 0, sizeof(*h));
+	if (probes)
+		probe_all(j, probes);
+	for (size_t i = 0; probes && i < j->list.n_members; i++) {
+		const struct etcd_member *member = &j->list.members[i];
+		bool healthy;
+
+		if (member->is_learner)
+			continue;
+		h->voters++;
+		healthy = member_healthy(j, member, probes, &why);
+		h->healthy += healthy;
+		if (member->id == target)
+			h->target_healthy = healthy;
+		else if (!healthy && used < sizeof(h->unhealthy))
+			used +=
+			    (size_t)snprintf(h->unhealthy + used, sizeof(h->unhealthy) - used,
+					     "%s'%s': %s", used ? "; " : "", member->name, why.msg);
+	}
+	probes_free(probes, n);
+}
+
+/*
+ * Refuses (returns -1) a removal that would leave no voter or break quorum, unless forced.
+ * *safe says whether the removal keeps a quorum of healthy voters.
+ */
+static int check_removal(struct module *m, struct job *j, const struct etcd_member *target,
+			 bool *safe)
+{
+	struct voter_health h;
+	char label[128];
+
+	*safe = true;
+	if (target->is_learner)
+		return 0;
+	count_healthy_voters(j, target->id, &h);
+	member_label(target, label, sizeof(label));
+	switch (etcd_removal_check(h.voters, h.healthy, true, h.target_healthy)) {
+	case ETCD_REMOVAL_SAFE:
+		return 0;
+	case ETCD_REMOVAL_LAST_VOTER:
+		return module_fail(m,
+				   "refusing to remove %s: it is the last voting member (delete "
+				   "the cluster instead)",
+				   label);
+	case ETCD_REMOVAL_BREAKS_QUORUM:
+		break;
+	}
+	*safe = false;
+	if (!module_bool(m, "force"))
+		return module_fail(
+		    m,
+		    "refusing to remove %s: %zu healthy voting members would remain "
+		    "of %zu, fewer than the quorum of %zu; unhealthy: %s. Bring them "
+		    "back first, or set force=true",
+		    label, h.healthy - h.target_healthy, h.voters - 1, etcd_quorum(h.voters - 1),
+		    h.unhealthy[0] ? h.unhealthy : "none");
+	module_warn(m,
+		    "force: removing %s although only %zu healthy voting members remain of "
+		    "%zu (quorum %zu)",
+		    label, h.healthy - h.target_healthy, h.voters - 1, etcd_quorum(h.voters - 1));
+	return 0;
+}
+
+/*
+ * MemberRemove. etcd (--strict-reconfig-check, on by default) answers "unhealthy cluster" unless
+ * a quorum of the remaining voters has been connected for 5 s (etcdserver mayRemoveMember,
+ * HealthInterval): right after a member restarted that passes, so a removal we judged safe is
+ * retried until wait_timeout. Returns 1 when the member was already gone.
+ */
+static int remove_until_accepted(struct module *m, struct job *j, uint64_t id, bool safe,
+				 const char *label)
+{
+	long pause = POLL_MIN_MS;
+	struct error err;
+
+	while (etcd_member_remove(&j->client, id, &err) < 0) {
+		if (strstr(err.msg, "member not found"))
+			return 1; /* removed by someone else meanwhile */
+		if (!safe || !strstr(err.msg, "unhealthy cluster") || past(&j->deadline))
+			return module_fail(m, "cannot remove %s: %s%s%s", label, err.msg,
+					   strstr(err.msg, "unhealthy cluster")
+					       ? " (etcd's strict reconfiguration check: the "
+						 "remaining voters cannot keep a quorum)"
+					       : "",
+					   tls_hint(m, err.msg));
+		pause = backoff("member remove refused", &err, pause);
+	}
+	return 0;
+}
+
+static int absent(struct module *m, struct job *j)
+{
+	const struct etcd_member *target;
+	char label[128];
+	bool safe;
+	uint64_t id;
+	int rc = 0;
+
+	if (list_members(m, j) < 0 || find_target(m, j, &target) < 0)
+		return -1;
+	module_set_str(m, "action", "none");
+	if (!target) {
+		set_members(m, &j->list, 0);
+		set_msg(m, "no such member: nothing to remove");
+		return 0;
+	}
+	id = target->id;
+	member_label(target, label, sizeof(label));
+	module_set(m, "member_id", id_json(id));
+	if (check_removal(m, j, target, &safe) < 0)
+		return -1;
+	if (!m->check_mode) {
+		rc = remove_until_accepted(m, j, id, safe, label);
+		/* A removed member may still answer for a moment with its old view. */
+		if (rc < 0 || list_members(m, j) < 0)
+			return -1;
+	}
+	module_set_changed(m, rc == 0);
+	module_set_str(m, "action", rc == 0 ? "removed" : "none");
+	set_members(m, &j->list, id);
+	set_msg(m, "%s %s",
+		rc == 1		? "already gone:"
+		: m->check_mode ? "would remove"
+				: "removed",
+		label);
+	return 0;
+}
+
+static int run(struct module *m)
+{
+	struct job j = {0};
+	const char *state = module_str(m, "state");
+	int rc = -1;
+
+	if (read_options(m, &j) < 0)
+		goto out;
+	if (strcmp(state, "query") == 0)
+		rc = query(m, &j);
+	else if (strcmp(state, "present") == 0)
+		rc = present(m, &j);
+	else
+		rc = absent(m, &j);
+out:
+	job_free(&j);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	return module_main(argc, argv, "etcd_member", options, run);
+}

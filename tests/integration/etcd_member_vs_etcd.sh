@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# etcd_member against a real etcd 3.4 cluster (tests/peers/etcd/cluster.sh): 3 members with TLS and
+# client-certificate auth on 127.0.1.1-3, a 4th joining on 127.0.1.4. Checked against etcdctl.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+. tests/lib/assert.sh
+
+[ -x library/etcd_member ] || { echo "FAIL: library/etcd_member is missing: run make" >&2; exit 1; }
+cluster=tests/peers/etcd/cluster.sh
+# Free ports, so that this test never meets another cluster on 127.0.1.x.
+export ETCD_CLIENT_PORT=$(free_port) ETCD_PEER_PORT=$(free_port)
+cport=$ETCD_CLIENT_PORT pport=$ETCD_PEER_PORT
+work=$(mktemp -d /tmp/etcd_member_vs_etcd.XXXXXX)
+cleanup() {
+  "$cluster" stop "$work"
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+t0=$(date +%s%N)
+step() { echo "-- $1 ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"; }
+
+# Module results through jq (fast to start); etcdctl's numeric IDs through Python, since jq 1.6
+# rounds numbers above 2^53 (16810294876463959011 becomes 16810294876463958000).
+get() { jq -r "$2" <<<"$1"; }
+
+run_module() { # run_module ARGS_JSON → prints the result; never fails the script
+  printf '%s' "$1" >"$work/args.json"
+  library/etcd_member "$work/args.json" 2>"$work/stderr" || true
+}
+
+args() { # args '"k": v, ...' [MEMBERS]: endpoints of MEMBERS (1 2 3) and the TLS files, these merged over
+  jq -cn --arg w "$work" --arg members "${2:-1 2 3}" --arg port "$cport" '{
+    endpoints: ($members | split(" ") | map("https://127.0.1.\(.):\($port)")),
+    ca_cert: ($w + "/ca/ca.crt"), client_cert: ($w + "/ca/client.crt"),
+    client_key: ($w + "/ca/client.key")} + {'"$1"'} | with_entries(select(.value != null))'
+}
+
+etcdctl_members() { "$cluster" etcdctl "$work" member list -w json; }
+# etcdctl prints IDs as JSON numbers (exact in Python); in hex they are what the module returns.
+etcdctl_ids() {
+  python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ".join(sorted(format(m["ID"], "x") for m in d["members"])))'
+}
+etcdctl_learner() { # etcdctl_learner HEX_ID → true/false/missing
+  python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+m = [m for m in d["members"] if format(m["ID"], "x") == sys.argv[1]]
+print(("true" if m[0].get("isLearner") else "false") if m else "missing")' "$1"
+}
+
+# eventually WHAT EXPECTED CMD...: etcd 3.4 serves MemberList from the answering member's own view
+# (not linearizable: 3.5 added that), so a follower may show a change a moment after the leader.
+eventually() {
+  local what=$1 expected=$2 got deadline=$(( $(date +%s) + 5 )); shift 2
+  until got=$("$@"); [ "$got" = "$expected" ] || [ "$(date +%s)" -ge "$deadline" ]; do sleep 0.1; done
+  assert_eq "$what" "$expected" "$got"
+}
+learner_state() { etcdctl_members | etcdctl_learner "$1"; }
+member_count() { etcdctl_members | etcdctl_ids | wc -w; }
+
+step "start a 3-member TLS cluster"
+"$cluster" start "$work"
+
+step "query"
+out=$(run_module "$(args '"name": "member-2"')")
+assert_eq "query succeeds" "false false" "$(get "$out" '.failed') $(get "$out" '.changed')"
+ids=$(jq -r '[.members[].id] | sort | join(" ")' <<<"$out")
+assert_eq "ids are etcdctl's IDs in hex" "$(etcdctl_members | etcdctl_ids)" "$ids"
+for id in $ids; do
+  [[ "$id" =~ ^[0-9a-f]{1,16}$ ]] || { echo "FAIL: id '$id' is not hex" >&2; exit 1; }
+done
+echo "ok   ids are hex strings (etcdctl's form: no leading zeros)"
+assert_eq "3 voters" "false false false" \
+  "$(jq -r '[.members[].is_learner | tostring] | join(" ")' <<<"$out")"
+assert_eq "cluster_id is etcdctl's" \
+  "$(etcdctl_members | python3 -c 'import json,sys; print(format(json.load(sys.stdin)["header"]["cluster_id"], "x"))')" \
+  "$(get "$out" '.cluster_id')"
+assert_contains "the leader is a member" "$(get "$out" '.leader')" "$ids"
+assert_eq "all healthy" "true true true true" \
+  "$(get "$out" '.healthy') $(get "$out" '.health[0].healthy') $(get "$out" '.health[1].healthy') $(get "$out" '.health[2].healthy')"
+assert_eq "health names the member behind the endpoint" "$(get "$out" '.member_id')" "$(get "$out" '.health[1].member_id')"
+assert_eq "version and db_size" "3.4.23 yes" \
+  "$(get "$out" '.health[0].version') $([ "$(get "$out" '.health[0].db_size')" -gt 0 ] && echo yes)"
+member2=$(get "$out" '.member_id')
+
+new='"name": "member-4", "peer_urls": ["https://127.0.1.4:'"$pport"'"]'
+step "present in check mode predicts and adds nothing"
+out=$(run_module "$(args "$new"', "state": "present", "_ansible_check_mode": true')")
+assert_eq "check mode: would add" "true added" "$(get "$out" '.changed') $(get "$out" '.action')"
+assert_contains "predicted initial_cluster" "member-4=https://127.0.1.4:$pport" "$(get "$out" '.initial_cluster')"
+assert_eq "still 3 members" "3" "$(etcdctl_members | etcdctl_ids | wc -w)"
+
+step "present, promote=false: adds a learner and returns at once"
+out=$(run_module "$(args "$new"', "state": "present", "promote": false')")
+assert_eq "added" "true added true" "$(get "$out" '.changed') $(get "$out" '.action') $(get "$out" '.is_learner')"
+id4=$(get "$out" '.member_id')
+eventually "etcdctl shows a learner" "true" learner_state "$id4"
+initial=$(get "$out" '.initial_cluster')
+assert_eq "initial_cluster_state" "existing" "$(get "$out" '.initial_cluster_state')"
+assert_eq "initial_cluster names all 4 members" \
+  "member-1=https://127.0.1.1:$pport member-2=https://127.0.1.2:$pport member-3=https://127.0.1.3:$pport member-4=https://127.0.1.4:$pport" \
+  "$(tr , '\n' <<<"$initial" | sort | xargs)"
+out=$(run_module "$(args "$new"', "state": "present", "promote": false')")
+assert_eq "rerun before start: no change, same initial_cluster" "false none $initial" \
+  "$(get "$out" '.changed') $(get "$out" '.action') $(get "$out" '.initial_cluster')"
+out=$(run_module "$(args '"state": "present", "name": "member-4", "peer_urls": ["https://127.0.1.4:'"$pport"'"], "learner": true, "promote": false')")
+assert_eq "the same member" "$id4" "$(get "$out" '.member_id')"
+out=$(run_module "$(args "$new"', "state": "present", "wait_timeout": 1')")
+assert_contains "promote before start: bounded wait, clear message" \
+  "wait_timeout: learner '(not started)' ($id4) was added but has not started within 1 s" "$(get "$out" '.msg')"
+assert_eq "...and initial_cluster is still returned" "true $initial" "$(get "$out" '.failed') $(get "$out" '.initial_cluster')"
+
+step "write 24 MiB, so that the new member has something to catch up with"
+head -c 750000 /dev/urandom | base64 -w0 >"$work/value" # 1 MB: below --max-request-bytes
+for i in $(seq 1 24); do "$cluster" etcdctl "$work" put "/filler/$i" <"$work/value" >/dev/null; done
+
+step "start etcd 4 with the returned initial_cluster; present promotes it"
+"$cluster" join "$work" 4 "$initial"
+p0=$(date +%s%N)
+out=$(run_module "$(args "$new"', "state": "present", "wait_timeout": 30')")
+echo "     (started + caught up + promoted in $(( ($(date +%s%N) - p0) / 1000000 )) ms;" \
+  "$(grep -c 'not ready for promotion' "$work/stderr" || true) refused promotion(s) retried)"
+assert_eq "promoted" "true promoted false" "$(get "$out" '.changed') $(get "$out" '.action') $(get "$out" '.is_learner')"
+eventually "etcdctl shows a voter" "false" learner_state "$id4"
+out=$(run_module "$(args "$new"', "state": "present"')")
+assert_eq "present again: no change" "false none" "$(get "$out" '.changed') $(get "$out" '.action')"
+out=$(run_module "$(args "" "1 2 3 4")")
+assert_eq "4 healthy endpoints" "true 4" "$(get "$out" '.healthy') $(jq '.members | length' <<<"$out")"
+
+step "a second learner: queries skip it, removing it needs no quorum check"
+new5='"name": "member-5", "peer_urls": ["https://127.0.1.5:'"$pport"'"]'
+out=$(run_module "$(args "$new5"', "state": "present", "promote": false')")
+assert_eq "member-5 added as a learner" "true added" "$(get "$out" '.changed') $(get "$out" '.action')"
+id5=$(get "$out" '.member_id')
+"$cluster" join "$work" 5 "$(get "$out" '.initial_cluster')"
+wait_for 20 curl -sf --cacert "$work/ca/ca.crt" --cert "$work/ca/client.crt" --key "$work/ca/client.key" \
+  https://127.0.1.5:$cport/health
+# A learner refuses every client RPC but Status ("rpc not supported for learner"): listed first,
+# the module must ask the next endpoint, and still report the learner's health.
+out=$(run_module "$(args "" "5 1 2 3")")
+assert_eq "query with the learner first" "false true true" \
+  "$(get "$out" '.failed') $(get "$out" '.health[0].healthy') $(get "$out" '.health[0].is_learner')"
+out=$(run_module "$(args '"state": "absent", "id": "'"$id5"'"')")
+assert_eq "learner removed by id" "true removed" "$(get "$out" '.changed') $(get "$out" '.action')"
+eventually "etcdctl: member-5 gone" "missing" learner_state "$id5"
+"$cluster" kill "$work" 5
+
+step "absent removes member 4"
+out=$(run_module "$(args '"state": "absent", "name": "member-4", "_ansible_check_mode": true')")
+assert_eq "check mode: would remove" "true removed 4" \
+  "$(get "$out" '.changed') $(get "$out" '.action') $(etcdctl_members | etcdctl_ids | wc -w)"
+r0=$(date +%s%N)
+out=$(run_module "$(args '"state": "absent", "name": "member-4", "wait_timeout": 30')")
+echo "     (removed in $(( ($(date +%s%N) - r0) / 1000000 )) ms)"
+assert_eq "removed" "true removed $id4" "$(get "$out" '.changed') $(get "$out" '.action') $(get "$out" '.member_id')"
+eventually "etcdctl: gone" "missing" learner_state "$id4"
+"$cluster" kill "$work" 4
+out=$(run_module "$(args '"state": "absent", "name": "member-4"')")
+assert_eq "absent again: no change" "false none false" "$(get "$out" '.changed') $(get "$out" '.action') $(get "$out" '.failed')"
+out=$(run_module "$(args '"state": "absent", "id": "0x123abc"')")
+assert_eq "absent by an unknown id: no change" "false false" "$(get "$out" '.changed') $(get "$out" '.failed')"
+dec3=$(etcdctl_members | python3 -c 'import json,sys; print([m["ID"] for m in json.load(sys.stdin)["members"] if m["name"] == "member-3"][0])')
+out=$(run_module "$(args '"state": "absent", "id": "'"$dec3"'", "_ansible_check_mode": true')")
+assert_eq "a decimal id is found (check mode)" "true $(printf '%x' "$dec3")" "$(get "$out" '.changed') $(get "$out" '.member_id')"
+
+step "kill member 3: query reports it, removal of a live voter is refused"
+"$cluster" kill "$work" 3
+out=$(run_module "$(args '')")
+assert_eq "query still succeeds" "false false" "$(get "$out" '.failed') $(get "$out" '.healthy')"
+assert_eq "endpoint health" "true true false" \
+  "$(get "$out" '.health[0].healthy') $(get "$out" '.health[1].healthy') $(get "$out" '.health[2].healthy')"
+assert_contains "the dead endpoint's error" "Failed to connect to 127.0.1.3 port $cport" "$(get "$out" '.health[2].error')"
+assert_contains "msg names it" "unhealthy: https://127.0.1.3:$cport" "$(get "$out" '.msg')"
+assert_contains "a warning names it" "endpoint https://127.0.1.3:$cport is unhealthy" "$(get "$out" '.warnings')"
+out=$(run_module "$(args '"wait": true, "wait_timeout": 1')")
+assert_eq "wait=true fails when one stays unhealthy" \
+  "true wait_timeout: 1 of 3 endpoints still unhealthy after 1 s" "$(get "$out" '.failed') $(get "$out" '.msg')"
+out=$(run_module "$(args '"state": "absent", "name": "member-2"')")
+assert_eq "refused" "true false" "$(get "$out" '.failed') $(get "$out" '.changed')"
+assert_contains "refusal says why" "1 healthy voting members would remain of 2, fewer than the quorum of 2; unhealthy: 'member-3'" "$(get "$out" '.msg')"
+# force skips our check, but etcd's own strict reconfiguration check still refuses: the module
+# passes its answer on, and the member stays.
+out=$(run_module "$(args '"state": "absent", "name": "member-2", "force": true')")
+assert_contains "force: etcd refuses" "etcdserver: unhealthy cluster" "$(get "$out" '.msg')"
+assert_contains "force: warned" "force: removing" "$(get "$out" '.warnings')"
+assert_contains "member-2 is still there" "$member2" "$(etcdctl_members | etcdctl_ids)"
+out=$(run_module "$(args '"state": "absent", "name": "member-3", "_ansible_check_mode": true')")
+assert_eq "removing the dead member is allowed" "false true" "$(get "$out" '.failed') $(get "$out" '.changed')"
+
+step "no endpoint answers"
+out=$(run_module "$(args '' "3 5")")
+assert_eq "failed" "true" "$(get "$out" '.failed')"
+assert_contains "clear message" "endpoints: no endpoint answered: https://127.0.1.3:$cport" "$(get "$out" '.msg')"
+assert_contains "names every endpoint" "127.0.1.5" "$(get "$out" '.msg')"
+
+step "TLS mistakes"
+out=$(run_module "$(args '"client_cert": null, "client_key": null' "1")")
+assert_contains "no client cert" "it requires a client certificate; set client_cert and client_key" "$(get "$out" '.msg')"
+assert_eq "no client cert fails" "true" "$(get "$out" '.failed')"
+out=$(run_module "$(args '"client_cert": "'"$work"'/other-ca/client.crt", "client_key": "'"$work"'/other-ca/client.key"' "1")")
+assert_contains "client cert from another CA" "client_cert is not signed by ca_cert" "$(get "$out" '.msg')"
+out=$(run_module "$(args '"ca_cert": "'"$work"'/other-ca/ca.crt"' "1")")
+assert_contains "wrong ca_cert" "does not verify against ca_cert" "$(get "$out" '.msg')"
+
+step "bad options"
+bad() { # bad WHAT EXTRA NEEDLE
+  local o; o=$(run_module "$(args "$2")")
+  assert_eq "$1 fails" "true" "$(get "$o" '.failed')"
+  assert_contains "$1 message" "$3" "$(get "$o" '.msg')"
+}
+bad "http endpoint" '"endpoints": ["http://127.0.1.1:'"$cport"'"]' "endpoints: 'http://127.0.1.1:$cport' is not an https:// URL"
+bad "empty endpoints" '"endpoints": []' "endpoints: give at least one client URL"
+bad "wait_timeout type" '"wait_timeout": "soon"' "wait_timeout"
+bad "learner type" '"learner": "maybe"' "learner"
+bad "state choice" '"state": "gone"' "value of state must be one of: query, present, absent"
+bad "unknown option" '"nmae": "x"' "Unsupported parameters for (etcd_member) module: nmae"
+bad "cert without key" '"client_key": null' "client_cert and client_key go together"
+bad "missing key file" '"client_key": "/nonexistent/k.pem"' "client_key: cannot read /nonexistent/k.pem"
+bad "present without name" '"state": "present"' "name is required with state=present"
+bad "present of a new member without peer_urls" '"state": "present", "name": "member-9"' "peer_urls: required to add member 'member-9'"
+bad "absent without a member" '"state": "absent"' "state=absent needs name, id or peer_urls"
+bad "bad id" '"state": "absent", "id": "zzz"' "id: 'zzz' is not a member ID"
+bad "peer_urls of another member" '"state": "present", "name": "member-9", "peer_urls": ["https://127.0.1.1:'"$pport"'"]' "peer_urls: already used by member 'member-1'"
+bad "name with other peer_urls" '"state": "present", "name": "member-1", "peer_urls": ["https://127.0.1.9:'"$pport"'"]' "peer_urls: member 'member-1'"
+
+step "memory of a query"
+printf '%s' "$(args '')" >"$work/args.json"
+/usr/bin/time -v library/etcd_member "$work/args.json" >/dev/null 2>"$work/time.txt" || true
+echo "     max RSS of a query: $(awk -F': ' '/Maximum resident/ {print $2}' "$work/time.txt") KiB; binary $(stat -c %s library/etcd_member) bytes"
+step "etcd_member_vs_etcd: all passed"
