@@ -358,11 +358,19 @@ static int obtain(struct module *m, struct cert_state *s, enum action *action)
 	struct error err;
 	int rc = -1;
 
-	if (*action == ACTION_RENEW &&
-	    stepca_renew(&ca, module_str(m, "cert_path"), module_str(m, "key_path"), &chain_pem,
-			 &err) < 0) {
-		module_warn(m, "renewal refused (%s); issuing a new certificate instead", err.msg);
-		*action = ACTION_ISSUE;
+	if (*action == ACTION_RENEW) {
+		int rc_renew = stepca_renew(&ca, module_str(m, "cert_path"),
+					    module_str(m, "key_path"), &chain_pem, &err);
+
+		/* Only a refusal by the CA is worth a fresh issue; an unreachable CA stays an error. */
+		if (rc_renew == -EPROTO) {
+			module_warn(m, "renewal refused (%s); issuing a new certificate instead",
+				    err.msg);
+			*action = ACTION_ISSUE;
+		} else if (rc_renew < 0) {
+			module_fail(m, "cannot renew: %s (the current certificate is kept)", err.msg);
+			goto out;
+		}
 	}
 	if (*action == ACTION_ISSUE && issue(m, &ca, s, &chain_pem) < 0)
 		goto out;

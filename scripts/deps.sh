@@ -20,7 +20,7 @@ APT_PACKAGES=(
   # real peers
   etcd-server etcd-client golang-go golang-github-smallstep-certificates-dev
   # CLIs used by tests/peers/stepca/smoke.sh
-  openssl curl jq
+  openssl curl jq strace
 )
 
 log() { printf '[deps] %s\n' "$*" >&2; }

@@ -23,7 +23,7 @@ run_module() { # run_module NAME ARGS_JSON → prints the result; never fails th
 }
 
 ca_args() { # ca_args EXTRA_JSON_MEMBERS
-  printf '{"path": "%s/ca", "dns_names": ["localhost", "127.0.0.1"], "address": "127.0.0.1:%s", "password": "%s", "provisioner_password": "%s", "min_duration": "5m"%s}' \
+  printf '{"path": "%s/ca", "dns_names": ["localhost", "127.0.0.1"], "address": "127.0.0.1:%s", "password": "%s", "provisioner_password": "%s", "min_duration": "5s"%s}' \
     "$work" "$port" "$ca_pw" "$prov_pw" "$1"
 }
 
@@ -118,6 +118,37 @@ assert_contains "drift is reported" "drift: https://127.0.0.1:$tls_port serves" 
 assert_eq "drift is a warning, not a failure" "false" "$(json_get "$out" failed)"
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
 
+echo "-- an expired certificate is reissued (mTLS cannot renew it)"
+out=$(run_module step_cert "$(cert_args ', "duration": "5s", "force": true')")
+assert_eq "5-second certificate issued" "issued" "$(json_get "$out" action)"
+echo "     valid $(json_get "$out" not_before) .. $(json_get "$out" not_after)"
+sleep 6
+out=$(run_module step_cert "$(cert_args '')")
+assert_eq "expired certificate reissued" "issued|the certificate has expired" "$(json_get "$out" action)|$(json_get "$out" reason)"
+
+echo "-- failures leave the pair untouched"
+before=$(sha256sum "$work/node/peer.crt" "$work/node/peer.key")
+out=$(run_module step_cert "$(cert_args ', "force": true, "provisioner_password": "not-the-password"')")
+assert_contains "wrong provisioner password is named" "provisioner_password: cannot decrypt" "$(json_get "$out" msg)"
+assert_eq "wrong password: files untouched" "$before" "$(sha256sum "$work/node/peer.crt" "$work/node/peer.key")"
+kill "$stepca_pid"; wait "$stepca_pid" 2>/dev/null || true
+out=$(run_module step_cert "$(cert_args ', "state": "renewed"')")
+assert_contains "step-ca down: the error names the CA" "127.0.0.1:$port" "$(json_get "$out" msg)"
+assert_eq "step-ca down: failed" "true" "$(json_get "$out" failed)"
+assert_eq "step-ca down: old pair kept" "$before" "$(sha256sum "$work/node/peer.crt" "$work/node/peer.key")"
+build/peers/step-ca --password-file "$work/ca/secrets/password" "$work/ca/config/ca.json" >>"$work/step-ca.log" 2>&1 &
+stepca_pid=$!
+wait_for 20 curl -sf --cacert "$work/ca/certs/root_ca.crt" "https://127.0.0.1:$port/health"
+
+echo "-- keys are 0400 from the first byte (syscalls traced)"
+rm -f "$work/node/peer.key" "$work/node/peer.crt"
+printf '%s' "$(cert_args '')" >"$work/args.json"
+strace -f -qq -e trace=openat,chmod,fchmod,fchmodat -o "$work/strace.log" library/step_cert "$work/args.json" >/dev/null
+key_open=$(grep -E "openat\(.*peer\.key\.tmp\.[a-z0-9]+\"" "$work/strace.log" | head -n1)
+assert_contains "the key's temp file is created O_EXCL with mode 0400" "O_CREAT|O_EXCL" "$key_open"
+assert_contains "... and mode 0400" ", 0400)" "$key_open"
+assert_eq "no chmod ever widens the key" "" "$(grep -E "chmod\(.*peer\.key" "$work/strace.log" | grep -v ", 0400)" || true)"
+
 echo "-- SAN change reissues; key type change makes a new key"
 out=$(run_module step_cert "$(cert_args '' '["node-1", "127.0.0.1", "localhost"]')")
 assert_eq "SAN change" "issued|the SANs changed" "$(json_get "$out" action)|$(json_get "$out" reason)"
@@ -133,8 +164,6 @@ out=$(run_module step_cert "$(cert_args '')")
 assert_eq "foreign cert reissued" "issued|the certificate does not chain to root" "$(json_get "$out" action)|$(json_get "$out" reason)"
 
 echo "-- bad input gets a clear message"
-out=$(run_module step_cert "$(cert_args ', "force": true, "provisioner_password": "not-the-password"')")
-assert_contains "wrong provisioner password" "provisioner_password: cannot decrypt" "$(json_get "$out" msg)"
 out=$(run_module step_cert "$(cert_args ', "renew_fraction": "2"')")
 assert_contains "bad renew_fraction" "renew_fraction must be" "$(json_get "$out" msg)"
 out=$(run_module step_cert "$(cert_args ', "key_type": "DSA"')")
