@@ -56,7 +56,13 @@ $(OBJ)/mod_%.o: modules/%.c module_utils/*.h $(DEP_LIBS) | $(OBJ)
 
 # glibc's warnings about getpw*/dlopen in static links go to the log: our code never calls them
 # (accounts come from fs.c, DNS from c-ares; libcrypto's dlopen is for engines we never load).
-$(LIBDIR)/%: $(OBJ)/mod_%.o $(UTILS_OBJ) | $(LIBDIR)
+# module_utils as an archive: each module links only the objects it uses (smaller binaries,
+# and Ansible copies the binary on every task).
+UTILS_LIB := $(OBJ)/libmodule_utils.a
+$(UTILS_LIB): $(UTILS_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIBDIR)/%: $(OBJ)/mod_%.o $(UTILS_LIB) | $(LIBDIR)
 	@echo "  LD      $@ (static)"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) 2>$(OBJ)/link-$*.log || { cat $(OBJ)/link-$*.log; exit 1; }
 
