@@ -1,19 +1,9 @@
 #!/usr/bin/env bash
 # Runs every integration test (tests/integration/*_vs_*.sh): each module binary against a real
-# peer. Tests that need the local systemd test hosts share one set, brought up once here and torn
-# down at the end (unless they were already up: then they are left as found).
+# peer. Tests that need a local systemd test host bring it up and down themselves.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
-hosts=tests/hosts/hosts.sh
-started_hosts=0
-if ! "$hosts" status >/dev/null 2>&1; then
-  started_hosts=1
-fi
-cleanup() { [ "$started_hosts" -eq 1 ] && "$hosts" down; }
-trap cleanup EXIT
-
-"$hosts" up "${TEST_HOSTS:-3}" || { echo "FAIL: could not bring up the test hosts"; exit 1; }
 status=0
 passed=()
 failed=()
@@ -29,5 +19,5 @@ for t in tests/integration/*_vs_*.sh; do
 done
 echo "integration: ${#passed[@]} passed, ${#failed[@]} failed"
 for t in "${passed[@]}"; do echo "  ok    $t"; done
-for t in "${failed[@]}"; do echo "  FAIL  $t"; done
+for t in "${failed[@]}"; do echo "  FAIL  $t (rerun: bash $t)"; done
 exit $status
