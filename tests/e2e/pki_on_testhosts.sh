@@ -248,6 +248,23 @@ assert_eq "the renewed certificate verifies" "$crt: OK" \
 assert_eq "renewed cert and key still 0644/0400 etcd" "644 etcd 400 etcd" \
   "$(on "$h3" stat -c "'%a %U'" "$crt" "/etc/etcd/ssl/etcd-$h3-server.key" | xargs)"
 
+step="an etcd-style mutual-TLS client still connects after the renewal"
+# The renewed server certificate serves TLS that demands a client certificate (as etcd's
+# client-cert-auth does); h1's client certificate and the root must be accepted both ways.
+on "$h3" "cd /etc/etcd/ssl && awk '/BEGIN CERT/ {n++} n >= 2' etcd-$h3-server.crt >/root/int.pem &&
+  (setsid openssl s_server -quiet -accept 12379 -cert etcd-$h3-server.crt -key etcd-$h3-server.key \
+     -cert_chain /root/int.pem -CAfile root_ca.crt -Verify 1 -verify_return_error -www \
+     </dev/null >/root/s_server.log 2>&1 & echo \$! >/root/s_server.pid)"
+sleep 1
+# Like Go's TLS stack (etcdctl, kube-apiserver), send the whole chain in the certificate file.
+handshake=$(on "$h1" "awk '/BEGIN CERT/ {n++} n >= 2' /etc/etcd/ssl/etcd-$h1-client.crt >/root/cint.pem &&
+  openssl s_client -connect $h3:12379 -servername $h3 -CAfile /etc/etcd/ssl/root_ca.crt \
+  -cert /etc/etcd/ssl/etcd-$h1-client.crt -key /etc/etcd/ssl/etcd-$h1-client.key -cert_chain /root/cint.pem \
+  -verify_return_error -brief </dev/null 2>&1; rm -f /root/cint.pem" || true)
+on "$h3" 'kill $(cat /root/s_server.pid) 2>/dev/null; rm -f /root/s_server.pid /root/int.pem'
+assert_contains "$h1's client verifies $h3's renewed server certificate" "Verification: OK" "$handshake"
+assert_not_contains "$h3 accepts $h1's client certificate" "alert" "$handshake"
+
 echo "-- Scenario 1: fail over to the backup cert-manager"
 step="fail over step-ca to $h2"
 on "$h1" systemctl stop step-ca
