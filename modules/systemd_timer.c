@@ -482,17 +482,10 @@ static int apply_absent(struct module *m, struct timer_job *job, const struct pl
 
 /* ---- reporting ---------------------------------------------------------------------------- */
 
-/* µs since the epoch as ISO 8601 UTC; 0 and "infinity" mean "none". */
-static json_t *iso8601(uint64_t usec)
+/* µs since the epoch as ISO 8601 UTC via module_set_time; 0 and "infinity" mean none. */
+static void set_usec_time(struct module *m, const char *key, uint64_t usec)
 {
-	time_t t = (time_t)(usec / SDBUS_USEC_PER_SEC);
-	struct tm tm;
-	char buf[32];
-
-	if (usec == 0 || usec == UINT64_MAX || !gmtime_r(&t, &tm) ||
-	    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		return json_null();
-	return json_string(buf);
+	module_set_time(m, key, usec == UINT64_MAX ? 0 : (long long)(usec / SDBUS_USEC_PER_SEC));
 }
 
 /* NextElapseUSecMonotonic counts on CLOCK_MONOTONIC (src/core/dbus-timer.c): shift it to wall
@@ -536,8 +529,8 @@ static void report_bus_state(struct module *m, struct timer_job *job)
 		module_warn(m, "cannot read the timer's state: %s", err.msg);
 	module_set_str(m, "active_state", active);
 	module_set_bool(m, "enabled", is_enabled(file_state));
-	module_set(m, "next_elapse", iso8601(next_elapse(real, mono)));
-	module_set(m, "last_trigger", iso8601(last));
+	set_usec_time(m, "next_elapse", next_elapse(real, mono));
+	set_usec_time(m, "last_trigger", last);
 	/* Result is "success" before the first run too: only report it once the service ran. */
 	module_set_str(m, "last_result", started ? result : NULL);
 	free(active);
