@@ -19,8 +19,8 @@ APT_PACKAGES=(
   systemd-container debootstrap iproute2 openssh-client ansible-core python3 rsync
   # real peers
   etcd-server etcd-client golang-go golang-github-smallstep-certificates-dev
-  # CLIs used by tests/peers/stepca/smoke.sh
-  openssl curl jq strace
+  # CLIs used by tests/peers/stepca/smoke.sh; the real AWS CLI proves tests/peers/aws
+  openssl curl jq strace awscli
 )
 
 log() { printf '[deps] %s\n' "$*" >&2; }
@@ -119,9 +119,24 @@ build_systemd() {
   )
 }
 
+install_node() { # Node.js + npm for the AWS Encryption SDK peer (tests/peers/esdk)
+  command -v node >/dev/null && command -v npm >/dev/null && return 0
+  log "apt-get install nodejs npm"
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+}
+
+install_npm_peers() {
+  local dir="$top/tests/peers/esdk"
+  [ -d "$dir/node_modules/@aws-crypto/client-node" ] && return 0
+  log "npm ci in $dir"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
 main() {
   [ "$(id -u)" -eq 0 ] || { log "run as root (apt-get)"; exit 1; }
   install_apt
+  install_node
+  install_npm_peers
   [ "${1:-}" = "--apt-only" ] && return 0
   build_curl
   build_systemd
