@@ -783,18 +783,24 @@ static int check_account(const char *option, const char *name, struct error *err
 	return 0;
 }
 
-static int check_working_directory(const char *dir, struct error *err)
+static int check_absolute_path(const char *option, const char *dir, struct error *err)
 {
 	if (!dir)
 		return 0;
 	/* systemd refuses a path that is not absolute or not normalized ("..") */
 	if (dir[0] != '/' || strstr(dir, "/../") ||
 	    (strlen(dir) >= 3 && strcmp(dir + strlen(dir) - 3, "/..") == 0))
-		return error_set(err, -EINVAL,
-				 "working_directory: '%s' must be an absolute path "
-				 "without '..'",
-				 dir);
-	return check_line("working_directory", dir, err);
+		return error_set(err, -EINVAL, "%s: '%s' must be an absolute path without '..'",
+				 option, dir);
+	return check_line(option, dir, err);
+}
+
+static int check_log_file(const char *path, struct error *err)
+{
+	/* StandardOutput=append:PATH ends at the first space: there is no way to quote one. */
+	if (path && strpbrk(path, " \t"))
+		return error_set(err, -EINVAL, "log_file: '%s' must not contain spaces", path);
+	return check_absolute_path("log_file", path, err);
 }
 
 static int check_env(const struct timer_unit *u, struct error *err)
@@ -839,7 +845,8 @@ int units_check(const struct timer_unit *u, struct error *err)
 		return error_wrap(err, rc, "name");
 	if ((rc = check_exec(u, err)) < 0 || (rc = check_env(u, err)) < 0 ||
 	    (rc = check_timing(u, err)) < 0 ||
-	    (rc = check_working_directory(u->working_directory, err)) < 0 ||
+	    (rc = check_absolute_path("working_directory", u->working_directory, err)) < 0 ||
+	    (rc = check_log_file(u->log_file, err)) < 0 ||
 	    (rc = check_line("description", u->description, err)) < 0 ||
 	    (rc = check_account("user", u->user, err)) < 0 ||
 	    (rc = check_account("group", u->group, err)) < 0)
@@ -924,6 +931,9 @@ static void put_service(FILE *f, const void *ctx)
 	if (u->has_nice)
 		fprintf(f, "Nice=%d\n", u->nice);
 	put_trimmed(f, "TimeoutStartSec", u->timeout_start_sec);
+	if (u->log_file) /* systemd >= 240 */
+		fprintf(f, "StandardOutput=append:%s\nStandardError=append:%s\n", u->log_file,
+			u->log_file);
 	fputs("ExecStart=", f);
 	for (size_t i = 0; i < u->exec_count; i++) {
 		if (i)

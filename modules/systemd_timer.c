@@ -30,6 +30,7 @@ static const struct option_spec options[] = {
     {.name = "group", .type = OPT_STR},
     {.name = "environment", .type = OPT_DICT},
     {.name = "working_directory", .type = OPT_PATH},
+    {.name = "log_file", .type = OPT_PATH},
     {.name = "on_calendar", .type = OPT_RAW}, /* calendar specs hold commas: no splitting */
     {.name = "on_boot_sec", .type = OPT_STR},
     {.name = "on_unit_active_sec", .type = OPT_STR},
@@ -207,6 +208,7 @@ static int read_unit(struct module *m, struct timer_job *job)
 	u->user = module_str(m, "user");
 	u->group = module_str(m, "group");
 	u->working_directory = module_str(m, "working_directory");
+	u->log_file = module_str(m, "log_file");
 	u->on_boot_sec = module_str(m, "on_boot_sec");
 	u->on_unit_active_sec = module_str(m, "on_unit_active_sec");
 	u->randomized_delay_sec = module_str(m, "randomized_delay_sec");

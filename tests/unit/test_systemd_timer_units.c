@@ -361,6 +361,7 @@ static struct timer_unit full_unit(void)
 	    .user = "etcd",
 	    .group = "etcd",
 	    .working_directory = "/var/lib/etcd",
+	    .log_file = "/var/log/etcd-backups/etcd-backup.log",
 	    .env = backup_env,
 	    .env_count = COUNT(backup_env),
 	    .on_calendar = backup_calendar,
@@ -400,6 +401,8 @@ static void test_render_full_pair(void **state)
 		     "Environment=\"ZONE=eu west\"\n"
 		     "Nice=10\n"
 		     "TimeoutStartSec=infinity\n"
+		     "StandardOutput=append:/var/log/etcd-backups/etcd-backup.log\n"
+		     "StandardError=append:/var/log/etcd-backups/etcd-backup.log\n"
 		     "ExecStart=/opt/bin/kms_s3_backup \"/etc/etcd/backup args.json\"\n");
 	assert_string_equal(
 	    timer, "# Managed by etcd-ansible (systemd_timer): local changes are overwritten.\n"
@@ -558,6 +561,12 @@ static void test_check_names_the_option(void **state)
 	u = full_unit();
 	u.working_directory = "/var/../etc";
 	expect_refused(u, "working_directory");
+	u = full_unit();
+	u.log_file = "/var/log/backup log";
+	expect_refused(u, "log_file: '/var/log/backup log' must not contain spaces");
+	u = full_unit();
+	u.log_file = "log";
+	expect_refused(u, "log_file: 'log' must be an absolute path");
 	u = full_unit();
 	u.nice = 20;
 	expect_refused(u, "nice: 20 is outside -20..19");
