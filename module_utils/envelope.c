@@ -4,6 +4,8 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
+/* next_in is const: we never let zlib write to the caller's input. */
+#define ZLIB_CONST
 #include <zlib.h>
 
 #include <errno.h>
@@ -65,7 +67,7 @@ static size_t body_aad(uint8_t out[BODY_AAD_MAX], const uint8_t *message_id, boo
 		       uint32_t seq, uint64_t len)
 {
 	const char *s = final ? FINAL_FRAME_AAD : FRAME_AAD;
-	size_t slen = strlen(s), n = 0;
+	size_t slen = final ? sizeof(FINAL_FRAME_AAD) - 1 : sizeof(FRAME_AAD) - 1, n = 0;
 
 	memcpy(out, message_id, ENVELOPE_MESSAGE_ID_LEN);
 	n += ENVELOPE_MESSAGE_ID_LEN;
@@ -395,9 +397,9 @@ static int header_scan(const uint8_t *buf, size_t len, size_t *ctx_at, size_t *c
 	if (n_edks == 0 || n_edks > ENVELOPE_MAX_EDKS)
 		return error_set(err, -EBADMSG, "%u encrypted data keys (1 to %d allowed)",
 				 n_edks, ENVELOPE_MAX_EDKS);
-	for (i = 0; i < n_edks; i++)
-		if ((rc = take_field(&c, &p, &n)) != 0 || (rc = take_field(&c, &p, &n)) != 0 ||
-		    (rc = take_field(&c, &p, &n)) != 0)
+	/* Each EDK: provider id, provider info, ciphertext, each u16-length-prefixed. */
+	for (i = 0; i < 3 * n_edks; i++)
+		if ((rc = take_field(&c, &p, &n)) != 0)
 			goto bounded;
 	if ((rc = take(&c, 1, &p)) != 0)
 		goto bounded;
@@ -424,7 +426,7 @@ int envelope_header_parse(const uint8_t *buf, size_t len, struct envelope_header
 	struct cursor c;
 	const uint8_t *p = buf;
 	size_t ctx_at = 0, ctx_len = 0, body_len = 0, i;
-	uint16_t n;
+	uint16_t n = 0;
 	int rc;
 
 	memset(hdr, 0, sizeof(*hdr));
@@ -441,7 +443,7 @@ int envelope_header_parse(const uint8_t *buf, size_t len, struct envelope_header
 		goto out;
 	c = (struct cursor){ buf, len, ctx_at + ctx_len };
 	(void)take_u16(&c, &n);
-	hdr->edks = calloc(n, sizeof(*hdr->edks));
+	hdr->edks = calloc(ENVELOPE_MAX_EDKS, sizeof(*hdr->edks)); /* n <= the max: scanned */
 	if (!hdr->edks) {
 		rc = error_set(err, -ENOMEM, "out of memory");
 		goto out;
@@ -782,7 +784,7 @@ int envelope_writer_write(struct envelope_writer *w, const void *buf, size_t len
 		/* avail_in is a uInt: feed at most 1 GiB per round. */
 		size_t n = len > (1u << 30) ? (1u << 30) : len;
 
-		w->z.next_in = (Bytef *)(uintptr_t)p;
+		w->z.next_in = p;
 		w->z.avail_in = (uInt)n;
 		rc = deflate_run(w, Z_NO_FLUSH, err);
 		if (rc)
