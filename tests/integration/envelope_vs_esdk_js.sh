@@ -58,11 +58,17 @@ for p in p-0 p-1k p-8k p-5m-random p-5m-text; do
   same "$p, no gzip: ESDK decrypt" "$work/$p" "$work/back"
 done
 assert_contains "the SDK sees our context" '"kind":"etcd-snapshot"' "$(cat "$work/esdk.err")"
+# A keyring built as a user's script would (no utf8Sorting: localeCompare order for its AAD) with
+# the keys a backup's context has: they sort the same both ways, so it opens our message too.
+"$driver" encrypt --gzip "${ring[@]}" "${ctx[@]}" --context etcd_revision=42 <"$work/p-1k" \
+  >"$work/ours.esdk" 2>/dev/null
+node "$esdk" decrypt "${ring[@]}" --default-sorting <"$work/ours.esdk" 2>/dev/null | gunzip >"$work/back"
+same "p-1k, backup context keys: ESDK decrypt with the keyring's default sorting" "$work/p-1k" "$work/back"
 
 step "we decrypt the SDK's messages, made now"
 for p in p-0 p-1k p-8k p-5m-random; do
   for frame in default 65536 100; do
-    [ "$p" = p-5m-random ] && [ "$frame" = 100 ] && continue
+    [ "$p" = p-5m-random ] && [ "$frame" != default ] && continue
     fl=(); [ "$frame" = default ] || fl=(--frame-length "$frame")
     node "$esdk" encrypt "${ring[@]}" "${ctx[@]}" "${fl[@]}" <"$work/$p" >"$work/theirs.esdk"
     "$driver" decrypt "${ring[@]}" "${ctx[@]}" <"$work/theirs.esdk" >"$work/back" 2>"$work/drv.err" ||

@@ -6,6 +6,8 @@
 //   node esdk.js encrypt|decrypt KEYRING [--context k=v ...] [--frame-length N] < in > out
 //   KEYRING is either
 //     --raw-aes-key-file F --key-namespace NS --key-name NAME   (F holds the 32 raw key bytes)
+//       [--default-sorting]   (the keyring's own default AAD order, localeCompare, as a
+//                              user's script would build it; else utf8Sorting: true)
 //   or
 //     --kms-key-arn ARN [--kms-endpoint URL]    (credentials and region from AWS_* env;
 //                                                the endpoint, when given, replaces AWS's)
@@ -43,6 +45,10 @@ function parseArgs (argv) {
   if (opts.op !== 'encrypt' && opts.op !== 'decrypt') usage('first argument must be encrypt or decrypt')
   for (let i = 1; i < argv.length; i++) {
     const name = argv[i]
+    if (name === '--default-sorting') {
+      opts.defaultSorting = true
+      continue
+    }
     const value = argv[++i]
     if (value === undefined) usage(`${name} needs a value`)
     switch (name) {
@@ -72,13 +78,14 @@ function keyring (opts) {
     // utf8Sorting: the keyring's AAD is the context sorted by UTF-8 bytes, as the message header
     // and the other ESDK languages sort it (the JS default, localeCompare, differs for some keys:
     // aws-encryption-sdk-javascript issue 428).
-    return new RawAesKeyringNode({
+    const input = {
       keyName: opts.keyName,
       keyNamespace: opts.keyNamespace,
       unencryptedMasterKey: new Uint8Array(key),
       wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
-      utf8Sorting: true,
-    })
+    }
+    if (!opts.defaultSorting) input.utf8Sorting = true
+    return new RawAesKeyringNode(input)
   }
   if (opts.kmsKeyArn) {
     const config = {}
