@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@ const char *http_system_ca_bundle(void)
 struct transfer {
 	const struct http_request *req;
 	struct http_response *resp;
+	CURL *curl;
 	size_t sent;
 	bool too_big;
 	bool callback_failed;
@@ -46,9 +48,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 	struct transfer *t = userdata;
 	size_t len = size * nmemb, max = t->req->max_response ? t->req->max_response
 							     : HTTP_DEFAULT_MAX_RESPONSE;
+	long status = 0;
 	char *grown;
 
-	if (t->req->write_body) {
+	curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+	/* Only a 2xx body goes to the sink; an error document is kept for the caller to read. */
+	if (t->req->write_body && status >= 200 && status <= 299) {
 		long n = t->req->write_body(t->req->write_ctx, data, len);
 
 		t->callback_failed = n < 0 || (size_t)n != len;
@@ -65,6 +70,27 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 	t->resp->body = grown;
 	t->resp->body_len += len;
 	grown[t->resp->body_len] = '\0';
+	return len;
+}
+
+/* Keeps the header block of the last response (a new status line starts it over). */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	struct transfer *t = userdata;
+	size_t len = size * nmemb;
+	char *grown;
+
+	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
+		t->resp->headers_len = 0;
+	if (t->resp->headers_len + len > HTTP_MAX_HEADERS)
+		return len; /* past the bound: ignored, not an error */
+	grown = realloc(t->resp->headers, t->resp->headers_len + len + 1);
+	if (!grown)
+		return 0;
+	memcpy(grown + t->resp->headers_len, data, len);
+	t->resp->headers = grown;
+	t->resp->headers_len += len;
+	grown[t->resp->headers_len] = '\0';
 	return len;
 }
 
@@ -150,6 +176,7 @@ static CURL *prepare(const struct http_request *req, struct transfer *t, struct 
 
 	if (!curl)
 		return NULL;
+	t->curl = curl;
 	curl_easy_setopt(curl, CURLOPT_URL, req->url);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -159,6 +186,8 @@ static CURL *prepare(const struct http_request *req, struct transfer *t, struct 
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, t);
 	curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_upload);
 	curl_easy_setopt(curl, CURLOPT_READDATA, t);
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "etcd-ansible");
@@ -207,6 +236,7 @@ static void reset_response(struct http_response *resp)
 {
 	free(resp->body);
 	free(resp->content_type);
+	free(resp->headers);
 	memset(resp, 0, sizeof(*resp));
 }
 
@@ -268,6 +298,30 @@ int http_request(const struct http_request *req, struct http_response *resp, str
 void http_response_free(struct http_response *resp)
 {
 	reset_response(resp);
+}
+
+char *http_response_header(const struct http_response *resp, const char *name)
+{
+	size_t name_len = strlen(name);
+	const char *line = resp->headers;
+
+	while (line && *line) {
+		const char *end = strchr(line, '\n');
+		size_t line_len = end ? (size_t)(end - line) : strlen(line);
+
+		if (line_len > name_len && strncasecmp(line, name, name_len) == 0 &&
+		    line[name_len] == ':') {
+			const char *v = line + name_len + 1, *stop = line + line_len;
+
+			while (v < stop && (*v == ' ' || *v == '\t'))
+				v++;
+			while (stop > v && (stop[-1] == '\r' || stop[-1] == ' ' || stop[-1] == '\t'))
+				stop--;
+			return strndup(v, (size_t)(stop - v));
+		}
+		line = end ? end + 1 : NULL;
+	}
+	return NULL;
 }
 
 /* Best message from an error body: JSON {"message"|"error"|"msg": ...} or the text itself. */

@@ -7,7 +7,10 @@
  * (GET, HEAD, or `idempotent` set) are retried on connection errors and 5xx with jittered
  * backoff. Bodies are either buffers or streamed through callbacks (constant memory).
  *
- * The response body buffer is malloc'ed and owned by the caller (http_response_free).
+ * The response body buffer is malloc'ed and owned by the caller (http_response_free), and so
+ * are the response headers (the last response's header block, bounded: HTTP_MAX_HEADERS).
+ * A streamed response whose status is not 2xx is buffered into resp->body instead of reaching
+ * the sink: an error document never ends up in the caller's output.
  */
 #ifndef ETCD_ANSIBLE_HTTP_H
 #define ETCD_ANSIBLE_HTTP_H
@@ -20,6 +23,7 @@
 #include <stdint.h>
 
 #define HTTP_DEFAULT_MAX_RESPONSE (8u * 1024u * 1024u)
+#define HTTP_MAX_HEADERS (64u * 1024u)
 
 struct http_tls {
 	const char *ca_file;   /* NULL: system bundle */
@@ -54,10 +58,18 @@ struct http_response {
 	char *body; /* NUL-terminated, NULL when streamed */
 	size_t body_len;
 	char *content_type;
+	char *headers; /* "Name: value\r\n" lines of the last response, NUL-terminated */
+	size_t headers_len;
 };
 
 int http_request(const struct http_request *req, struct http_response *resp, struct error *err);
 void http_response_free(struct http_response *resp);
+
+/*
+ * The value of response header `name` (case-insensitive; the first one), trimmed, as a malloc'ed
+ * string the caller frees; NULL when absent (or out of memory).
+ */
+char *http_response_header(const struct http_response *resp, const char *name);
 
 /*
  * JSON convenience: sends `body` (may be NULL) as application/json, parses a JSON answer into
