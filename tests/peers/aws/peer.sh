@@ -5,6 +5,7 @@
 #       AWS_PEER_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION.
 #       Data in DIR/data (kept across restarts), log in DIR/peer.log.
 #   peer.sh stop DIR                           kills the pid in DIR/pid and waits for it.
+#   peer.sh defaults                           prints the default credentials as PEER_* shell lines.
 # Extra flags come after the defaults, so they win (e.g. -region eu-west-1, -credentials ...);
 # the printed environment follows -region and the first pair of -credentials.
 set -euo pipefail
@@ -17,7 +18,12 @@ PEER_ACCESS_KEY_ID=AKIDPEEREXAMPLE
 PEER_SECRET_ACCESS_KEY=peerSecretKey/K7MDENG+bPxRfiCYEXAMPLEKEY
 PEER_REGION=us-east-1
 
-usage() { echo "usage: $0 start DIR [aws-peer flags] | stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start DIR [aws-peer flags] | stop DIR | defaults" >&2; exit 2; }
+if [ "${1:-}" = defaults ]; then
+    printf 'PEER_ACCESS_KEY_ID=%q\nPEER_SECRET_ACCESS_KEY=%q\nPEER_REGION=%q\n' \
+        "$PEER_ACCESS_KEY_ID" "$PEER_SECRET_ACCESS_KEY" "$PEER_REGION"
+    exit 0
+fi
 [ $# -ge 2 ] || usage
 cmd=$1 dir=$2
 shift 2

@@ -253,7 +253,17 @@ var storedHeaders = []string{"Cache-Control", "Content-Disposition", "Content-En
 func objectHeaders(r *http.Request) (string, map[string]string, map[string]string) {
 	headers := map[string]string{}
 	for _, h := range storedHeaders {
-		if v := r.Header.Get(h); v != "" {
+		v := r.Header.Get(h)
+		if h == "Content-Encoding" { // aws-chunked is transport only, S3 does not store it
+			var keep []string
+			for _, e := range strings.Split(v, ",") {
+				if e = strings.TrimSpace(e); e != "" && e != "aws-chunked" {
+					keep = append(keep, e)
+				}
+			}
+			v = strings.Join(keep, ",")
+		}
+		if v != "" {
 			headers[strings.ToLower(h)] = v
 		}
 	}
@@ -279,6 +289,8 @@ type s3Req struct {
 	params      []queryParam
 	body        io.Reader
 	auth        *authResult
+	chunked     *chunkedReader // aws-chunked body (STREAMING-UNSIGNED-PAYLOAD-TRAILER)
+	length      int64          // body length: Content-Length, or the decoded length when chunked
 }
 
 func (q *s3Req) has(k string) bool { _, ok := q.query[k]; return ok }
@@ -401,11 +413,20 @@ func (s *server) serveS3(w *recorder, r *http.Request, op *string) {
 		return
 	}
 	q.auth = auth
+	q.length = r.ContentLength
 	switch {
 	case isHex64(auth.payloadHash):
 		q.body = &hashCheckReader{r: r.Body, h: sha256.New(), want: auth.payloadHash}
 	case auth.payloadHash == unsignedPayload:
 		q.body = r.Body
+	case auth.payloadHash == streamingUnsignedTrailer:
+		n, err := decodedLength(r.Header.Get("X-Amz-Decoded-Content-Length"))
+		if err != nil {
+			s3Error(w, r, 411, "MissingContentLength", "You must provide the x-amz-decoded-content-length header with aws-chunked bodies.", nil)
+			return
+		}
+		q.chunked = newChunkedReader(r.Body)
+		q.body, q.length = q.chunked, n
 	default:
 		s3Error(w, r, 501, "NotImplemented", "x-amz-content-sha256 "+auth.payloadHash+" (aws-chunked) is not supported by this peer: sign the payload or send UNSIGNED-PAYLOAD", nil)
 		return
@@ -745,6 +766,14 @@ type digestError struct{ code, msg string }
 func (e *digestError) Error() string { return e.code + ": " + e.msg }
 
 // digests are the checksums a client may send with a body: Content-MD5 and x-amz-checksum-*.
+// checksumHashes are the x-amz-checksum-* algorithms S3 supports (flexible checksums).
+var checksumHashes = map[string]func() hash.Hash{
+	"x-amz-checksum-crc32":  func() hash.Hash { return crc32.NewIEEE() },
+	"x-amz-checksum-crc32c": func() hash.Hash { return crc32.New(crc32.MakeTable(crc32.Castagnoli)) },
+	"x-amz-checksum-sha1":   sha1.New,
+	"x-amz-checksum-sha256": sha256.New,
+}
+
 type digest struct {
 	header, name string
 	want         []byte
@@ -801,11 +830,11 @@ func checkDigests(ds []digest) error {
 // receive streams the body into a new temp file; it returns the file (positioned at its end),
 // the size and the hex MD5. The caller removes the file on failure.
 func (s *server) receive(w http.ResponseWriter, r *http.Request, q *s3Req) (*os.File, int64, string, []digest, bool) {
-	if r.ContentLength < 0 {
+	if q.length < 0 {
 		s3Error(w, r, 411, "MissingContentLength", "You must provide the Content-Length HTTP header.", nil)
 		return nil, 0, "", nil, false
 	}
-	if r.ContentLength > maxPutSize {
+	if q.length > maxPutSize {
 		s3Error(w, r, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size.", nil)
 		return nil, 0, "", nil, false
 	}
@@ -813,6 +842,18 @@ func (s *server) receive(w http.ResponseWriter, r *http.Request, q *s3Req) (*os.
 	if err != nil {
 		bodyError(w, r, err)
 		return nil, 0, "", nil, false
+	}
+	trailer := -1 // index in digests of a checksum that arrives as a trailer
+	if q.chunked != nil {
+		if name := strings.ToLower(r.Header.Get("X-Amz-Trailer")); name != "" {
+			h, ok := checksumHashes[name]
+			if !ok {
+				s3Error(w, r, 400, "InvalidRequest", "The value specified in the x-amz-trailer header is not supported", nil)
+				return nil, 0, "", nil, false
+			}
+			trailer = len(digests)
+			digests = append(digests, digest{header: name, name: strings.ToUpper(strings.TrimPrefix(name, "x-amz-checksum-")), h: h()})
+		}
 	}
 	f, err := os.CreateTemp(filepath.Join(s.s3.dir, "tmp"), "put-")
 	if err != nil {
@@ -826,8 +867,15 @@ func (s *server) receive(w http.ResponseWriter, r *http.Request, q *s3Req) (*os.
 	}
 	buf := make([]byte, 1<<20)
 	n, err := io.CopyBuffer(io.MultiWriter(writers...), q.body, buf)
-	if err == nil && n != r.ContentLength {
+	if err == nil && n != q.length {
 		err = io.ErrUnexpectedEOF
+	}
+	if err == nil && trailer >= 0 {
+		want, derr := base64.StdEncoding.DecodeString(q.chunked.trailers[digests[trailer].header])
+		if derr != nil || len(want) == 0 {
+			err = &digestError{"InvalidRequest", "The trailer " + digests[trailer].header + " is missing or invalid."}
+		}
+		digests[trailer].want = want
 	}
 	if err == nil {
 		err = checkDigests(digests)
