@@ -122,8 +122,8 @@ static int context_serialize(const struct envelope_context *ctx, uint8_t **out, 
 	if (!pairs)
 		return error_set(err, -ENOMEM, "out of memory");
 	for (i = 0; i < n; i++) {
-		pairs[i] = (struct pair){ ctx->keys[i], ctx->values[i], strlen(ctx->keys[i]),
-					  strlen(ctx->values[i]) };
+		pairs[i] = (struct pair){ctx->keys[i], ctx->values[i], strlen(ctx->keys[i]),
+					 strlen(ctx->values[i])};
 		if (pairs[i].key_len > UINT16_MAX || pairs[i].value_len > UINT16_MAX) {
 			rc = error_set(err, -E2BIG, "encryption context: key or value too long");
 			goto out;
@@ -214,8 +214,8 @@ static int gcm_once(const uint8_t *key, const uint8_t *iv, const uint8_t *aad, s
 	ok = c && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, iv, enc) > 0 &&
 	     (aad_len == 0 || EVP_CipherUpdate(c, NULL, &n, aad, (int)aad_len) > 0) &&
 	     (len == 0 || EVP_CipherUpdate(c, out, &n, in, (int)len) > 0) &&
-	     (enc || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, ENVELOPE_TAG_LEN,
-					 (void *)tag) > 0) &&
+	     (enc ||
+	      EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, ENVELOPE_TAG_LEN, (void *)tag) > 0) &&
 	     EVP_CipherFinal_ex(c, out ? out + len : none, &n) > 0 &&
 	     (!enc || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, ENVELOPE_TAG_LEN, tag_out) > 0);
 	EVP_CIPHER_CTX_free(c);
@@ -299,7 +299,7 @@ void envelope_header_release(struct envelope_header *hdr)
 static int parse_context(const uint8_t *p, size_t len, struct envelope_header *hdr,
 			 struct error *err)
 {
-	struct cursor c = { p, len, 0 };
+	struct cursor c = {p, len, 0};
 	const uint8_t *k, *v;
 	uint16_t count, klen, vlen;
 	char **keys = NULL, **values = NULL;
@@ -373,7 +373,7 @@ static int parse_edk(struct cursor *c, struct envelope_edk *edk, struct error *e
 static int header_scan(const uint8_t *buf, size_t len, size_t *ctx_at, size_t *ctx_len,
 		       size_t *body_len, struct error *err)
 {
-	struct cursor c = { buf, len, 0 };
+	struct cursor c = {buf, len, 0};
 	const uint8_t *p;
 	uint16_t n, n_edks, i;
 	int rc;
@@ -395,8 +395,8 @@ static int header_scan(const uint8_t *buf, size_t len, size_t *ctx_at, size_t *c
 	if ((rc = take(&c, n, &p)) != 0 || (rc = take_u16(&c, &n_edks)) != 0)
 		return rc;
 	if (n_edks == 0 || n_edks > ENVELOPE_MAX_EDKS)
-		return error_set(err, -EBADMSG, "%u encrypted data keys (1 to %d allowed)",
-				 n_edks, ENVELOPE_MAX_EDKS);
+		return error_set(err, -EBADMSG, "%u encrypted data keys (1 to %d allowed)", n_edks,
+				 ENVELOPE_MAX_EDKS);
 	/* Each EDK: provider id, provider info, ciphertext, each u16-length-prefixed. */
 	for (i = 0; i < 3 * n_edks; i++)
 		if ((rc = take_field(&c, &p, &n)) != 0)
@@ -441,7 +441,7 @@ int envelope_header_parse(const uint8_t *buf, size_t len, struct envelope_header
 	rc = parse_context(buf + ctx_at, ctx_len, hdr, err);
 	if (rc)
 		goto out;
-	c = (struct cursor){ buf, len, ctx_at + ctx_len };
+	c = (struct cursor){buf, len, ctx_at + ctx_len};
 	(void)take_u16(&c, &n);
 	hdr->edks = calloc(ENVELOPE_MAX_EDKS, sizeof(*hdr->edks)); /* n <= the max: scanned */
 	if (!hdr->edks) {
@@ -594,8 +594,10 @@ struct envelope_writer *envelope_writer_new(const uint8_t data_key[ENVELOPE_KEY_
 		frame_len = ENVELOPE_FRAME_LEN_DEFAULT;
 	if (frame_len > ENVELOPE_FRAME_LEN_MAX || n_edks == 0 || n_edks > ENVELOPE_MAX_EDKS ||
 	    !sink) {
-		error_set(err, -EINVAL, "envelope: frame length above %d, %zu EDKs (1 to %d), "
-			  "or no sink", ENVELOPE_FRAME_LEN_MAX, n_edks, ENVELOPE_MAX_EDKS);
+		error_set(err, -EINVAL,
+			  "envelope: frame length above %d, %zu EDKs (1 to %d), "
+			  "or no sink",
+			  ENVELOPE_FRAME_LEN_MAX, n_edks, ENVELOPE_MAX_EDKS);
 		return NULL;
 	}
 	w = calloc(1, sizeof(*w));
@@ -764,8 +766,7 @@ static int deflate_run(struct envelope_writer *w, int flush, struct error *err)
 	return 0;
 }
 
-int envelope_writer_write(struct envelope_writer *w, const void *buf, size_t len,
-			  struct error *err)
+int envelope_writer_write(struct envelope_writer *w, const void *buf, size_t len, struct error *err)
 {
 	const uint8_t *p = buf;
 	int rc;
@@ -995,8 +996,7 @@ out:
 }
 
 /* Takes header bytes; returns how many of p it used (the rest is body), or a negative errno. */
-static long read_header(struct envelope_reader *r, const uint8_t *p, size_t len,
-			struct error *err)
+static long read_header(struct envelope_reader *r, const uint8_t *p, size_t len, struct error *err)
 {
 	size_t take_n = len, consumed = 0, used;
 	int rc;
@@ -1045,8 +1045,8 @@ static int start_frame(struct envelope_reader *r, struct error *err)
 	int n;
 
 	if (get_u32(p) != r->seq)
-		return error_set(err, -EBADMSG, "frame %u where frame %u was expected",
-				 get_u32(p), r->seq);
+		return error_set(err, -EBADMSG, "frame %u where frame %u was expected", get_u32(p),
+				 r->seq);
 	frame_iv(iv, r->seq);
 	if (memcmp(p + 4, iv, sizeof(iv)) != 0)
 		return error_set(err, -EBADMSG, "frame %u: unexpected IV", r->seq);
@@ -1137,8 +1137,7 @@ static long read_frame_tag(struct envelope_reader *r, const uint8_t *p, size_t l
 	return (long)n;
 }
 
-int envelope_reader_write(struct envelope_reader *r, const void *buf, size_t len,
-			  struct error *err)
+int envelope_reader_write(struct envelope_reader *r, const void *buf, size_t len, struct error *err)
 {
 	const uint8_t *p = buf;
 	long used = 0;
@@ -1241,7 +1240,8 @@ void envelope_edk_release(struct envelope_edk *edk)
 	memset(edk, 0, sizeof(*edk));
 }
 
-/* Provider info: key name || tag bits u32 || IV length u32 || IV (raw_aes_encrypted_data_keys.js). */
+/* Provider info: key name || tag bits u32 || IV length u32 || IV (raw_aes_encrypted_data_keys.js).
+ */
 #define RAW_AES_INFO_TAIL (4 + 4 + ENVELOPE_IV_LEN)
 
 int envelope_raw_aes_wrap(const uint8_t wrapping_key[ENVELOPE_KEY_LEN], const char *key_namespace,
@@ -1297,9 +1297,8 @@ static bool raw_aes_matches(const struct envelope_edk *edk, const char *key_name
 	       edk->ct_len == ENVELOPE_KEY_LEN + ENVELOPE_TAG_LEN;
 }
 
-int envelope_raw_aes_unwrap(const uint8_t wrapping_key[ENVELOPE_KEY_LEN],
-			    const char *key_namespace, const char *key_name,
-			    const struct envelope_header *hdr,
+int envelope_raw_aes_unwrap(const uint8_t wrapping_key[ENVELOPE_KEY_LEN], const char *key_namespace,
+			    const char *key_name, const struct envelope_header *hdr,
 			    uint8_t data_key_out[ENVELOPE_KEY_LEN], struct error *err)
 {
 	uint8_t *aad = NULL;

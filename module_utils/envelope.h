@@ -96,14 +96,14 @@ struct envelope_header {
 	uint8_t commitment[ENVELOPE_COMMITMENT_LEN];
 	uint8_t auth_tag[ENVELOPE_TAG_LEN];
 	size_t body_len; /* bytes of the header up to the auth tag (the tag's AAD) */
-	size_t len;      /* bytes of the whole header, auth tag included */
+	size_t len;	 /* bytes of the whole header, auth tag included */
 };
 
 /* Counts and digest of a finished stream. */
 struct envelope_stats {
 	uint64_t plaintext_bytes; /* payload bytes (before gzip / after gunzip) */
-	uint64_t body_bytes;      /* bytes encrypted in frames (after gzip / before gunzip) */
-	uint64_t message_bytes;   /* bytes of the ESDK message */
+	uint64_t body_bytes;	  /* bytes encrypted in frames (after gzip / before gunzip) */
+	uint64_t message_bytes;	  /* bytes of the ESDK message */
 	uint8_t plaintext_sha256[32];
 };
 
@@ -150,9 +150,9 @@ typedef int (*envelope_key_fn)(void *ctx, const struct envelope_header *hdr,
 
 /*
  * Reader: push the message in chunks of any size; the plaintext (gunzipped when gunzip: one gzip
- * member, as the writer makes) goes to the sink frame by frame, each after its tag verified. Fails on a sequence gap, a wrong IV, a
- * final frame longer than the frame length, bytes after the final frame, and (at finish) a
- * message without its final frame or a gzip stream that did not end.
+ * member, as the writer makes) goes to the sink frame by frame, each after its tag verified. Fails
+ * on a sequence gap, a wrong IV, a final frame longer than the frame length, bytes after the final
+ * frame, and (at finish) a message without its final frame or a gzip stream that did not end.
  */
 struct envelope_reader;
 struct envelope_reader *envelope_reader_new(envelope_key_fn key_fn, void *key_ctx, bool gunzip,
@@ -178,9 +178,8 @@ int envelope_raw_aes_wrap(const uint8_t wrapping_key[ENVELOPE_KEY_LEN], const ch
 			  const char *key_name, const uint8_t data_key[ENVELOPE_KEY_LEN],
 			  const struct envelope_context *ctx, struct envelope_edk *edk,
 			  struct error *err);
-int envelope_raw_aes_unwrap(const uint8_t wrapping_key[ENVELOPE_KEY_LEN],
-			    const char *key_namespace, const char *key_name,
-			    const struct envelope_header *hdr,
+int envelope_raw_aes_unwrap(const uint8_t wrapping_key[ENVELOPE_KEY_LEN], const char *key_namespace,
+			    const char *key_name, const struct envelope_header *hdr,
 			    uint8_t data_key_out[ENVELOPE_KEY_LEN], struct error *err);
 void envelope_edk_release(struct envelope_edk *edk);
 

@@ -32,9 +32,10 @@ static int stdout_sink(void *ctx, const void *buf, size_t len, struct error *err
 
 static void usage(const char *msg)
 {
-	fprintf(stderr, "envelope_driver: %s\nusage: envelope_driver encrypt|decrypt "
-			"--raw-aes-key-file F --key-namespace NS --key-name NAME [--context k=v ...] "
-			"[--frame-length N] [--gzip] < in > out\n",
+	fprintf(stderr,
+		"envelope_driver: %s\nusage: envelope_driver encrypt|decrypt "
+		"--raw-aes-key-file F --key-namespace NS --key-name NAME [--context k=v ...] "
+		"[--frame-length N] [--gzip] < in > out\n",
 		msg);
 	exit(2);
 }
@@ -52,10 +53,10 @@ int main(int argc, char **argv)
 {
 	static uint8_t in[1 << 20];
 	const char *keys[MAX_PAIRS], *values[MAX_PAIRS], *key_file = NULL, *ns = NULL, *name = NULL;
-	struct envelope_context ctx = { keys, values, 0 };
+	struct envelope_context ctx = {keys, values, 0};
 	uint8_t wrap_key[32], data_key[32];
 	struct envelope_stats st;
-	struct error err = { "" };
+	struct error err = {""};
 	uint32_t frame_len = 0;
 	bool gzip = false, enc;
 	FILE *f;
@@ -125,7 +126,7 @@ int main(int argc, char **argv)
 		envelope_writer_stats(w, &st);
 		envelope_writer_free(w);
 	} else {
-		struct envelope_raw_aes ring = { wrap_key, ns, name };
+		struct envelope_raw_aes ring = {wrap_key, ns, name};
 		struct envelope_reader *r;
 
 		r = envelope_reader_new(envelope_raw_aes_key_fn, &ring, gzip, stdout_sink, NULL,

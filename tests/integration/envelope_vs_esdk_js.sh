@@ -109,9 +109,9 @@ if [ "$mib" -gt 0 ]; then
   head -c $((mib << 20)) /dev/urandom >"$work/big-random"
   if [ "${BENCH_INPUT:-random}" = text ]; then
     text_of "$work/big-random" $((mib << 20)) >"$work/big-text"
-    mv "$work/big-text" "$work/big-random"
+    rm "$work/big-random"
   fi
-  input=big-random
+  input=big-${BENCH_INPUT:-random}
   for g in "" --gzip; do
     /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$driver" encrypt $g "${ring[@]}" "${ctx[@]}" \
       <"$work/$input" >/dev/null 2>/dev/null
@@ -122,11 +122,11 @@ if [ "$mib" -gt 0 ]; then
       (s > 0 ? m / s : 0), u + y, (u + y > 0 ? m / (u + y) : 0) }'), max RSS $rss KiB"
     [ "$rss" -lt 65536 ] || { echo "FAIL: max RSS $rss KiB: not constant memory" >&2; exit 1; }
   done
-  "$driver" encrypt --gzip "${ring[@]}" <"$work/big-random" >"$work/big.esdk" 2>/dev/null
+  "$driver" encrypt --gzip "${ring[@]}" <"$work/$input" >"$work/big.esdk" 2>/dev/null
   /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$driver" decrypt --gzip "${ring[@]}" \
     <"$work/big.esdk" >/dev/null 2>/dev/null
   read -r secs user sys rss <"$work/time"
-  echo "bench decrypt --gzip big-random ($(stat -c %s "$work/big.esdk") bytes): $secs s wall," \
+  echo "bench decrypt --gzip $input ($(stat -c %s "$work/big.esdk") bytes): $secs s wall," \
     "$user s user + $sys s sys, max RSS $rss KiB"
   [ "$rss" -lt 65536 ] || { echo "FAIL: max RSS $rss KiB: not constant memory" >&2; exit 1; }
 fi

@@ -31,11 +31,12 @@
 			fail_msg("expected %d, got %d \"%s\"", (code), rc_, (err).msg);            \
 	} while (0)
 
-static const uint8_t WRAP_KEY[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-				      17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32 };
-static const char *const CTX_KEYS[] = { "kind", "cluster", "plaintext_sha256" };
-static const char *const CTX_VALUES[] = { "etcd-snapshot", "prod-1", "abc" };
-static const struct envelope_context CTX = { CTX_KEYS, CTX_VALUES, 3 };
+static const uint8_t WRAP_KEY[32] = {1,	 2,  3,	 4,  5,	 6,  7,	 8,  9,	 10, 11,
+				     12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+				     23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+static const char *const CTX_KEYS[] = {"kind", "cluster", "plaintext_sha256"};
+static const char *const CTX_VALUES[] = {"etcd-snapshot", "prod-1", "abc"};
+static const struct envelope_context CTX = {CTX_KEYS, CTX_VALUES, 3};
 
 struct buf {
 	uint8_t *p;
@@ -69,7 +70,8 @@ static uint8_t *random_bytes(size_t n, bool compressible)
 		x ^= x << 13;
 		x ^= x >> 17;
 		x ^= x << 5;
-		p[i] = compressible ? (uint8_t)("etcd key value "[i % 15] ^ ((x & 0xff) < 8)) : (uint8_t)x;
+		p[i] = compressible ? (uint8_t)("etcd key value "[i % 15] ^ ((x & 0xff) < 8))
+				    : (uint8_t)x;
 	}
 	return p;
 }
@@ -83,7 +85,7 @@ static void encrypt(const uint8_t *plain, size_t len, uint32_t frame_len, bool g
 	struct envelope_writer *w;
 	struct envelope_stats st;
 	uint8_t sha[32];
-	struct error err = { "" };
+	struct error err = {""};
 	size_t off = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -116,7 +118,7 @@ static int decrypt(const uint8_t *msg, size_t len, const uint8_t *wrap_key, cons
 		   bool gunzip, size_t chunk, struct buf *out, struct envelope_stats *st,
 		   struct error *err)
 {
-	struct envelope_raw_aes k = { wrap_key, "etcd-ansible", name };
+	struct envelope_raw_aes k = {wrap_key, "etcd-ansible", name};
 	struct envelope_reader *r;
 	size_t off = 0;
 	int rc = 0;
@@ -138,13 +140,13 @@ static int decrypt(const uint8_t *msg, size_t len, const uint8_t *wrap_key, cons
 	return rc;
 }
 
-static void round_trip(size_t len, uint32_t frame_len, bool gzip, bool compressible,
-		       size_t wchunk, size_t rchunk)
+static void round_trip(size_t len, uint32_t frame_len, bool gzip, bool compressible, size_t wchunk,
+		       size_t rchunk)
 {
 	uint8_t *plain = random_bytes(len, compressible), sha[32];
 	struct buf msg, back;
 	struct envelope_stats st;
-	struct error err = { "" };
+	struct error err = {""};
 
 	encrypt(plain, len, frame_len, gzip, wchunk, &msg);
 	assert_rc(decrypt(msg.p, msg.len, WRAP_KEY, "backup-key", gzip, rchunk, &back, &st, &err),
@@ -162,7 +164,7 @@ static void round_trip(size_t len, uint32_t frame_len, bool gzip, bool compressi
 
 static void test_round_trips(void **state)
 {
-	static const size_t sizes[] = { 0, 1, 4095, 4096, 4097, 3 * 4096, 100000 };
+	static const size_t sizes[] = {0, 1, 4095, 4096, 4097, 3 * 4096, 100000};
 	(void)state;
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		round_trip(sizes[i], 4096, false, false, 1000, 777);
@@ -189,7 +191,7 @@ static void test_layout(void **state)
 {
 	uint8_t *plain = random_bytes(300, false);
 	struct envelope_header hdr;
-	struct error err = { "" };
+	struct error err = {""};
 	struct buf msg;
 	size_t consumed = 0, frames;
 
@@ -224,7 +226,7 @@ static void test_tamper_every_byte(void **state)
 {
 	uint8_t *plain = random_bytes(300, false);
 	struct buf msg, back;
-	struct error err = { "" };
+	struct error err = {""};
 	size_t i;
 
 	(void)state;
@@ -236,7 +238,8 @@ static void test_tamper_every_byte(void **state)
 		rc = decrypt(msg.p, msg.len, WRAP_KEY, "backup-key", false, 61, &back, NULL, &err);
 		if (rc == 0)
 			fail_msg("byte %zu of %zu flipped, yet the message decrypted", i, msg.len);
-		/* Nothing beyond the frames before the damaged one came out, and all of it authentic. */
+		/* Nothing beyond the frames before the damaged one came out, and all of it
+		 * authentic. */
 		if (back.len > 300 || (back.len && memcmp(back.p, plain, back.len) != 0))
 			fail_msg("byte %zu flipped: %zu bytes released", i, back.len);
 		free(back.p);
@@ -250,7 +253,7 @@ static void test_truncated_and_trailing(void **state)
 {
 	uint8_t *plain = random_bytes(1000, false), *longer;
 	struct buf msg, back;
-	struct error err = { "" };
+	struct error err = {""};
 	size_t i;
 
 	(void)state;
@@ -263,8 +266,9 @@ static void test_truncated_and_trailing(void **state)
 	longer = malloc(msg.len + 1);
 	memcpy(longer, msg.p, msg.len);
 	longer[msg.len] = 0;
-	assert_rc(decrypt(longer, msg.len + 1, WRAP_KEY, "backup-key", true, 100, &back, NULL, &err),
-		  -EBADMSG, err);
+	assert_rc(
+	    decrypt(longer, msg.len + 1, WRAP_KEY, "backup-key", true, 100, &back, NULL, &err),
+	    -EBADMSG, err);
 	assert_non_null(strstr(err.msg, "after the final frame"));
 	free(back.p);
 	free(longer);
@@ -278,7 +282,7 @@ static void test_frame_gap_and_swap(void **state)
 	uint8_t *plain = random_bytes(1000, false);
 	struct envelope_header hdr;
 	struct buf msg, back;
-	struct error err = { "" };
+	struct error err = {""};
 	size_t hl = 0, fl = 4 + 12 + 256 + 16;
 	uint8_t *m;
 
@@ -312,7 +316,7 @@ static void test_wrong_keys(void **state)
 {
 	uint8_t *plain = random_bytes(100, false), other[32];
 	struct buf msg, back;
-	struct error err = { "" };
+	struct error err = {""};
 
 	(void)state;
 	memcpy(other, WRAP_KEY, 32);
@@ -340,9 +344,9 @@ static void test_header_parse(void **state)
 	uint8_t *plain = random_bytes(10, false);
 	struct envelope_header hdr;
 	struct buf msg;
-	struct error err = { "" };
+	struct error err = {""};
 	size_t i, consumed = 0, hl = 0;
-	static const uint8_t not_v2[] = { 0x01, 0x80 };
+	static const uint8_t not_v2[] = {0x01, 0x80};
 
 	(void)state;
 	encrypt(plain, 10, 0, false, 10, &msg);
@@ -364,17 +368,17 @@ static void test_header_parse(void **state)
 static void test_edk_limits(void **state)
 {
 	struct envelope_edk edks[ENVELOPE_MAX_EDKS + 1];
-	uint8_t data_key[32] = { 0 }, *p;
-	struct buf msg = { 0 };
+	uint8_t data_key[32] = {0}, *p;
+	struct buf msg = {0};
 	struct envelope_header hdr;
 	struct envelope_writer *w;
-	struct error err = { "" };
+	struct error err = {""};
 	size_t i, consumed, at;
 
 	(void)state;
 	for (i = 0; i <= ENVELOPE_MAX_EDKS; i++)
-		edks[i] = (struct envelope_edk){ "aws-kms", (uint8_t *)"arn:aws:kms:r:1:key/k", 21,
-						 (uint8_t *)"blob", 4 };
+		edks[i] = (struct envelope_edk){"aws-kms", (uint8_t *)"arn:aws:kms:r:1:key/k", 21,
+						(uint8_t *)"blob", 4};
 	assert_null(envelope_writer_new(data_key, edks, ENVELOPE_MAX_EDKS + 1, NULL, 0, false,
 					buf_sink, &msg, &err));
 	assert_null(envelope_writer_new(data_key, edks, 0, NULL, 0, false, buf_sink, &msg, &err));
@@ -402,13 +406,13 @@ static void test_edk_limits(void **state)
 
 static void test_duplicate_context_key(void **state)
 {
-	static const char *const keys[] = { "a", "a" };
-	static const char *const values[] = { "1", "2" };
-	const struct envelope_context ctx = { keys, values, 2 };
-	struct envelope_edk edk = { "aws-kms", (uint8_t *)"x", 1, (uint8_t *)"y", 1 };
-	uint8_t data_key[32] = { 0 };
-	struct buf msg = { 0 };
-	struct error err = { "" };
+	static const char *const keys[] = {"a", "a"};
+	static const char *const values[] = {"1", "2"};
+	const struct envelope_context ctx = {keys, values, 2};
+	struct envelope_edk edk = {"aws-kms", (uint8_t *)"x", 1, (uint8_t *)"y", 1};
+	uint8_t data_key[32] = {0};
+	struct buf msg = {0};
+	struct error err = {""};
 
 	(void)state;
 	assert_null(envelope_writer_new(data_key, &edk, 1, &ctx, 0, false, buf_sink, &msg, &err));
@@ -473,15 +477,15 @@ static void test_esdk_js_vectors(void **state)
 		size_t msg_len, plain_len, hl;
 		uint8_t *msg, *plain;
 		struct envelope_raw_aes ring = {
-			key, json_string_value(json_object_get(v, "key_namespace")),
-			json_string_value(json_object_get(v, "key_name"))
-		};
+		    key, json_string_value(json_object_get(v, "key_namespace")),
+		    json_string_value(json_object_get(v, "key_name"))};
 		struct envelope_reader *r;
 		struct envelope_header hdr;
 		struct envelope_stats st;
-		struct error err = { "" };
-		struct buf back = { 0 };
-		bool with_ctx = strcmp(json_string_value(json_object_get(m, "context")), "yes") == 0;
+		struct error err = {""};
+		struct buf back = {0};
+		bool with_ctx =
+		    strcmp(json_string_value(json_object_get(m, "context")), "yes") == 0;
 
 		snprintf(file, sizeof(file), "%s.esdk", name);
 		msg = slurp(file, &msg_len);
@@ -499,7 +503,8 @@ static void test_esdk_js_vectors(void **state)
 			}
 			if (envelope_reader_finish(r, &err))
 				fail_msg("%s: %s", name, err.msg);
-			if (back.len != plain_len || (plain_len && memcmp(back.p, plain, plain_len)))
+			if (back.len != plain_len ||
+			    (plain_len && memcmp(back.p, plain, plain_len)))
 				fail_msg("%s: plaintext differs (%zu bytes, expected %zu)", name,
 					 back.len, plain_len);
 			envelope_reader_stats(r, &st);
@@ -513,9 +518,8 @@ static void test_esdk_js_vectors(void **state)
 			fail_msg("%s: %s", name, err.msg);
 		assert_int_equal(hdr.context.n, with_ctx ? json_object_size(ctx) : 0);
 		if (with_ctx)
-			json_object_foreach(ctx, k, val)
-				assert_string_equal(envelope_header_get(&hdr, k),
-						    json_string_value(val));
+			json_object_foreach(ctx, k, val) assert_string_equal(
+			    envelope_header_get(&hdr, k), json_string_value(val));
 		assert_string_equal(hdr.edks[0].provider_id, "etcd-ansible");
 		envelope_header_release(&hdr);
 		/* A wrong wrapping key opens none of them. */
@@ -539,17 +543,17 @@ static void test_esdk_js_vectors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trips),
-		cmocka_unit_test(test_streaming_odd_chunks),
-		cmocka_unit_test(test_layout),
-		cmocka_unit_test(test_tamper_every_byte),
-		cmocka_unit_test(test_truncated_and_trailing),
-		cmocka_unit_test(test_frame_gap_and_swap),
-		cmocka_unit_test(test_wrong_keys),
-		cmocka_unit_test(test_header_parse),
-		cmocka_unit_test(test_edk_limits),
-		cmocka_unit_test(test_duplicate_context_key),
-		cmocka_unit_test(test_esdk_js_vectors),
+	    cmocka_unit_test(test_round_trips),
+	    cmocka_unit_test(test_streaming_odd_chunks),
+	    cmocka_unit_test(test_layout),
+	    cmocka_unit_test(test_tamper_every_byte),
+	    cmocka_unit_test(test_truncated_and_trailing),
+	    cmocka_unit_test(test_frame_gap_and_swap),
+	    cmocka_unit_test(test_wrong_keys),
+	    cmocka_unit_test(test_header_parse),
+	    cmocka_unit_test(test_edk_limits),
+	    cmocka_unit_test(test_duplicate_context_key),
+	    cmocka_unit_test(test_esdk_js_vectors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
