@@ -6,7 +6,8 @@
 # session token refused with AWS's error codes, fault injection (503, connection reset, error in a
 # 200) survived by the CLI's retries, persistence across a restart, and requests the CLI never
 # sends (tampered signatures, payload hash, clock skew) signed by the CLI's own botocore
-# (sigv4_strict.py). Traffic only on 127.0.0.1. KEEP=1 keeps the work directory.
+# (sigv4_strict.py); the AWS Encryption SDK for JavaScript through the peer's KMS (esdk_kms.js).
+# Traffic only on 127.0.0.1. KEEP=1 keeps the work directory.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
@@ -177,6 +178,10 @@ json_get "$dk" CiphertextBlob | base64 -d >"$work/dk.ct"
 assert_eq "data key decrypts to its plaintext" "$(json_get "$dk" Plaintext)" \
   "$(aws kms decrypt --ciphertext-blob "fileb://$work/dk.ct" --encryption-context cluster=proof --query Plaintext --output text)"
 assert_eq "without-plaintext has no Plaintext" null "$(json_get "$(aws kms generate-data-key-without-plaintext --key-id "$key_id" --number-of-bytes 64)" Plaintext)"
+# The AWS Encryption SDK for JavaScript (what must read our backups) through this KMS.
+[ -d "$HERE/../esdk/node_modules/@aws-crypto/client-node" ] ||
+  { echo "FAIL: tests/peers/esdk/node_modules is missing (scripts/deps.sh)" >&2; return 1; }
+NODE_NO_WARNINGS=1 node "$HERE/esdk_kms.js" "$key_arn"
 head -c 4097 /dev/zero >"$work/4097"
 assert_contains "Encrypt limited to 4096 bytes" "ValidationException" "$(fails aws kms encrypt --key-id "$key_id" --plaintext "fileb://$work/4097")"
 step "kms"
