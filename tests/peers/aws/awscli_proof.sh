@@ -6,7 +6,8 @@
 # session token refused with AWS's error codes, fault injection (503, connection reset, error in a
 # 200) survived by the CLI's retries, persistence across a restart, and requests the CLI never
 # sends (tampered signatures, payload hash, clock skew) signed by the CLI's own botocore
-# (sigv4_strict.py). Traffic only on 127.0.0.1. KEEP=1 keeps the work directory.
+# (sigv4_strict.py); the AWS Encryption SDK for JavaScript through the peer's KMS (esdk_kms.js).
+# Traffic only on 127.0.0.1. KEEP=1 keeps the work directory.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
@@ -177,6 +178,10 @@ json_get "$dk" CiphertextBlob | base64 -d >"$work/dk.ct"
 assert_eq "data key decrypts to its plaintext" "$(json_get "$dk" Plaintext)" \
   "$(aws kms decrypt --ciphertext-blob "fileb://$work/dk.ct" --encryption-context cluster=proof --query Plaintext --output text)"
 assert_eq "without-plaintext has no Plaintext" null "$(json_get "$(aws kms generate-data-key-without-plaintext --key-id "$key_id" --number-of-bytes 64)" Plaintext)"
+# The AWS Encryption SDK for JavaScript (what must read our backups) through this KMS.
+[ -d "$HERE/../esdk/node_modules/@aws-crypto/client-node" ] ||
+  { echo "FAIL: tests/peers/esdk/node_modules is missing (scripts/deps.sh)" >&2; return 1; }
+NODE_NO_WARNINGS=1 node "$HERE/esdk_kms.js" "$key_arn"
 head -c 4097 /dev/zero >"$work/4097"
 assert_contains "Encrypt limited to 4096 bytes" "ValidationException" "$(fails aws kms encrypt --key-id "$key_id" --plaintext "fileb://$work/4097")"
 step "kms"
@@ -247,7 +252,8 @@ run_parallel() {
 }
 run_parallel s3_section kms_section credentials_section tls_section
 
-# ---- faults -----------------------------------------------------------------------------------
+# ---- faults, side by side with the tampered requests (those touch no multipart operation) -----------
+faults_section() {
 peerctl POST /_peer/stats/reset >/dev/null
 peerctl POST /_peer/faults '{"rules":[{"op":"UploadPart","status":503,"count":1}]}' >/dev/null
 aws s3 cp --only-show-errors "$work/big.bin" "s3://$B/faults/503.bin"
@@ -268,14 +274,19 @@ aws kms generate-data-key --key-id alias/etcd-ca-backup --key-spec AES_256 >/dev
 assert_eq "GenerateDataKey delayed >= 1.5 s" 1 "$(( ($(date +%s%N) - s) >= 1500000000 ))"
 peerctl DELETE /_peer/faults >/dev/null
 step "faults"
+}
+strict_section() {
+/usr/bin/python3 "$HERE/sigv4_strict.py" "$AWS_PEER_URL" "$B"
+step "strict SigV4 (sigv4_strict.py)"
+}
+run_parallel faults_section strict_section
 
-# ---- restart keeps objects and keys; then tampered requests the CLI never makes ---------------------
+# ---- restart keeps objects and keys -----------------------------------------------------------
 "$HERE/peer.sh" stop "$peer"
 eval "$("$HERE/peer.sh" start "$peer" -log-headers)"
 assert_contains "objects survive a restart" " 41943040 dir/big.bin" "$(aws s3 ls --recursive "s3://$B")"
 assert_eq "keys survive a restart" "the CA private key, say" "$(aws kms decrypt --ciphertext-blob "fileb://$work/ct1" --query Plaintext --output text | base64 -d)"
-/usr/bin/python3 "$HERE/sigv4_strict.py" "$AWS_PEER_URL" "$B"
-step "restart, strict SigV4"
+step "restart"
 
 aws s3 rm --only-show-errors --recursive "s3://$B"
 assert_eq "s3 rm --recursive empties the bucket" "" "$(aws s3 ls --recursive "s3://$B")"

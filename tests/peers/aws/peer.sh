@@ -46,7 +46,8 @@ start)
         -credentials | --credentials) creds=${args[i + 1]:-$creds} ;;
         esac
     done
-    setsid "$BIN" -listen 127.0.0.1:0 -addr-file "$dir/addr" -pid-file "$dir/pid" \
+    # -w: when setsid has to fork (caller with job control), $! still lives as long as the peer.
+    setsid -w "$BIN" -listen 127.0.0.1:0 -addr-file "$dir/addr" -pid-file "$dir/pid" \
         -data "$dir/data" -region "$PEER_REGION" \
         -credentials "$PEER_ACCESS_KEY_ID:$PEER_SECRET_ACCESS_KEY" -log "$dir/peer.log" \
         "$@" </dev/null >>"$dir/peer.log" 2>&1 &
