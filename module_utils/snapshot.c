@@ -271,6 +271,16 @@ static int read_revision(const struct etcd_client *c, const char *endpoint, uint
 	return rc;
 }
 
+/*
+ * A peer that rejects our client certificate closes the TLS session after the handshake (TLS 1.3
+ * checks it late), which curl reports as a failed read or getpeername() on a dead socket.
+ */
+static bool tls_refused(const struct error *err)
+{
+	return strstr(err->msg, "getpeername") || strstr(err->msg, "SSL") ||
+	       strstr(err->msg, "alert") || strstr(err->msg, "certificate");
+}
+
 int snapshot_stream(const struct etcd_client *c, const char *endpoint, long timeout_ms,
 		    const struct snapshot_sink *sink, struct snapshot_result *out,
 		    struct error *err)
@@ -294,6 +304,10 @@ int snapshot_stream(const struct etcd_client *c, const char *endpoint, long time
 	out->endpoint = endpoint;
 	out->size = 0;
 	rc = read_revision(c, endpoint, &out->revision, err);
+	if (rc < 0 && rc != ETCD_EREMOTE && c->tls.cert_file && tls_refused(err))
+		error_wrap(err, rc, "%s: the TLS session was refused (are client_cert/client_key "
+			   "signed by a CA the endpoint trusts, and does ca_cert sign its server "
+			   "certificate?)", endpoint);
 	if (rc < 0)
 		return rc;
 	while (ep_len && endpoint[ep_len - 1] == '/')
@@ -372,7 +386,6 @@ int snapshot_fetch(const struct etcd_client *c, long timeout_ms, const struct sn
 			rc = sink->reset(sink->ctx, err);
 			if (rc < 0)
 				return error_wrap(err, rc, "restarting the sink after: %s", summary);
-			dirty = false;
 		}
 		out->attempts++;
 		rc = snapshot_stream(c, c->endpoints[i], timeout_ms, sink, out, &one);

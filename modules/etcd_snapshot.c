@@ -33,7 +33,6 @@
 #include <unistd.h>
 
 static const char *const STATES[] = {"saved", "verified", "restored", NULL};
-static const char *const DEST_ALIASES[] = {"path", NULL};
 
 static const struct option_spec options[] = {
     {.name = "endpoints", .type = OPT_LIST},
@@ -41,7 +40,7 @@ static const struct option_spec options[] = {
     {.name = "client_cert", .type = OPT_PATH},
     {.name = "client_key", .type = OPT_PATH},
     {.name = "state", .type = OPT_STR, .def = "saved", .choices = STATES},
-    {.name = "dest", .type = OPT_PATH, .aliases = DEST_ALIASES},
+    {.name = "dest", .type = OPT_PATH},
     {.name = "src", .type = OPT_PATH},
     {.name = "owner", .type = OPT_STR},
     {.name = "group", .type = OPT_STR},
@@ -243,7 +242,7 @@ static int run_saved(struct module *m)
 {
 	static const char *const needed[] = {"endpoints", "dest", NULL};
 	const char *dest = module_str(m, "dest");
-	struct snapshot_result result;
+	struct snapshot_result result = {0};
 	char tmp[PATH_MAX] = "", failures[ERROR_MSG_MAX] = "";
 	struct error err = {""};
 	struct timespec start;
