@@ -55,9 +55,11 @@ int snapshot_parser_init(struct snapshot_parser *p, const struct snapshot_sink *
 void snapshot_parser_free(struct snapshot_parser *p)
 {
 	free(p->line);
+	free(p->blob);
 	EVP_MD_CTX_free(p->body_md);
 	EVP_MD_CTX_free(p->all_md);
 	p->line = NULL;
+	p->blob = NULL;
 	p->body_md = p->all_md = NULL;
 }
 
@@ -116,6 +118,61 @@ static int remote_error(struct snapshot_parser *p, const json_t *doc, const json
 	return error_set(err, ETCD_EREMOTE, "etcd: %.400s", msg ? msg : "(an error without message)");
 }
 
+/*
+ * The fast way through a chunk line (jansson and a strict decoder spent 70% of the CPU on 44 KB
+ * strings): the blob is cut out of the line, the rest - small - is parsed by jansson as usual
+ * and must be a result whose blob is then "", and the blob is decoded by OpenSSL. A base64
+ * string needs no JSON escapes, so the cut is exact; anything unexpected (an escape, a length
+ * that is not a multiple of 4, a second "blob" key, a line of another shape) returns 1 and the
+ * line takes the general way. Returns 0 when the line was handled, 1, or -errno.
+ */
+static int parse_chunk_fast(struct snapshot_parser *p, const char *text, size_t len,
+			    struct error *err)
+{
+	static const char key[] = "\"blob\":\"";
+	const char *start = memmem(text, len, key, sizeof(key) - 1), *end;
+	char rest[256];
+	size_t blob_len, pad = 0;
+	const json_t *result;
+	json_t *doc;
+	int n;
+
+	if (!start)
+		return 1;
+	start += sizeof(key) - 1;
+	end = memchr(start, '"', len - (size_t)(start - text));
+	if (!end || (size_t)(len - (size_t)(end - start)) >= sizeof(rest))
+		return 1;
+	blob_len = (size_t)(end - start);
+	if (blob_len % 4 != 0 || memchr(start, '\\', blob_len))
+		return 1;
+	memcpy(rest, text, (size_t)(start - text));
+	memcpy(rest + (start - text), end, len - (size_t)(start - text) - blob_len);
+	doc = json_loadb(rest, len - blob_len, 0, NULL);
+	result = json_object_get(doc, "result");
+	n = json_is_object(result) && !json_object_get(doc, "error") &&
+	    json_is_string(json_object_get(result, "blob")) &&
+	    json_string_length(json_object_get(result, "blob")) == 0;
+	json_decref(doc);
+	if (!n)
+		return 1;
+	if (blob_len / 4 * 3 > p->blob_cap) {
+		unsigned char *grown = realloc(p->blob, blob_len / 4 * 3);
+
+		if (!grown)
+			return error_set(err, -ENOMEM, "out of memory");
+		p->blob = grown;
+		p->blob_cap = blob_len / 4 * 3;
+	}
+	while (pad < 2 && pad < blob_len && start[blob_len - 1 - pad] == '=')
+		pad++;
+	n = blob_len ? EVP_DecodeBlock(p->blob, (const unsigned char *)start, (int)blob_len) : 0;
+	if (n < 0 || (size_t)n < pad)
+		return 1;
+	p->messages++;
+	return deliver(p, p->blob, (size_t)n - pad, err);
+}
+
 static int parse_line(struct snapshot_parser *p, const char *text, size_t len, struct error *err)
 {
 	const json_t *error, *result, *blob;
@@ -129,6 +186,10 @@ static int parse_line(struct snapshot_parser *p, const char *text, size_t len, s
 		len--;
 	if (len == 0)
 		return 0;
+	rc = parse_chunk_fast(p, text, len, err);
+	if (rc <= 0)
+		return rc;
+	rc = 0;
 	doc = json_loadb(text, len, 0, &jerr);
 	if (!doc)
 		return error_set(err, -EPROTO, "message %llu is not JSON: %s",

@@ -75,6 +75,8 @@ struct snapshot_parser {
 	const struct snapshot_sink *sink; /* borrowed */
 	char *line;			  /* the incomplete line, at most SNAPSHOT_LINE_MAX */
 	size_t line_len, line_cap;
+	unsigned char *blob; /* the decoded blob of the fast path, at most 3/4 of a line */
+	size_t blob_cap;
 	void *body_md;			  /* EVP_MD_CTX: SHA-256 of all but the last 32 bytes */
 	void *all_md;			  /* EVP_MD_CTX: SHA-256 of every byte */
 	unsigned char tail[SNAPSHOT_HASH_SIZE];
