@@ -44,7 +44,8 @@ int snapshot_parser_init(struct snapshot_parser *p, const struct snapshot_sink *
 	p->sink = sink;
 	p->body_md = EVP_MD_CTX_new();
 	p->all_md = EVP_MD_CTX_new();
-	if (!p->body_md || !p->all_md || !EVP_DigestInit_ex(p->body_md, EVP_sha256(), NULL) ||
+	p->blob = malloc(SNAPSHOT_FAST_BLOB_MAX);
+	if (!p->blob || !p->body_md || !p->all_md || !EVP_DigestInit_ex(p->body_md, EVP_sha256(), NULL) ||
 	    !EVP_DigestInit_ex(p->all_md, EVP_sha256(), NULL)) {
 		snapshot_parser_free(p);
 		return error_set(err, -ENOMEM, "cannot set up SHA-256");
@@ -156,14 +157,8 @@ static int parse_chunk_fast(struct snapshot_parser *p, const char *text, size_t 
 	json_decref(doc);
 	if (!n)
 		return 1;
-	if (blob_len / 4 * 3 > p->blob_cap) {
-		unsigned char *grown = realloc(p->blob, blob_len / 4 * 3);
-
-		if (!grown)
-			return error_set(err, -ENOMEM, "out of memory");
-		p->blob = grown;
-		p->blob_cap = blob_len / 4 * 3;
-	}
+	if (blob_len / 4 * 3 > SNAPSHOT_FAST_BLOB_MAX)
+		return 1;
 	while (pad < 2 && pad < blob_len && start[blob_len - 1 - pad] == '=')
 		pad++;
 	n = blob_len ? EVP_DecodeBlock(p->blob, (const unsigned char *)start, (int)blob_len) : 0;

@@ -49,6 +49,8 @@
 #define SNAPSHOT_HASH_SIZE 32
 /* Longest line accepted: a 32 KiB blob is a 43.7 KB line; etcd 3.4 and 3.5 both send 32 KiB. */
 #define SNAPSHOT_LINE_MAX (1024u * 1024u)
+/* Blobs up to this size take the fast path (snapshot.c); larger ones go through jansson. */
+#define SNAPSHOT_FAST_BLOB_MAX (64u * 1024u)
 /* bbolt: the magic of a meta page and the only version etcd 3.x files carry. */
 #define SNAPSHOT_BOLT_MAGIC 0xED0CDAEDu
 #define SNAPSHOT_BOLT_VERSION 2u
@@ -75,8 +77,7 @@ struct snapshot_parser {
 	const struct snapshot_sink *sink; /* borrowed */
 	char *line;			  /* the incomplete line, at most SNAPSHOT_LINE_MAX */
 	size_t line_len, line_cap;
-	unsigned char *blob; /* the decoded blob of the fast path, at most 3/4 of a line */
-	size_t blob_cap;
+	unsigned char *blob; /* SNAPSHOT_FAST_BLOB_MAX bytes: a blob decoded on the fast path */
 	void *body_md;			  /* EVP_MD_CTX: SHA-256 of all but the last 32 bytes */
 	void *all_md;			  /* EVP_MD_CTX: SHA-256 of every byte */
 	unsigned char tail[SNAPSHOT_HASH_SIZE];
