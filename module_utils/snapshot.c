@@ -446,7 +446,8 @@ int snapshot_fetch(const struct etcd_client *c, long timeout_ms, const struct sn
 		out->attempts++;
 		rc = snapshot_stream(c, c->endpoints[i], timeout_ms, sink, out, &one);
 		if (rc == 0) {
-			out->endpoint_healthy = i == healthy;
+			out->endpoint_healthy = i == healthy || etcd_health(c, c->endpoints[i], &one) == 0;
+			memcpy(out->failures, summary, sizeof(out->failures));
 			return 0;
 		}
 		if (rc == -EPIPE) {

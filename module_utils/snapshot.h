@@ -68,7 +68,9 @@ struct snapshot_result {
 	uint64_t size;	      /* bytes given to the sink, trailing hash included */
 	unsigned char sha256[SNAPSHOT_HASH_SIZE]; /* SHA-256 of those bytes (the whole file) */
 	unsigned attempts;			  /* streams started (1 when the first one succeeded) */
-	bool endpoint_healthy; /* the endpoint answered /health true before the stream */
+	bool endpoint_healthy; /* the endpoint answered /health true (before, or for a fallback
+				  endpoint just after, its stream) */
+	char failures[ERROR_MSG_MAX]; /* why earlier attempts failed ("; "-joined), or "" */
 };
 
 /* ---- the answer's parser (no network; the unit tests feed it) ----------------------------- */

@@ -290,8 +290,8 @@ static int run_saved(struct module *m)
 	rc = fs_sync_parent(dest, &err);
 	if (rc == 0) {
 		if (result.attempts > 1)
-			snprintf(failures, sizeof(failures), "%u stream(s) failed before %s",
-				 result.attempts - 1, result.endpoint);
+			snprintf(failures, sizeof(failures), "%u stream(s) failed before %s: %.900s",
+				 result.attempts - 1, result.endpoint, result.failures);
 		report_saved(m, dest, &result, seconds_since(&start), failures);
 	}
 out:
