@@ -17,7 +17,11 @@ big_mib=${SNAPSHOT_BIG_MIB:-200}
 work=$(mktemp -d /tmp/etcd_snapshot_vs_etcd.XXXXXX)
 restored_pid=
 cleanup() {
-  [ -n "$restored_pid" ] && kill "$restored_pid" 2>/dev/null && wait "$restored_pid" 2>/dev/null
+  # Never let a failure here (errexit) skip the cluster stop below.
+  if [ -n "$restored_pid" ]; then
+    kill "$restored_pid" 2>/dev/null || true
+    wait "$restored_pid" 2>/dev/null || true
+  fi
   "$cluster" stop "$work"
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
