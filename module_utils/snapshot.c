@@ -383,10 +383,13 @@ int snapshot_stream(const struct etcd_client *c, const char *endpoint, long time
 		if (err)
 			*err = s.err;
 	} else if (resp.status != 0 && resp.status != 200) {
-		rc = error_set(err, s.parser.remote_error ? ETCD_EREMOTE : -EPROTO,
-			       "%s: snapshot: HTTP %ld%s%s", endpoint, resp.status,
-			       s.parser.remote_error ? ": " : "",
-			       s.parser.remote_error ? s.err.msg : "");
+		/* etcd's refusal: seen by the parser, or (http.c keeping non-2xx bodies from the
+		 * sink) buffered in resp.body. */
+		if (!s.parser.remote_error && resp.body)
+			etcd_error_text(resp.body, resp.body_len, s.err.msg, sizeof(s.err.msg));
+		rc = error_set(err, s.parser.remote_error || resp.body ? ETCD_EREMOTE : -EPROTO,
+			       "%s: snapshot: HTTP %ld: %s", endpoint, resp.status,
+			       s.parser.remote_error || resp.body ? s.err.msg : "no message");
 	} else if (s.rc < 0) {
 		rc = s.rc;
 		error_set(err, rc, "%s: snapshot: %s", endpoint, s.err.msg);
