@@ -1,0 +1,747 @@
+/*
+ * etcd_snapshot: save, verify and restore etcd snapshots (DESIGN §4, PROTOCOLS §3).
+ *
+ * state=saved streams a snapshot from the first healthy endpoint through module_utils/snapshot.c
+ * into a temp file beside dest (created with its final mode and owner), and renames it over dest
+ * once the trailing SHA-256 matched; a stream that fails is retried on the other endpoints after
+ * the temp file is truncated. state=verified checks a file as restore would (trailing hash, bbolt
+ * meta pages). state=restored verifies src, runs `etcdutl snapshot restore` (etcd 3.5+) or
+ * `etcdctl snapshot restore` into a temp dir beside data_dir, then moves an existing data dir
+ * aside (never deletes it) and renames the new one into place.
+ *
+ * The S3 upload (option `upload`) is reserved: the backup pipeline plugs in as another
+ * struct snapshot_sink (see snapshot.h).
+ */
+#include "etcd.h"
+#include "fs.h"
+#include "module.h"
+#include "snapshot.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const STATES[] = {"saved", "verified", "restored", NULL};
+
+static const struct option_spec options[] = {
+    {.name = "endpoints", .type = OPT_LIST},
+    {.name = "ca_cert", .type = OPT_PATH},
+    {.name = "client_cert", .type = OPT_PATH},
+    {.name = "client_key", .type = OPT_PATH},
+    {.name = "state", .type = OPT_STR, .def = "saved", .choices = STATES},
+    {.name = "dest", .type = OPT_PATH},
+    {.name = "src", .type = OPT_PATH},
+    {.name = "owner", .type = OPT_STR},
+    {.name = "group", .type = OPT_STR},
+    {.name = "mode", .type = OPT_RAW},
+    {.name = "upload", .type = OPT_DICT},
+    {.name = "data_dir", .type = OPT_PATH},
+    {.name = "wal_dir", .type = OPT_PATH},
+    {.name = "name", .type = OPT_STR},
+    {.name = "initial_cluster", .type = OPT_LIST},
+    {.name = "initial_cluster_token", .type = OPT_STR},
+    {.name = "initial_advertise_peer_urls", .type = OPT_LIST},
+    {.name = "etcdctl", .type = OPT_PATH},
+    {.name = "etcdutl", .type = OPT_PATH},
+    {.name = "skip_hash_check", .type = OPT_BOOL, .def = "false"},
+    {.name = "force", .type = OPT_BOOL, .def = "false"},
+    {.name = "timeout", .type = OPT_INT, .def = "5"},
+    {.name = "wait_timeout", .type = OPT_INT, .def = "3600"},
+    {0},
+};
+
+/* What a restore tool printed: the last bytes are the ones that say what went wrong. */
+#define TOOL_OUTPUT_MAX 4096u
+
+static double seconds_since(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* ---- options ------------------------------------------------------------------------------- */
+
+static int check_files(struct module *m)
+{
+	static const char *const files[] = {"ca_cert", "client_cert", "client_key", NULL};
+
+	if (module_has(m, "client_cert") != module_has(m, "client_key"))
+		return module_fail(m,
+				   "client_cert and client_key go together: give both or neither");
+	for (const char *const *o = files; *o; o++)
+		if (module_has(m, *o) && access(module_str(m, *o), R_OK) != 0)
+			return module_fail(m, "%s: cannot read %s: %s", *o, module_str(m, *o),
+					   strerror(errno));
+	return 0;
+}
+
+static int require(struct module *m, const char *const *names, const char *state)
+{
+	for (const char *const *o = names; *o; o++)
+		if (!module_has(m, *o) ||
+		    (module_get(m, *o) && json_is_array(module_get(m, *o)) &&
+		     module_list_size(m, *o) == 0))
+			return module_fail(m, "%s is required with state=%s", *o, state);
+	return 0;
+}
+
+/* mode as Ansible takes it: an octal string ("0600"), or a number YAML already read as octal. */
+static int mode_option(struct module *m, mode_t *mode)
+{
+	const json_t *v = module_get(m, "mode");
+	const char *text = json_string_value(v);
+	char *end = NULL;
+	long value;
+
+	if (!v || json_is_null(v)) {
+		*mode = 0600;
+		return 0;
+	}
+	if (json_is_integer(v))
+		value = (long)json_integer_value(v);
+	else if (text && *text && (value = strtol(text, &end, 8), *end == '\0'))
+		;
+	else
+		return module_fail(m, "mode: '%s' is not an octal mode like 0600", text ? text : "?");
+	if (value < 0 || value > 07777)
+		return module_fail(m, "mode: %lo is out of range", value);
+	*mode = (mode_t)value;
+	return 0;
+}
+
+/* A list option joined with commas, as etcd's flags take it (caller frees). */
+static char *joined(const struct module *m, const char *option)
+{
+	size_t n = module_list_size(m, option), len = 1;
+	char *out;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(module_list_str(m, option, i)) + 1;
+	out = calloc(1, len);
+	for (size_t i = 0; out && i < n; i++) {
+		if (i)
+			strcat(out, ",");
+		strcat(out, module_list_str(m, option, i));
+	}
+	return out;
+}
+
+/* ---- state=saved ----------------------------------------------------------------------------- */
+
+struct file_sink {
+	int fd;
+	const char *path;
+};
+
+static int file_write(void *ctx, const unsigned char *data, size_t len, struct error *err)
+{
+	struct file_sink *f = ctx;
+
+	while (len) {
+		ssize_t n = write(f->fd, data, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return error_set(err, -errno, "%s: write failed: %s", f->path,
+					 strerror(errno));
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* A new attempt starts the file over. */
+static int file_reset(void *ctx, struct error *err)
+{
+	struct file_sink *f = ctx;
+
+	if (ftruncate(f->fd, 0) < 0 || lseek(f->fd, 0, SEEK_SET) < 0)
+		return error_set(err, -errno, "%s: cannot truncate: %s", f->path, strerror(errno));
+	return 0;
+}
+
+static int client_setup(struct module *m, struct etcd_client *c, const char ***endpoints)
+{
+	size_t n = module_list_size(m, "endpoints");
+
+	*endpoints = calloc(n + 1, sizeof(**endpoints));
+	if (!*endpoints)
+		return module_fail(m, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		(*endpoints)[i] = module_list_str(m, "endpoints", i);
+		if (strncmp((*endpoints)[i], "https://", 8) != 0 &&
+		    strncmp((*endpoints)[i], "http://", 7) != 0)
+			return module_fail(m, "endpoints: '%s' is not an http(s):// URL",
+					   (*endpoints)[i]);
+	}
+	*c = (struct etcd_client){.endpoints = *endpoints,
+				  .n_endpoints = n,
+				  .tls = {.ca_file = module_str(m, "ca_cert"),
+					  .cert_file = module_str(m, "client_cert"),
+					  .key_file = module_str(m, "client_key")},
+				  .timeout_ms = module_int(m, "timeout") * 1000};
+	return 0;
+}
+
+static void report_saved(struct module *m, const char *dest, const struct snapshot_result *r,
+			 double seconds, const char *failures)
+{
+	char hex[2 * SNAPSHOT_HASH_SIZE + 1];
+
+	module_set_str(m, "path", dest);
+	module_set_int(m, "size", (long long)r->size);
+	module_set_str(m, "sha256", snapshot_hex(r->sha256, hex));
+	module_set_int(m, "revision", (long long)r->revision);
+	module_set_str(m, "endpoint", r->endpoint);
+	module_set_int(m, "attempts", (long long)r->attempts);
+	module_set(m, "duration_s", json_real(seconds));
+	module_set(m, "bytes_per_s", json_real(seconds > 0 ? (double)r->size / seconds : 0));
+	module_set_changed(m, true);
+	if (!r->endpoint_healthy)
+		module_warn(m, "%s did not answer /health true: the snapshot may miss the latest "
+			       "writes of the cluster", r->endpoint);
+	if (failures[0])
+		module_warn(m, "earlier attempts failed: %s", failures);
+}
+
+/* Streams into an open temp file; 0 when the file holds a verified snapshot. */
+static int stream_to_file(struct module *m, int fd, const char *tmp, struct snapshot_result *r,
+			  struct error *err)
+{
+	const char **endpoints = NULL;
+	struct file_sink file = {.fd = fd, .path = tmp};
+	struct snapshot_sink sink = {.write = file_write, .reset = file_reset, .ctx = &file};
+	struct etcd_client client;
+	int rc = client_setup(m, &client, &endpoints);
+
+	if (rc == 0)
+		rc = snapshot_fetch(&client, module_int(m, "wait_timeout") * 1000, &sink, r, err);
+	else
+		error_set(err, rc, "%s", "bad endpoints");
+	if (rc == 0 && fsync(fd) < 0)
+		rc = error_set(err, -errno, "%s: fsync: %s", tmp, strerror(errno));
+	free(endpoints);
+	return rc;
+}
+
+static int run_saved(struct module *m)
+{
+	static const char *const needed[] = {"endpoints", "dest", NULL};
+	const char *dest = module_str(m, "dest");
+	struct snapshot_result result = {0};
+	char tmp[PATH_MAX] = "", failures[ERROR_MSG_MAX] = "";
+	struct error err = {""};
+	struct timespec start;
+	uid_t uid;
+	gid_t gid;
+	mode_t mode = 0600;
+	int fd = -1, rc;
+
+	if (require(m, needed, "saved") < 0 || check_files(m) < 0 || mode_option(m, &mode) < 0)
+		return -1;
+	if (fs_resolve_owner(module_str(m, "owner"), module_str(m, "group"), &uid, &gid, &err) < 0)
+		return module_fail(m, "%s", err.msg);
+	if (m->check_mode) {
+		module_set_str(m, "path", dest);
+		module_set_str(m, "msg", "would stream a snapshot from the first healthy endpoint "
+					 "into dest (check mode: nothing written)");
+		module_set_changed(m, true);
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	fd = fs_create_temp_beside(dest, mode, tmp, sizeof(tmp), &err);
+	if (fd < 0) {
+		tmp[0] = '\0';
+		rc = fd;
+		goto out;
+	}
+	if ((uid != FS_KEEP_OWNER || gid != FS_KEEP_GROUP) && fchown(fd, uid, gid) < 0) {
+		rc = error_set(&err, -errno, "%s: chown: %s", tmp, strerror(errno));
+		goto out;
+	}
+	rc = stream_to_file(m, fd, tmp, &result, &err);
+	if (rc < 0)
+		goto out;
+	if (close(fd) < 0) {
+		fd = -1;
+		rc = error_set(&err, -errno, "%s: close: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, dest) < 0) {
+		rc = error_set(&err, -errno, "rename %s to %s: %s", tmp, dest, strerror(errno));
+		goto out;
+	}
+	tmp[0] = '\0';
+	rc = fs_sync_parent(dest, &err);
+	if (rc == 0) {
+		if (result.attempts > 1)
+			snprintf(failures, sizeof(failures), "%u stream(s) failed before %s: %.900s",
+				 result.attempts - 1, result.endpoint, result.failures);
+		report_saved(m, dest, &result, seconds_since(&start), failures);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp[0])
+		unlink(tmp); /* nothing partial stays behind */
+	return rc < 0 ? module_fail(m, "%s", err.msg) : 0;
+}
+
+/* ---- state=verified -------------------------------------------------------------------------- */
+
+static void report_file(struct module *m, const struct snapshot_file_info *info)
+{
+	char hex[2 * SNAPSHOT_HASH_SIZE + 1];
+
+	module_set_int(m, "size", (long long)info->size);
+	module_set_str(m, "sha256", snapshot_hex(info->sha256, hex));
+	module_set_bool(m, "hash_present", info->hash_present);
+	module_set_int(m, "page_size", info->page_size);
+	module_set_int(m, "txid", (long long)info->txid);
+	module_set_int(m, "pages", (long long)info->pgid);
+	if (!info->meta_ok[0] || !info->meta_ok[1])
+		module_warn(m, "bbolt meta page %d is damaged; the other one is valid",
+			    info->meta_ok[0] ? 1 : 0);
+}
+
+static int run_verified(struct module *m)
+{
+	static const char *const needed[] = {"src", NULL};
+	struct snapshot_file_info info;
+	struct error err = {""};
+
+	if (require(m, needed, "verified") < 0)
+		return -1;
+	module_set_str(m, "path", module_str(m, "src"));
+	module_set_changed(m, false);
+	if (snapshot_file_verify(module_str(m, "src"), module_bool(m, "skip_hash_check"), true,
+				 &info, &err) < 0)
+		return module_fail(m, "%s", err.msg);
+	report_file(m, &info);
+	return 0;
+}
+
+/* ---- state=restored -------------------------------------------------------------------------- */
+
+/* An executable: the option's path if given, else the first of the defaults that exists. */
+static const char *find_tool(struct module *m, const char *option, const char *const *defaults,
+			     char *buf, size_t size)
+{
+	const char *path = getenv("PATH");
+
+	if (module_has(m, option))
+		return access(module_str(m, option), X_OK) == 0 ? module_str(m, option) : NULL;
+	for (const char *const *d = defaults; *d; d++)
+		if (access(*d, X_OK) == 0)
+			return *d;
+	/* Then $PATH, for the tool's bare name (the last default's basename). */
+	for (const char *p = path ? path : "/usr/bin:/bin"; p && *p;) {
+		const char *colon = strchr(p, ':');
+		size_t len = colon ? (size_t)(colon - p) : strlen(p);
+		int n = snprintf(buf, size, "%.*s/%s", (int)len, p, option);
+
+		if (len && n > 0 && (size_t)n < size && access(buf, X_OK) == 0)
+			return buf;
+		p = colon ? colon + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* true when path is a directory holding anything, or any other file. */
+static bool occupied(const char *path)
+{
+	DIR *dir = opendir(path);
+	const struct dirent *e;
+	bool found = false;
+
+	if (!dir)
+		return fs_exists(path);
+	while (!found && (e = readdir(dir)))
+		found = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	closedir(dir);
+	return found;
+}
+
+/* Runs argv (no shell), its stdout+stderr (last TOOL_OUTPUT_MAX bytes) into out. */
+static int run_tool(char *const *argv, long timeout_s, char *out, size_t size, int *status,
+		    struct error *err)
+{
+	static char *const envp[] = {"ETCDCTL_API=3", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+	struct timespec start;
+	size_t used = 0;
+	int pipefd[2];
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return error_set(err, -errno, "pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return error_set(err, -errno, "fork: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		if (null < 0 || dup2(null, 0) < 0 || dup2(pipefd[1], 1) < 0 || dup2(pipefd[1], 2) < 0)
+			_exit(126);
+		execve(argv[0], argv, envp);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
+		char buf[1024];
+		size_t keep;
+		ssize_t n;
+
+		if (seconds_since(&start) > (double)timeout_s) {
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (poll(&p, 1, 1000) <= 0)
+			continue;
+		n = read(pipefd[0], buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		/* size > sizeof(buf): keep the last bytes, older ones slide out. */
+		keep = used + (size_t)n > size - 1 ? size - 1 - (size_t)n : used;
+		memmove(out, out + used - keep, keep);
+		memcpy(out + keep, buf, (size_t)n);
+		used = keep + (size_t)n;
+	}
+	out[used] = '\0';
+	close(pipefd[0]);
+	while (waitpid(pid, status, 0) < 0)
+		if (errno != EINTR)
+			return error_set(err, -errno, "waitpid: %s", strerror(errno));
+	return 0;
+}
+
+static uid_t chown_uid;
+static gid_t chown_gid;
+
+static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return lchown(path, chown_uid, chown_gid) < 0 ? -1 : 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* owner/group, else etcd:etcd when that user exists, else keep. */
+static int restore_owner(struct module *m, uid_t *uid, gid_t *gid, struct error *err)
+{
+	const char *owner = module_str(m, "owner"), *group = module_str(m, "group");
+	struct error ignored;
+
+	if (owner || group)
+		return fs_resolve_owner(owner, group, uid, gid, err);
+	*uid = FS_KEEP_OWNER;
+	*gid = FS_KEEP_GROUP;
+	if (fs_lookup_user("etcd", uid, gid, &ignored) < 0)
+		*uid = FS_KEEP_OWNER;
+	if (fs_lookup_group("etcd", gid, &ignored) < 0 && *uid == FS_KEEP_OWNER)
+		*gid = FS_KEEP_GROUP;
+	return 0;
+}
+
+/* "<path>.before-restore-YYYYmmddTHHMMSSZ" into buf. */
+static void aside_name(const char *path, char *buf, size_t size)
+{
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(buf, size, "%s.before-restore-%s", path, stamp);
+}
+
+/* The restore command: argv points into flags (kept alive by the caller). */
+struct restore_cmd {
+	char *argv[24];
+	char *flags[8];
+	size_t n_flags;
+};
+
+static char *flag(struct restore_cmd *c, const char *name, const char *value)
+{
+	char *f = NULL;
+
+	if (asprintf(&f, "--%s=%s", name, value) < 0)
+		return NULL;
+	c->flags[c->n_flags++] = f;
+	return f;
+}
+
+static void restore_cmd_free(struct restore_cmd *c)
+{
+	for (size_t i = 0; i < c->n_flags; i++)
+		free(c->flags[i]);
+}
+
+static int build_restore_cmd(struct module *m, struct restore_cmd *c, const char *tool,
+			     const char *data, const char *wal, const char *cluster,
+			     const char *peers)
+{
+	size_t n = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->argv[n++] = (char *)tool;
+	c->argv[n++] = "snapshot";
+	c->argv[n++] = "restore";
+	c->argv[n++] = (char *)module_str(m, "src");
+	c->argv[n++] = flag(c, "data-dir", data);
+	c->argv[n++] = flag(c, "name", module_str(m, "name"));
+	c->argv[n++] = flag(c, "initial-cluster", cluster);
+	c->argv[n++] = flag(c, "initial-advertise-peer-urls", peers);
+	if (module_has(m, "initial_cluster_token"))
+		c->argv[n++] = flag(c, "initial-cluster-token", module_str(m, "initial_cluster_token"));
+	if (wal)
+		c->argv[n++] = flag(c, "wal-dir", wal);
+	if (module_bool(m, "skip_hash_check"))
+		c->argv[n++] = "--skip-hash-check";
+	c->argv[n] = NULL;
+	for (size_t i = 4; i < n; i++)
+		if (!c->argv[i])
+			return -ENOMEM;
+	return 0;
+}
+
+struct restore {
+	const char *data_dir, *wal_dir, *tool;
+	char tmp[PATH_MAX - 16]; /* the temp dir beside data_dir, "" once gone */
+	char new_data[PATH_MAX], new_wal[PATH_MAX];
+	char aside[PATH_MAX], wal_aside[PATH_MAX];
+	char output[TOOL_OUTPUT_MAX];
+};
+
+/* Runs the tool into r->tmp; 0 when it exited 0. */
+static int restore_into_temp(struct module *m, struct restore *r, struct error *err)
+{
+	char *cluster = joined(m, "initial_cluster"), *peers = joined(m, "initial_advertise_peer_urls");
+	struct restore_cmd cmd;
+	int status = 0, rc = -ENOMEM;
+
+	if (!cluster || !peers ||
+	    build_restore_cmd(m, &cmd, r->tool, r->new_data, r->wal_dir ? r->new_wal : NULL,
+			      cluster, peers) < 0) {
+		error_set(err, rc, "out of memory");
+		goto out;
+	}
+	rc = run_tool(cmd.argv, module_int(m, "wait_timeout"), r->output, sizeof(r->output),
+		      &status, err);
+	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		rc = error_set(err, -EIO, "%s snapshot restore failed (%s %d): %s", r->tool,
+			       WIFEXITED(status) ? "exit" : "signal",
+			       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), r->output);
+	restore_cmd_free(&cmd);
+out:
+	free(cluster);
+	free(peers);
+	return rc;
+}
+
+/* Moves path aside if it holds anything, removes it if it is an empty dir. */
+static int clear_place(const char *path, char *aside, size_t size, struct error *err)
+{
+	aside[0] = '\0';
+	if (!fs_exists(path))
+		return 0;
+	if (!occupied(path))
+		return rmdir(path) < 0 ? error_set(err, -errno, "rmdir %s: %s", path, strerror(errno))
+				       : 0;
+	aside_name(path, aside, size);
+	if (rename(path, aside) < 0)
+		return error_set(err, -errno, "cannot move %s aside to %s: %s", path, aside,
+				 strerror(errno));
+	return 0;
+}
+
+static int restore_swap(struct module *m, struct restore *r, struct error *err)
+{
+	uid_t uid;
+	gid_t gid;
+	int rc = restore_owner(m, &uid, &gid, err);
+
+	if (rc < 0)
+		return rc;
+	chown_uid = uid;
+	chown_gid = gid;
+	if ((uid != FS_KEEP_OWNER || gid != FS_KEEP_GROUP) &&
+	    nftw(r->tmp, chown_one, 32, FTW_PHYS) != 0)
+		return error_set(err, -errno, "chown -R %s: %s", r->tmp, strerror(errno));
+	if (chmod(r->new_data, 0700) < 0)
+		return error_set(err, -errno, "chmod %s: %s", r->new_data, strerror(errno));
+	rc = clear_place(r->data_dir, r->aside, sizeof(r->aside), err);
+	if (rc == 0 && r->wal_dir)
+		rc = clear_place(r->wal_dir, r->wal_aside, sizeof(r->wal_aside), err);
+	if (rc == 0 && rename(r->new_data, r->data_dir) < 0)
+		rc = error_set(err, -errno, "rename %s to %s: %s", r->new_data, r->data_dir,
+			       strerror(errno));
+	if (rc == 0 && r->wal_dir && rename(r->new_wal, r->wal_dir) < 0)
+		rc = error_set(err, -errno, "rename %s to %s: %s", r->new_wal, r->wal_dir,
+			       strerror(errno));
+	if (rc == 0)
+		rc = fs_sync_parent(r->data_dir, err);
+	return rc;
+}
+
+/* Verifies src and refuses an occupied data_dir without force, before anything is touched. */
+static int restore_preflight(struct module *m, struct restore *r, struct snapshot_file_info *info)
+{
+	static const char *const needed[] = {"src", "data_dir", "name", "initial_cluster",
+					     "initial_advertise_peer_urls", NULL};
+	static const char *const etcdutls[] = {"/opt/bin/etcdutl", NULL};
+	static const char *const etcdctls[] = {"/opt/bin/etcdctl", NULL};
+	static char found[PATH_MAX];
+	bool skip = module_bool(m, "skip_hash_check");
+	struct error err = {""};
+
+	if (require(m, needed, "restored") < 0)
+		return -1;
+	r->data_dir = module_str(m, "data_dir");
+	r->wal_dir = module_str(m, "wal_dir");
+	module_set_str(m, "data_dir", r->data_dir);
+	if (snapshot_file_verify(module_str(m, "src"), skip, skip, info, &err) < 0)
+		return module_fail(m, "%s; nothing was restored or touched", err.msg);
+	if (!module_bool(m, "force") && (occupied(r->data_dir) || (r->wal_dir && occupied(r->wal_dir))))
+		return module_fail(m,
+				   "%s is not empty: set force=true to restore anyway (the current "
+				   "data dir is moved aside to %s.before-restore-<time>, never "
+				   "deleted)",
+				   occupied(r->data_dir) ? r->data_dir : r->wal_dir,
+				   occupied(r->data_dir) ? r->data_dir : r->wal_dir);
+	r->tool = find_tool(m, "etcdutl", etcdutls, found, sizeof(found));
+	if (!r->tool && module_has(m, "etcdutl"))
+		return module_fail(m, "etcdutl: %s is not executable", module_str(m, "etcdutl"));
+	if (!r->tool)
+		r->tool = find_tool(m, "etcdctl", etcdctls, found, sizeof(found));
+	if (!r->tool)
+		return module_fail(m, "neither etcdutl nor etcdctl found (options etcdutl, etcdctl; "
+				      "/opt/bin, then PATH)");
+	return 0;
+}
+
+/* The temp dir beside data_dir: "<dir>/.<base>.restore-XXXXXX". */
+static int make_temp_dir(struct restore *r, struct error *err)
+{
+	const char *slash = strrchr(r->data_dir, '/');
+	int dir_len = slash ? (int)(slash - r->data_dir) : 1;
+	const char *base = slash ? slash + 1 : r->data_dir;
+	int n = snprintf(r->tmp, sizeof(r->tmp), "%.*s/.%s.restore-XXXXXX", dir_len,
+			 slash ? r->data_dir : ".", base);
+
+	if (n < 0 || (size_t)n >= sizeof(r->tmp) || !*base)
+		return error_set(err, -ENAMETOOLONG, "data_dir: bad path %s", r->data_dir);
+	if (slash && slash != r->data_dir) {
+		char parent[PATH_MAX];
+
+		snprintf(parent, sizeof(parent), "%.*s", dir_len, r->data_dir);
+		if (fs_mkdir_p(parent, 0755, err) < 0)
+			return -EIO;
+	}
+	if (!mkdtemp(r->tmp)) {
+		int rc = error_set(err, -errno, "mkdtemp %s: %s", r->tmp, strerror(errno));
+
+		r->tmp[0] = '\0';
+		return rc;
+	}
+	snprintf(r->new_data, sizeof(r->new_data), "%s/data", r->tmp);
+	snprintf(r->new_wal, sizeof(r->new_wal), "%s/wal", r->tmp);
+	return 0;
+}
+
+static int run_restored(struct module *m)
+{
+	struct restore *r = calloc(1, sizeof(*r));
+	struct snapshot_file_info info;
+	struct error err = {""};
+	int rc = -1;
+
+	if (!r)
+		return module_fail(m, "out of memory");
+	if (restore_preflight(m, r, &info) < 0)
+		goto out;
+	report_file(m, &info);
+	module_set_str(m, "tool", r->tool);
+	if (m->check_mode) {
+		module_set_changed(m, true);
+		module_set_str(m, "msg", occupied(r->data_dir)
+					     ? "would restore and move the current data dir aside"
+					     : "would restore into data_dir");
+		rc = 0;
+		goto out;
+	}
+	rc = make_temp_dir(r, &err);
+	if (rc == 0)
+		rc = restore_into_temp(m, r, &err);
+	if (rc == 0)
+		rc = restore_swap(m, r, &err);
+	if (rc < 0) {
+		module_fail(m, "%s", err.msg);
+		goto out;
+	}
+	module_set_changed(m, true);
+	module_set(m, "moved_aside", r->aside[0] ? json_string(r->aside) : json_null());
+	if (r->wal_dir)
+		module_set(m, "wal_moved_aside", r->wal_aside[0] ? json_string(r->wal_aside)
+								  : json_null());
+	module_set_str(m, "output", r->output);
+out:
+	if (r->tmp[0])
+		nftw(r->tmp, remove_one, 32, FTW_DEPTH | FTW_PHYS); /* only what we made */
+	free(r);
+	return rc < 0 ? -1 : 0;
+}
+
+/* ---- main ------------------------------------------------------------------------------------ */
+
+static int run(struct module *m)
+{
+	const char *state = module_str(m, "state");
+
+	/* The S3 pipeline plugs in later as a snapshot_sink (snapshot.h); refuse it clearly now. */
+	if (module_has(m, "upload"))
+		return module_fail(m, "upload: not available in this build");
+	if (module_int(m, "timeout") < 1 || module_int(m, "timeout") > 3600)
+		return module_fail(m, "timeout must be between 1 and 3600 seconds");
+	if (module_int(m, "wait_timeout") < 1)
+		return module_fail(m, "wait_timeout must be 1 or more seconds");
+	if (strcmp(state, "saved") == 0)
+		return run_saved(m);
+	if (strcmp(state, "verified") == 0)
+		return run_verified(m);
+	return run_restored(m);
+}
+
+int main(int argc, char **argv)
+{
+	return module_main(argc, argv, "etcd_snapshot", options, run);
+}
