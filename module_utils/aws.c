@@ -644,7 +644,7 @@ void aws_credentials_free(struct aws_credentials *creds)
 	free(creds->access_key_id);
 	wipe_free(creds->secret_access_key);
 	wipe_free(creds->session_token);
-	memset(creds, 0, sizeof(*creds));
+	creds->access_key_id = creds->secret_access_key = creds->session_token = NULL;
 }
 
 static int credentials_set(struct aws_credentials *out, const char *id, const char *secret,
@@ -959,6 +959,7 @@ static void s3_target_free(struct s3_target *t)
 {
 	free(t->base);
 	free(t->path);
+	t->base = t->path = NULL;
 }
 
 /*
@@ -1189,6 +1190,8 @@ static int upload_part(struct s3_upload *u, struct error *err)
 	unsigned int number = u->parts + 1;
 	int rc;
 
+	if (!u->upload_id)
+		return error_set(err, -EINVAL, "S3 UploadPart: no multipart upload started");
 	if (number > S3_MAX_PARTS)
 		return error_set(err, -EFBIG, "S3 upload s3://%s/%s: more than %u parts", u->bucket,
 				 u->key, S3_MAX_PARTS);
@@ -1914,7 +1917,7 @@ int kms_generate_data_key(struct aws *aws, const char *key_id, const struct kms_
 						      ? json_string_value(json_object_get(doc, "KeyId"))
 						      : key_id)))
 		rc = error_set(err, -ENOMEM, "out of memory");
-	if (rc == 0)
+	if (rc == 0 && plain)
 		memcpy(out->plaintext, plain, sizeof(out->plaintext));
 out:
 	wipe_buffer_free(plain, plain_len);
