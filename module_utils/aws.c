@@ -1026,15 +1026,19 @@ static bool ok(const struct http_response *resp)
 	return resp->status >= 200 && resp->status <= 299;
 }
 
-/* x-amz-meta-* header lines for meta; *lines malloc'ed array of malloc'ed strings. */
+/*
+ * The headers that create an object: its Content-Type (else libcurl's POST default,
+ * application/x-www-form-urlencoded, would become the multipart object's type) and x-amz-meta-*
+ * lines; *lines is a malloc'ed NULL-terminated array of malloc'ed strings.
+ */
 static int meta_headers(const struct s3_metadata *meta, size_t n, char ***lines)
 {
-	*lines = calloc(n + 1, sizeof(char *));
-	if (!*lines)
+	*lines = calloc(n + 2, sizeof(char *));
+	if (!*lines || !((*lines)[0] = strdup("Content-Type: application/octet-stream")))
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
-		if (asprintf(&(*lines)[i], "x-amz-meta-%s: %s", meta[i].name, meta[i].value) < 0) {
-			(*lines)[i] = NULL;
+		if (asprintf(&(*lines)[i + 1], "x-amz-meta-%s: %s", meta[i].name, meta[i].value) < 0) {
+			(*lines)[i + 1] = NULL;
 			return -ENOMEM;
 		}
 	return 0;
@@ -1064,7 +1068,7 @@ int s3_put_object(struct aws *aws, const char *bucket, const char *key, const vo
 
 	if (out)
 		out->etag = NULL;
-	if (n_meta > CALL_MAX_HEADERS - 4)
+	if (n_meta > CALL_MAX_HEADERS - 5)
 		return error_set(err, -EINVAL, "S3 PutObject: too many metadata entries");
 	rc = s3_target(aws, bucket, key, &t);
 	if (rc == 0)
@@ -1124,7 +1128,7 @@ struct s3_upload *s3_upload_new(struct aws *aws, const char *bucket, const char 
 		part_size = S3_MIN_PART_SIZE;
 	if (!u)
 		goto oom;
-	if (n_meta > CALL_MAX_HEADERS - 4) {
+	if (n_meta > CALL_MAX_HEADERS - 5) {
 		error_set(err, -EINVAL, "S3 upload: too many metadata entries");
 		free(u);
 		return NULL;
@@ -1303,7 +1307,9 @@ static int upload_complete(struct s3_upload *u, struct s3_put_result *out, struc
 		goto out;
 	}
 	rc = call_send(u->aws, &(struct call){ .service = "s3", .method = "POST", .base = t.base,
-						.path = t.path, .query = query, .body = body.data,
+						.path = t.path, .query = query,
+						.headers = (const char *const[]){ "Content-Type: application/xml", NULL },
+						.body = body.data,
 						.body_len = body.len, .idempotent = true,
 						.timeout_ms = AWS_TRANSFER_TIMEOUT_MS },
 		       &resp, err);
