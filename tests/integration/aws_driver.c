@@ -6,6 +6,7 @@
 #include "aws.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,6 +385,27 @@ static int imds_mode(void)
 	return 0;
 }
 
+/* Over HTTPS: AWS_CA_BUNDLE names the peer's CA (verified); without it the handshake fails. */
+static int tls_mode(bool trusted)
+{
+	struct aws *aws = client(NULL);
+	struct sink s = { 0 };
+	int rc;
+
+	rc = s3_put_object(aws, bucket, "tls", "t", 1, NULL, 0, NULL, &err);
+	if (trusted) {
+		CHECK(rc == 0 && get_all(aws, "tls", &s) == 0 && s.len == 1,
+		      "HTTPS with AWS_CA_BUNDLE: put and get (%s)", err.msg);
+	} else {
+		CHECK(rc < 0 && strstr(err.msg, "certificate"),
+		      "HTTPS with the system CAs refuses the peer's certificate: %s", err.msg);
+	}
+	free(s.data);
+	aws_free(aws);
+	printf("aws client TLS: %d passed, 0 failed\n", passed);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct aws *aws, *wrong;
@@ -395,6 +417,8 @@ int main(int argc, char **argv)
 	}
 	if (argc > 1 && strcmp(argv[1], "imds") == 0)
 		return imds_mode();
+	if (argc > 1 && strcmp(argv[1], "tls") == 0)
+		return tls_mode(argc > 2 && strcmp(argv[2], "trusted") == 0);
 	aws = client(NULL);
 	wrong = client("not-the-secret");
 	CHECK(s3_put_object(wrong, bucket, "x", "x", 1, NULL, 0, NULL, &err) == -EACCES &&
