@@ -190,8 +190,8 @@ static int canonical_query(const char *query, struct buf *out)
 
 		if (end > p) {
 			if (n == cap) {
-				struct pair *grown = reallocarray(pairs, cap ? cap * 2 : 8,
-								  sizeof(*pairs));
+				struct pair *grown =
+				    reallocarray(pairs, cap ? cap * 2 : 8, sizeof(*pairs));
 				if (!grown) {
 					rc = -ENOMEM;
 					goto out;
@@ -238,7 +238,7 @@ static int canonical_path(const char *path, bool s3, struct buf *out)
 	size_t len = strlen(p), nseg = 0;
 	const char **seg = NULL;
 	size_t *seglen = NULL;
-	struct buf norm = { 0 };
+	struct buf norm = {0};
 	char *enc = NULL;
 	int rc = 0;
 
@@ -384,8 +384,8 @@ static int hmac(const void *key, size_t key_len, const char *msg, unsigned char 
 
 	return HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)msg, strlen(msg), out,
 		    &len)
-		       ? 0
-		       : -EIO;
+		   ? 0
+		   : -EIO;
 }
 
 static int signing_key(const char *secret, const char *date, const char *region,
@@ -412,7 +412,7 @@ static int signing_key(const char *secret, const char *date, const char *region,
 
 int aws_sign(const struct aws_sign_input *in, struct aws_signature *out, struct error *err)
 {
-	struct buf creq = { 0 }, sts = { 0 }, hdrs = { 0 }, signed_list = { 0 }, auth = { 0 };
+	struct buf creq = {0}, sts = {0}, hdrs = {0}, signed_list = {0}, auth = {0};
 	char date[9], creq_hash[65];
 	unsigned char key[32], sig[32];
 	int rc;
@@ -420,7 +420,8 @@ int aws_sign(const struct aws_sign_input *in, struct aws_signature *out, struct 
 	memset(out, 0, sizeof(*out));
 	if (!in->amz_date || strlen(in->amz_date) != 16 || !in->creds ||
 	    !in->creds->access_key_id || !in->creds->secret_access_key)
-		return error_set(err, -EINVAL, "SigV4: a date (YYYYMMDDTHHMMSSZ) and credentials are needed");
+		return error_set(err, -EINVAL,
+				 "SigV4: a date (YYYYMMDDTHHMMSSZ) and credentials are needed");
 	memcpy(date, in->amz_date, 8);
 	date[8] = '\0';
 	buf_str(&creq, in->method);
@@ -433,7 +434,8 @@ int aws_sign(const struct aws_sign_input *in, struct aws_signature *out, struct 
 	if (rc == 0)
 		rc = canonical_headers(in->headers, &hdrs, &signed_list);
 	if (rc < 0) {
-		rc = error_set(err, rc, "SigV4: %s", rc == -EINVAL ? "a header without a name" : "out of memory");
+		rc = error_set(err, rc, "SigV4: %s",
+			       rc == -EINVAL ? "a header without a name" : "out of memory");
 		goto out;
 	}
 	buf_str(&creq, "\n");
@@ -576,8 +578,7 @@ char *aws_xml_text(const char *content, size_t len)
 	static const struct {
 		const char *name;
 		char c;
-	} entities[] = { { "amp;", '&' }, { "lt;", '<' }, { "gt;", '>' }, { "quot;", '"' },
-			 { "apos;", '\'' } };
+	} entities[] = {{"amp;", '&'}, {"lt;", '<'}, {"gt;", '>'}, {"quot;", '"'}, {"apos;", '\''}};
 	char *out = malloc(len + 1), *o = out;
 	const char *end = content + len;
 
@@ -644,7 +645,7 @@ void aws_credentials_free(struct aws_credentials *creds)
 	free(creds->access_key_id);
 	wipe_free(creds->secret_access_key);
 	wipe_free(creds->session_token);
-	memset(creds, 0, sizeof(*creds));
+	creds->access_key_id = creds->secret_access_key = creds->session_token = NULL;
 }
 
 static int credentials_set(struct aws_credentials *out, const char *id, const char *secret,
@@ -653,7 +654,8 @@ static int credentials_set(struct aws_credentials *out, const char *id, const ch
 	out->access_key_id = strdup(id);
 	out->secret_access_key = strdup(secret);
 	out->session_token = token && *token ? strdup(token) : NULL;
-	if (!out->access_key_id || !out->secret_access_key || (token && *token && !out->session_token)) {
+	if (!out->access_key_id || !out->secret_access_key ||
+	    (token && *token && !out->session_token)) {
 		aws_credentials_free(out);
 		return error_set(err, -ENOMEM, "out of memory");
 	}
@@ -664,9 +666,13 @@ static int credentials_set(struct aws_credentials *out, const char *id, const ch
 static int imds_call(const char *method, const char *url, const char *const *headers,
 		     struct http_response *resp, struct error *err)
 {
-	struct http_request req = { .method = method, .url = url, .headers = headers,
-				    .timeout_ms = 3000, .connect_timeout_ms = 1000, .retries = 1,
-				    .max_response = 64 * 1024 };
+	struct http_request req = {.method = method,
+				   .url = url,
+				   .headers = headers,
+				   .timeout_ms = 3000,
+				   .connect_timeout_ms = 1000,
+				   .retries = 1,
+				   .max_response = 64 * 1024};
 	int rc = http_request(&req, resp, err);
 
 	if (rc == 0 && (resp->status < 200 || resp->status > 299))
@@ -679,9 +685,9 @@ static int credentials_from_imds(struct aws_credentials *out, struct error *err)
 {
 	const char *base = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
 	char url[512], token_header[1200], role[256];
-	const char *put_headers[] = { "X-aws-ec2-metadata-token-ttl-seconds: 21600", NULL };
-	const char *get_headers[] = { token_header, NULL };
-	struct http_response resp = { 0 };
+	const char *put_headers[] = {"X-aws-ec2-metadata-token-ttl-seconds: 21600", NULL};
+	const char *get_headers[] = {token_header, NULL};
+	struct http_response resp = {0};
 	json_t *doc = NULL;
 	size_t blen;
 	int rc;
@@ -701,7 +707,8 @@ static int credentials_from_imds(struct aws_credentials *out, struct error *err)
 	}
 	snprintf(token_header, sizeof(token_header), "X-aws-ec2-metadata-token: %s", resp.body);
 	http_response_free(&resp);
-	snprintf(url, sizeof(url), "%.*s/latest/meta-data/iam/security-credentials/", (int)blen, base);
+	snprintf(url, sizeof(url), "%.*s/latest/meta-data/iam/security-credentials/", (int)blen,
+		 base);
 	rc = imds_call("GET", url, get_headers, &resp, err);
 	if (rc < 0)
 		goto out;
@@ -719,7 +726,8 @@ static int credentials_from_imds(struct aws_credentials *out, struct error *err)
 	doc = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
 	if (!json_string_value(json_object_get(doc, "AccessKeyId")) ||
 	    !json_string_value(json_object_get(doc, "SecretAccessKey"))) {
-		rc = error_set(err, -EPROTO, "%s: no AccessKeyId/SecretAccessKey in the answer", url);
+		rc = error_set(err, -EPROTO, "%s: no AccessKeyId/SecretAccessKey in the answer",
+			       url);
 		goto out;
 	}
 	rc = credentials_set(out, json_string_value(json_object_get(doc, "AccessKeyId")),
@@ -815,16 +823,18 @@ static const char *first(const char *a, const char *b, const char *c)
 
 static bool url_ok(const char *url)
 {
-	return (strncmp(url, "https://", 8) == 0 && url[8]) || (strncmp(url, "http://", 7) == 0 && url[7]);
+	return (strncmp(url, "https://", 8) == 0 && url[8]) ||
+	       (strncmp(url, "http://", 7) == 0 && url[7]);
 }
 
 struct aws *aws_new(const struct aws_options *opts, struct error *err)
 {
 	struct aws *aws = calloc(1, sizeof(*aws));
 	const char *region = first(opts->region, env("AWS_REGION"), env("AWS_DEFAULT_REGION"));
-	const char *s3 = first(opts->endpoint_url, env("AWS_ENDPOINT_URL_S3"), env("AWS_ENDPOINT_URL"));
-	const char *kms = first(opts->kms_endpoint_url, env("AWS_ENDPOINT_URL_KMS"),
-				env("AWS_ENDPOINT_URL"));
+	const char *s3 =
+	    first(opts->endpoint_url, env("AWS_ENDPOINT_URL_S3"), env("AWS_ENDPOINT_URL"));
+	const char *kms =
+	    first(opts->kms_endpoint_url, env("AWS_ENDPOINT_URL_KMS"), env("AWS_ENDPOINT_URL"));
 	const char *ca = first(opts->ca_file, env("AWS_CA_BUNDLE"), NULL);
 	char real_kms[128];
 
@@ -833,8 +843,9 @@ struct aws *aws_new(const struct aws_options *opts, struct error *err)
 		return NULL;
 	}
 	if (!region) {
-		error_set(err, -EINVAL, "no AWS region: set the region option, AWS_REGION or "
-					"AWS_DEFAULT_REGION");
+		error_set(err, -EINVAL,
+			  "no AWS region: set the region option, AWS_REGION or "
+			  "AWS_DEFAULT_REGION");
 		goto fail;
 	}
 	if ((s3 && !url_ok(s3)) || (kms && !url_ok(kms))) {
@@ -847,7 +858,8 @@ struct aws *aws_new(const struct aws_options *opts, struct error *err)
 	aws->s3_endpoint = s3 ? endpoint_dup(s3) : NULL;
 	aws->kms_endpoint = endpoint_dup(kms ? kms : real_kms);
 	aws->ca_file = ca ? strdup(ca) : NULL;
-	if (!aws->region || (s3 && !aws->s3_endpoint) || !aws->kms_endpoint || (ca && !aws->ca_file)) {
+	if (!aws->region || (s3 && !aws->s3_endpoint) || !aws->kms_endpoint ||
+	    (ca && !aws->ca_file)) {
 		error_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -864,9 +876,9 @@ fail:
 struct call {
 	const char *service;
 	const char *method;
-	const char *base;  /* scheme://host[:port] */
-	const char *path;  /* wire form */
-	const char *query; /* wire form, or NULL */
+	const char *base;	    /* scheme://host[:port] */
+	const char *path;	    /* wire form */
+	const char *query;	    /* wire form, or NULL */
 	const char *const *headers; /* extra, signed */
 	const void *body;
 	size_t body_len;
@@ -883,11 +895,11 @@ static int call_send(struct aws *aws, const struct call *c, struct http_response
 		     struct error *err)
 {
 	const char *host = strstr(c->base, "://");
-	const char *hdrs[CALL_MAX_HEADERS + 6] = { 0 };
+	const char *hdrs[CALL_MAX_HEADERS + 6] = {0};
 	char host_h[300], date_h[40], sha_h[100], amz_date[17], hash[65], *token_h = NULL;
 	char *auth_h = NULL, *url = NULL;
-	struct aws_signature sig = { 0 };
-	struct http_request req = { 0 };
+	struct aws_signature sig = {0};
+	struct http_request req = {0};
 	size_t n = 0, url_len;
 	const char *base_path;
 	int rc;
@@ -915,12 +927,16 @@ static int call_send(struct aws *aws, const struct call *c, struct http_response
 	}
 	for (const char *const *h = c->headers; h && *h && n < CALL_MAX_HEADERS; h++)
 		hdrs[n++] = *h;
-	rc = aws_sign(&(struct aws_sign_input){ .method = c->method, .path = c->path,
-						 .query = c->query, .headers = hdrs,
-						 .payload_hash = hash, .amz_date = amz_date,
-						 .region = aws->region, .service = c->service,
-						 .creds = &aws->creds,
-						 .s3 = strcmp(c->service, "s3") == 0 },
+	rc = aws_sign(&(struct aws_sign_input){.method = c->method,
+					       .path = c->path,
+					       .query = c->query,
+					       .headers = hdrs,
+					       .payload_hash = hash,
+					       .amz_date = amz_date,
+					       .region = aws->region,
+					       .service = c->service,
+					       .creds = &aws->creds,
+					       .s3 = strcmp(c->service, "s3") == 0},
 		      &sig, err);
 	if (rc < 0)
 		goto out;
@@ -934,11 +950,16 @@ static int call_send(struct aws *aws, const struct call *c, struct http_response
 	snprintf(url, url_len, "%s%s%s%s", c->base, c->path, c->query && *c->query ? "?" : "",
 		 c->query ? c->query : "");
 	hdrs[n++] = auth_h;
-	req = (struct http_request){ .method = c->method, .url = url, .headers = hdrs,
-				     .body = c->body, .body_len = c->body_len, .write_body = c->write,
-				     .write_ctx = c->write_ctx, .tls = &aws->tls,
-				     .timeout_ms = c->timeout_ms ? c->timeout_ms : aws->timeout_ms,
-				     .idempotent = c->idempotent };
+	req = (struct http_request){.method = c->method,
+				    .url = url,
+				    .headers = hdrs,
+				    .body = c->body,
+				    .body_len = c->body_len,
+				    .write_body = c->write,
+				    .write_ctx = c->write_ctx,
+				    .tls = &aws->tls,
+				    .timeout_ms = c->timeout_ms ? c->timeout_ms : aws->timeout_ms,
+				    .idempotent = c->idempotent};
 	rc = http_request(&req, resp, err);
 out:
 	wipe_free(token_h);
@@ -959,6 +980,7 @@ static void s3_target_free(struct s3_target *t)
 {
 	free(t->base);
 	free(t->path);
+	t->base = t->path = NULL;
 }
 
 /*
@@ -988,7 +1010,8 @@ static int s3_target(struct aws *aws, const char *bucket, const char *key, struc
 			     key ? "/" : "", enc_key) < 0)
 			t->path = NULL;
 	} else {
-		if (asprintf(&t->base, "https://%s.s3.%s.amazonaws.com", enc_bucket, aws->region) < 0)
+		if (asprintf(&t->base, "https://%s.s3.%s.amazonaws.com", enc_bucket, aws->region) <
+		    0)
 			t->base = NULL;
 		if (asprintf(&t->path, "/%s", enc_key) < 0)
 			t->path = NULL;
@@ -1025,15 +1048,20 @@ static bool ok(const struct http_response *resp)
 	return resp->status >= 200 && resp->status <= 299;
 }
 
-/* x-amz-meta-* header lines for meta; *lines malloc'ed array of malloc'ed strings. */
+/*
+ * The headers that create an object: its Content-Type (else libcurl's POST default,
+ * application/x-www-form-urlencoded, would become the multipart object's type) and x-amz-meta-*
+ * lines; *lines is a malloc'ed NULL-terminated array of malloc'ed strings.
+ */
 static int meta_headers(const struct s3_metadata *meta, size_t n, char ***lines)
 {
-	*lines = calloc(n + 1, sizeof(char *));
-	if (!*lines)
+	*lines = calloc(n + 2, sizeof(char *));
+	if (!*lines || !((*lines)[0] = strdup("Content-Type: application/octet-stream")))
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
-		if (asprintf(&(*lines)[i], "x-amz-meta-%s: %s", meta[i].name, meta[i].value) < 0) {
-			(*lines)[i] = NULL;
+		if (asprintf(&(*lines)[i + 1], "x-amz-meta-%s: %s", meta[i].name, meta[i].value) <
+		    0) {
+			(*lines)[i + 1] = NULL;
 			return -ENOMEM;
 		}
 	return 0;
@@ -1056,14 +1084,14 @@ int s3_put_object(struct aws *aws, const char *bucket, const char *key, const vo
 		  size_t len, const struct s3_metadata *meta, size_t n_meta,
 		  struct s3_put_result *out, struct error *err)
 {
-	struct s3_target t = { 0 };
-	struct http_response resp = { 0 };
+	struct s3_target t = {0};
+	struct http_response resp = {0};
 	char **lines = NULL;
 	int rc;
 
 	if (out)
 		out->etag = NULL;
-	if (n_meta > CALL_MAX_HEADERS - 4)
+	if (n_meta > CALL_MAX_HEADERS - 5)
 		return error_set(err, -EINVAL, "S3 PutObject: too many metadata entries");
 	rc = s3_target(aws, bucket, key, &t);
 	if (rc == 0)
@@ -1072,11 +1100,16 @@ int s3_put_object(struct aws *aws, const char *bucket, const char *key, const vo
 		rc = error_set(err, rc, "out of memory");
 		goto out;
 	}
-	rc = call_send(aws, &(struct call){ .service = "s3", .method = "PUT", .base = t.base,
-					     .path = t.path, .headers = (const char *const *)lines,
-					     .body = data ? data : "", .body_len = len,
-					     .idempotent = true,
-					     .timeout_ms = AWS_TRANSFER_TIMEOUT_MS },
+	rc = call_send(aws,
+		       &(struct call){.service = "s3",
+				      .method = "PUT",
+				      .base = t.base,
+				      .path = t.path,
+				      .headers = (const char *const *)lines,
+				      .body = data ? data : "",
+				      .body_len = len,
+				      .idempotent = true,
+				      .timeout_ms = AWS_TRANSFER_TIMEOUT_MS},
 		       &resp, err);
 	if (rc < 0) {
 		rc = error_wrap(err, rc, "S3 PutObject s3://%s/%s", bucket, key);
@@ -1123,7 +1156,7 @@ struct s3_upload *s3_upload_new(struct aws *aws, const char *bucket, const char 
 		part_size = S3_MIN_PART_SIZE;
 	if (!u)
 		goto oom;
-	if (n_meta > CALL_MAX_HEADERS - 4) {
+	if (n_meta > CALL_MAX_HEADERS - 5) {
 		error_set(err, -EINVAL, "S3 upload: too many metadata entries");
 		free(u);
 		return NULL;
@@ -1158,15 +1191,19 @@ unsigned int s3_upload_parts(const struct s3_upload *u)
 /* POST ?uploads → UploadId. */
 static int upload_create(struct s3_upload *u, struct error *err)
 {
-	struct s3_target t = { 0 };
-	struct http_response resp = { 0 };
+	struct s3_target t = {0};
+	struct http_response resp = {0};
 	int rc = s3_target(u->aws, u->bucket, u->key, &t);
 
 	if (rc < 0)
 		return error_set(err, rc, "out of memory");
-	rc = call_send(u->aws, &(struct call){ .service = "s3", .method = "POST", .base = t.base,
-						.path = t.path, .query = "uploads=",
-						.headers = (const char *const *)u->meta_lines },
+	rc = call_send(u->aws,
+		       &(struct call){.service = "s3",
+				      .method = "POST",
+				      .base = t.base,
+				      .path = t.path,
+				      .query = "uploads=",
+				      .headers = (const char *const *)u->meta_lines},
 		       &resp, err);
 	if (rc < 0)
 		rc = error_wrap(err, rc, "S3 CreateMultipartUpload s3://%s/%s", u->bucket, u->key);
@@ -1183,12 +1220,14 @@ static int upload_create(struct s3_upload *u, struct error *err)
 /* PUT ?partNumber=N&uploadId=ID of the buffer; idempotent, so http.c retries 5xx and resets. */
 static int upload_part(struct s3_upload *u, struct error *err)
 {
-	struct s3_target t = { 0 };
-	struct http_response resp = { 0 };
+	struct s3_target t = {0};
+	struct http_response resp = {0};
 	char *id = NULL, *query = NULL;
 	unsigned int number = u->parts + 1;
 	int rc;
 
+	if (!u->upload_id)
+		return error_set(err, -EINVAL, "S3 UploadPart: no multipart upload started");
 	if (number > S3_MAX_PARTS)
 		return error_set(err, -EFBIG, "S3 upload s3://%s/%s: more than %u parts", u->bucket,
 				 u->key, S3_MAX_PARTS);
@@ -1199,10 +1238,16 @@ static int upload_part(struct s3_upload *u, struct error *err)
 		rc = error_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = call_send(u->aws, &(struct call){ .service = "s3", .method = "PUT", .base = t.base,
-						.path = t.path, .query = query, .body = u->buf,
-						.body_len = u->fill, .idempotent = true,
-						.timeout_ms = AWS_TRANSFER_TIMEOUT_MS },
+	rc = call_send(u->aws,
+		       &(struct call){.service = "s3",
+				      .method = "PUT",
+				      .base = t.base,
+				      .path = t.path,
+				      .query = query,
+				      .body = u->buf,
+				      .body_len = u->fill,
+				      .idempotent = true,
+				      .timeout_ms = AWS_TRANSFER_TIMEOUT_MS},
 		       &resp, err);
 	if (rc < 0) {
 		rc = error_wrap(err, rc, "S3 UploadPart %u s3://%s/%s", number, u->bucket, u->key);
@@ -1263,12 +1308,23 @@ static void xml_escape_into(struct buf *b, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
-		case '&': buf_str(b, "&amp;"); break;
-		case '<': buf_str(b, "&lt;"); break;
-		case '>': buf_str(b, "&gt;"); break;
-		case '"': buf_str(b, "&quot;"); break;
-		case '\'': buf_str(b, "&apos;"); break;
-		default: buf_add(b, s, 1);
+		case '&':
+			buf_str(b, "&amp;");
+			break;
+		case '<':
+			buf_str(b, "&lt;");
+			break;
+		case '>':
+			buf_str(b, "&gt;");
+			break;
+		case '"':
+			buf_str(b, "&quot;");
+			break;
+		case '\'':
+			buf_str(b, "&apos;");
+			break;
+		default:
+			buf_add(b, s, 1);
 		}
 	}
 }
@@ -1276,13 +1332,14 @@ static void xml_escape_into(struct buf *b, const char *s)
 /* POST ?uploadId= with the part list. A 200 may still carry an <Error>: S3 documents it. */
 static int upload_complete(struct s3_upload *u, struct s3_put_result *out, struct error *err)
 {
-	struct s3_target t = { 0 };
-	struct http_response resp = { 0 };
-	struct buf body = { 0 };
+	struct s3_target t = {0};
+	struct http_response resp = {0};
+	struct buf body = {0};
 	char *id = NULL, *query = NULL, num[16];
 	int rc;
 
-	buf_str(&body, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	buf_str(&body,
+		"<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
 	for (unsigned int i = 0; i < u->parts; i++) {
 		snprintf(num, sizeof(num), "%u", i + 1);
 		buf_str(&body, "<Part><PartNumber>");
@@ -1299,19 +1356,29 @@ static int upload_complete(struct s3_upload *u, struct s3_put_result *out, struc
 		rc = error_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = call_send(u->aws, &(struct call){ .service = "s3", .method = "POST", .base = t.base,
-						.path = t.path, .query = query, .body = body.data,
-						.body_len = body.len, .idempotent = true,
-						.timeout_ms = AWS_TRANSFER_TIMEOUT_MS },
-		       &resp, err);
+	rc = call_send(
+	    u->aws,
+	    &(struct call){.service = "s3",
+			   .method = "POST",
+			   .base = t.base,
+			   .path = t.path,
+			   .query = query,
+			   .headers = (const char *const[]){"Content-Type: application/xml", NULL},
+			   .body = body.data,
+			   .body_len = body.len,
+			   .idempotent = true,
+			   .timeout_ms = AWS_TRANSFER_TIMEOUT_MS},
+	    &resp, err);
 	if (rc < 0) {
-		rc = error_wrap(err, rc, "S3 CompleteMultipartUpload s3://%s/%s", u->bucket, u->key);
+		rc =
+		    error_wrap(err, rc, "S3 CompleteMultipartUpload s3://%s/%s", u->bucket, u->key);
 		goto out;
 	}
 	if (!ok(&resp) || !resp.body ||
-	    aws_xml_find(resp.body, resp.body_len, "Error", &(const char *){ NULL }, &(size_t){ 0 }) == 0 ||
+	    aws_xml_find(resp.body, resp.body_len, "Error", &(const char *){NULL}, &(size_t){0}) ==
+		0 ||
 	    aws_xml_find(resp.body, resp.body_len, "CompleteMultipartUploadResult",
-			 &(const char *){ NULL }, &(size_t){ 0 }) < 0) {
+			 &(const char *){NULL}, &(size_t){0}) < 0) {
 		rc = s3_fail("CompleteMultipartUpload", u->bucket, u->key, &resp, err);
 		if (rc == -ENOENT && ok(&resp))
 			rc = -EPROTO;
@@ -1339,18 +1406,22 @@ int s3_upload_finish(struct s3_upload *u, struct s3_put_result *out, struct erro
 				 u->key);
 	if (!u->upload_id) {
 		/* Everything fit in one part: one PutObject (meta lines are "x-amz-meta-k: v"). */
-		struct s3_target t = { 0 };
-		struct http_response resp = { 0 };
+		struct s3_target t = {0};
+		struct http_response resp = {0};
 
 		rc = s3_target(u->aws, u->bucket, u->key, &t);
 		if (rc < 0)
 			return error_set(err, rc, "out of memory");
-		rc = call_send(u->aws, &(struct call){ .service = "s3", .method = "PUT",
-							.base = t.base, .path = t.path,
-							.headers = (const char *const *)u->meta_lines,
-							.body = u->buf, .body_len = u->fill,
-							.idempotent = true,
-							.timeout_ms = AWS_TRANSFER_TIMEOUT_MS },
+		rc = call_send(u->aws,
+			       &(struct call){.service = "s3",
+					      .method = "PUT",
+					      .base = t.base,
+					      .path = t.path,
+					      .headers = (const char *const *)u->meta_lines,
+					      .body = u->buf,
+					      .body_len = u->fill,
+					      .idempotent = true,
+					      .timeout_ms = AWS_TRANSFER_TIMEOUT_MS},
 			       &resp, err);
 		if (rc < 0)
 			rc = error_wrap(err, rc, "S3 PutObject s3://%s/%s", u->bucket, u->key);
@@ -1376,8 +1447,8 @@ int s3_upload_finish(struct s3_upload *u, struct s3_put_result *out, struct erro
 
 void s3_upload_abort(struct s3_upload *u)
 {
-	struct s3_target t = { 0 };
-	struct http_response resp = { 0 };
+	struct s3_target t = {0};
+	struct http_response resp = {0};
 	struct error ignored;
 	char *id = NULL, *query = NULL;
 
@@ -1388,9 +1459,13 @@ void s3_upload_abort(struct s3_upload *u)
 	if (id && s3_target(u->aws, u->bucket, u->key, &t) == 0 &&
 	    asprintf(&query, "uploadId=%s", id) >= 0)
 		/* DELETE is idempotent: retried on 5xx; its failure leaves nothing more to do. */
-		call_send(u->aws, &(struct call){ .service = "s3", .method = "DELETE",
-						   .base = t.base, .path = t.path, .query = query,
-						   .idempotent = true },
+		call_send(u->aws,
+			  &(struct call){.service = "s3",
+					 .method = "DELETE",
+					 .base = t.base,
+					 .path = t.path,
+					 .query = query,
+					 .idempotent = true},
 			  &resp, &ignored);
 	else
 		query = NULL;
@@ -1424,10 +1499,10 @@ void s3_upload_free(struct s3_upload *u)
 int s3_get_object(struct aws *aws, const char *bucket, const char *key, uint64_t offset,
 		  uint64_t length, http_write_fn write, void *ctx, struct error *err)
 {
-	struct s3_target t = { 0 };
-	struct http_response resp = { 0 };
+	struct s3_target t = {0};
+	struct http_response resp = {0};
 	char range[80];
-	const char *headers[] = { range, NULL };
+	const char *headers[] = {range, NULL};
 	int rc = s3_target(aws, bucket, key, &t);
 
 	if (rc < 0)
@@ -1437,11 +1512,15 @@ int s3_get_object(struct aws *aws, const char *bucket, const char *key, uint64_t
 			 (unsigned long long)(offset + length - 1));
 	else
 		snprintf(range, sizeof(range), "Range: bytes=%llu-", (unsigned long long)offset);
-	rc = call_send(aws, &(struct call){ .service = "s3", .method = "GET", .base = t.base,
-					     .path = t.path,
-					     .headers = length || offset ? headers : NULL,
-					     .write = write, .write_ctx = ctx,
-					     .timeout_ms = AWS_TRANSFER_TIMEOUT_MS },
+	rc = call_send(aws,
+		       &(struct call){.service = "s3",
+				      .method = "GET",
+				      .base = t.base,
+				      .path = t.path,
+				      .headers = length || offset ? headers : NULL,
+				      .write = write,
+				      .write_ctx = ctx,
+				      .timeout_ms = AWS_TRANSFER_TIMEOUT_MS},
 		       &resp, err);
 	if (rc < 0)
 		rc = error_wrap(err, rc, "S3 GetObject s3://%s/%s", bucket, key);
@@ -1454,7 +1533,7 @@ int s3_get_object(struct aws *aws, const char *bucket, const char *key, uint64_t
 
 static time_t parse_iso8601(const char *s)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	const char *rest = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
 
 	return rest ? timegm(&tm) : 0;
@@ -1462,7 +1541,7 @@ static time_t parse_iso8601(const char *s)
 
 static time_t parse_http_date(const char *s)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	const char *rest = s ? strptime(s, "%a, %d %b %Y %H:%M:%S", &tm) : NULL;
 
 	return rest ? timegm(&tm) : 0;
@@ -1504,12 +1583,14 @@ static int collect_meta(const struct http_response *resp, struct s3_object_info 
 	const size_t plen = sizeof(prefix) - 1;
 	size_t n = 0;
 
-	for (const char *l = resp->headers; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+	for (const char *l = resp->headers; l && *l;
+	     l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
 		n += strncasecmp(l, prefix, plen) == 0;
 	info->meta = calloc(n + 1, sizeof(*info->meta));
 	if (!info->meta)
 		return -ENOMEM;
-	for (const char *l = resp->headers; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+	for (const char *l = resp->headers; l && *l;
+	     l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
 		const char *eol = strchr(l, '\n'), *colon;
 		char *name, *value;
 
@@ -1534,20 +1615,20 @@ static int collect_meta(const struct http_response *resp, struct s3_object_info 
 	return 0;
 }
 
-int s3_head_object(struct aws *aws, const char *bucket, const char *key,
-		   struct s3_object_info *out, struct error *err)
+int s3_head_object(struct aws *aws, const char *bucket, const char *key, struct s3_object_info *out,
+		   struct error *err)
 {
-	struct s3_target t = { 0 };
-	struct http_response resp = { 0 };
+	struct s3_target t = {0};
+	struct http_response resp = {0};
 	char *length = NULL, *modified = NULL;
 	int rc = s3_target(aws, bucket, key, &t);
 
 	memset(out, 0, sizeof(*out));
 	if (rc < 0)
 		return error_set(err, rc, "out of memory");
-	rc = call_send(aws, &(struct call){ .service = "s3", .method = "HEAD", .base = t.base,
-					     .path = t.path },
-		       &resp, err);
+	rc = call_send(
+	    aws, &(struct call){.service = "s3", .method = "HEAD", .base = t.base, .path = t.path},
+	    &resp, err);
 	if (rc < 0) {
 		rc = error_wrap(err, rc, "S3 HeadObject s3://%s/%s", bucket, key);
 		goto out;
@@ -1582,9 +1663,10 @@ static int list_entry(const char *xml, size_t len, s3_list_fn fn, void *ctx, boo
 
 	*bad = !key || !size;
 	if (!*bad)
-		rc = fn(ctx, &(struct s3_list_entry){ .key = key, .size = strtoull(size, NULL, 10),
-						      .last_modified = parse_iso8601(modified),
-						      .etag = etag ? etag : "" });
+		rc = fn(ctx, &(struct s3_list_entry){.key = key,
+						     .size = strtoull(size, NULL, 10),
+						     .last_modified = parse_iso8601(modified),
+						     .etag = etag ? etag : ""});
 	free(key);
 	free(size);
 	free(modified);
@@ -1595,8 +1677,8 @@ static int list_entry(const char *xml, size_t len, s3_list_fn fn, void *ctx, boo
 int s3_list_objects(struct aws *aws, const char *bucket, const char *prefix, s3_list_fn fn,
 		    void *ctx, struct error *err)
 {
-	struct s3_target t = { 0 };
-	struct http_response resp = { 0 };
+	struct s3_target t = {0};
+	struct http_response resp = {0};
 	char *token = NULL, *query = NULL, *enc_prefix = NULL, *enc_token = NULL, *truncated = NULL;
 	int rc = s3_target(aws, bucket, NULL, &t);
 
@@ -1614,14 +1696,19 @@ int s3_list_objects(struct aws *aws, const char *bucket, const char *prefix, s3_
 		free(enc_token);
 		enc_token = token ? aws_uri_encode(token, strlen(token), false) : NULL;
 		if (asprintf(&query, "list-type=2&prefix=%s%s%s", enc_prefix,
-			     enc_token ? "&continuation-token=" : "", enc_token ? enc_token : "") < 0) {
+			     enc_token ? "&continuation-token=" : "",
+			     enc_token ? enc_token : "") < 0) {
 			query = NULL;
 			rc = error_set(err, -ENOMEM, "out of memory");
 			goto out;
 		}
 		http_response_free(&resp);
-		rc = call_send(aws, &(struct call){ .service = "s3", .method = "GET",
-						     .base = t.base, .path = t.path, .query = query },
+		rc = call_send(aws,
+			       &(struct call){.service = "s3",
+					      .method = "GET",
+					      .base = t.base,
+					      .path = t.path,
+					      .query = query},
 			       &resp, err);
 		if (rc < 0) {
 			rc = error_wrap(err, rc, "S3 ListObjectsV2 s3://%s/%s", bucket,
@@ -1632,13 +1719,15 @@ int s3_list_objects(struct aws *aws, const char *bucket, const char *prefix, s3_
 			rc = s3_fail("ListObjectsV2", bucket, prefix, &resp, err);
 			goto out;
 		}
-		for (p = resp.body; aws_xml_find(p, resp.body_len - (size_t)(p - resp.body), "Contents",
-						 &block, &block_len) == 0;
+		for (p = resp.body; aws_xml_find(p, resp.body_len - (size_t)(p - resp.body),
+						 "Contents", &block, &block_len) == 0;
 		     p = block + block_len) {
 			rc = list_entry(block, block_len, fn, ctx, &bad);
 			if (bad)
-				rc = error_set(err, -EPROTO, "S3 ListObjectsV2 s3://%s: an entry "
-							     "without Key or Size", bucket);
+				rc = error_set(err, -EPROTO,
+					       "S3 ListObjectsV2 s3://%s: an entry "
+					       "without Key or Size",
+					       bucket);
 			if (rc != 0)
 				goto out;
 		}
@@ -1649,8 +1738,10 @@ int s3_list_objects(struct aws *aws, const char *bucket, const char *prefix, s3_
 		if (!truncated || strcmp(truncated, "true") != 0)
 			break;
 		if (!token || page > 1000000) {
-			rc = error_set(err, -EPROTO, "S3 ListObjectsV2 s3://%s: truncated without "
-						     "a continuation token", bucket);
+			rc = error_set(err, -EPROTO,
+				       "S3 ListObjectsV2 s3://%s: truncated without "
+				       "a continuation token",
+				       bucket);
 			goto out;
 		}
 	}
@@ -1667,14 +1758,18 @@ out:
 
 int s3_delete_object(struct aws *aws, const char *bucket, const char *key, struct error *err)
 {
-	struct s3_target t = { 0 };
-	struct http_response resp = { 0 };
+	struct s3_target t = {0};
+	struct http_response resp = {0};
 	int rc = s3_target(aws, bucket, key, &t);
 
 	if (rc < 0)
 		return error_set(err, rc, "out of memory");
-	rc = call_send(aws, &(struct call){ .service = "s3", .method = "DELETE", .base = t.base,
-					     .path = t.path, .idempotent = true },
+	rc = call_send(aws,
+		       &(struct call){.service = "s3",
+				      .method = "DELETE",
+				      .base = t.base,
+				      .path = t.path,
+				      .idempotent = true},
 		       &resp, err);
 	if (rc < 0)
 		rc = error_wrap(err, rc, "S3 DeleteObject s3://%s/%s", bucket, key);
@@ -1690,17 +1785,18 @@ int s3_delete_object(struct aws *aws, const char *bucket, const char *key, struc
 static int delete_batch(struct aws *aws, const struct s3_target *t, const char *bucket,
 			const char *const *keys, size_t n, struct error *err)
 {
-	struct http_response resp = { 0 };
-	struct buf body = { 0 };
+	struct http_response resp = {0};
+	struct buf body = {0};
 	unsigned char md5[16];
 	unsigned int md5_len = 0;
 	char *b64 = NULL, md5_h[64];
-	const char *headers[] = { md5_h, "Content-Type: application/xml", NULL };
+	const char *headers[] = {md5_h, "Content-Type: application/xml", NULL};
 	const char *block;
 	size_t block_len;
 	int rc;
 
-	buf_str(&body, "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>");
+	buf_str(&body,
+		"<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>");
 	for (size_t i = 0; i < n; i++) {
 		buf_str(&body, "<Object><Key>");
 		xml_escape_into(&body, keys[i]);
@@ -1713,10 +1809,16 @@ static int delete_batch(struct aws *aws, const struct s3_target *t, const char *
 		goto out;
 	}
 	snprintf(md5_h, sizeof(md5_h), "Content-MD5: %s", b64);
-	rc = call_send(aws, &(struct call){ .service = "s3", .method = "POST", .base = t->base,
-					     .path = t->path, .query = "delete=", .headers = headers,
-					     .body = body.data, .body_len = body.len,
-					     .idempotent = true },
+	rc = call_send(aws,
+		       &(struct call){.service = "s3",
+				      .method = "POST",
+				      .base = t->base,
+				      .path = t->path,
+				      .query = "delete=",
+				      .headers = headers,
+				      .body = body.data,
+				      .body_len = body.len,
+				      .idempotent = true},
 		       &resp, err);
 	if (rc < 0) {
 		rc = error_wrap(err, rc, "S3 DeleteObjects s3://%s", bucket);
@@ -1727,11 +1829,13 @@ static int delete_batch(struct aws *aws, const struct s3_target *t, const char *
 		goto out;
 	}
 	if (aws_xml_find(resp.body, resp.body_len, "Error", &block, &block_len) == 0) {
-		char *key = xml_get(block, block_len, "Key"), *code = xml_get(block, block_len, "Code");
+		char *key = xml_get(block, block_len, "Key"),
+		     *code = xml_get(block, block_len, "Code");
 		char *msg = xml_get(block, block_len, "Message");
 
 		rc = error_set(err, -EPROTO, "S3 DeleteObjects s3://%s/%s: %s: %.300s", bucket,
-			       key ? key : "", code ? code : "(no code)", msg ? msg : "(no message)");
+			       key ? key : "", code ? code : "(no code)",
+			       msg ? msg : "(no message)");
 		free(key);
 		free(code);
 		free(msg);
@@ -1746,7 +1850,7 @@ out:
 int s3_delete_objects(struct aws *aws, const char *bucket, const char *const *keys, size_t n,
 		      struct error *err)
 {
-	struct s3_target t = { 0 };
+	struct s3_target t = {0};
 	int rc = s3_target(aws, bucket, NULL, &t);
 
 	if (rc < 0)
@@ -1760,9 +1864,10 @@ int s3_delete_objects(struct aws *aws, const char *bucket, const char *const *ke
 int s3_count_multipart_uploads(struct aws *aws, const char *bucket, const char *prefix,
 			       size_t *count, struct error *err)
 {
-	struct s3_target t = { 0 };
-	struct http_response resp = { 0 };
-	char *query = NULL, *enc = aws_uri_encode(prefix ? prefix : "", prefix ? strlen(prefix) : 0, false);
+	struct s3_target t = {0};
+	struct http_response resp = {0};
+	char *query = NULL,
+	     *enc = aws_uri_encode(prefix ? prefix : "", prefix ? strlen(prefix) : 0, false);
 	const char *block, *p;
 	size_t block_len;
 	int rc = s3_target(aws, bucket, NULL, &t);
@@ -1773,9 +1878,11 @@ int s3_count_multipart_uploads(struct aws *aws, const char *bucket, const char *
 		rc = error_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = call_send(aws, &(struct call){ .service = "s3", .method = "GET", .base = t.base,
-					     .path = t.path, .query = query },
-		       &resp, err);
+	rc = call_send(
+	    aws,
+	    &(struct call){
+		.service = "s3", .method = "GET", .base = t.base, .path = t.path, .query = query},
+	    &resp, err);
 	if (rc < 0) {
 		rc = error_wrap(err, rc, "S3 ListMultipartUploads s3://%s", bucket);
 		goto out;
@@ -1803,8 +1910,8 @@ out:
 static int kms_call(struct aws *aws, const char *op, json_t *body, json_t **out, struct error *err)
 {
 	char target[80];
-	const char *headers[] = { "Content-Type: application/x-amz-json-1.1", target, NULL };
-	struct http_response resp = { 0 };
+	const char *headers[] = {"Content-Type: application/x-amz-json-1.1", target, NULL};
+	struct http_response resp = {0};
 	char *text = json_dumps(body, JSON_COMPACT);
 	json_t *doc = NULL;
 	int rc;
@@ -1813,10 +1920,14 @@ static int kms_call(struct aws *aws, const char *op, json_t *body, json_t **out,
 	if (!text)
 		return error_set(err, -ENOMEM, "KMS %s: out of memory", op);
 	snprintf(target, sizeof(target), "X-Amz-Target: TrentService.%s", op);
-	rc = call_send(aws, &(struct call){ .service = "kms", .method = "POST",
-					     .base = aws->kms_endpoint, .path = "/",
-					     .headers = headers, .body = text,
-					     .body_len = strlen(text) },
+	rc = call_send(aws,
+		       &(struct call){.service = "kms",
+				      .method = "POST",
+				      .base = aws->kms_endpoint,
+				      .path = "/",
+				      .headers = headers,
+				      .body = text,
+				      .body_len = strlen(text)},
 		       &resp, err);
 	if (rc < 0) {
 		rc = error_wrap(err, rc, "KMS %s", op);
@@ -1824,7 +1935,8 @@ static int kms_call(struct aws *aws, const char *op, json_t *body, json_t **out,
 	}
 	/* Some operations (CreateAlias, PutKeyPolicy) answer 200 with an empty body. */
 	doc = resp.body_len ? json_loadb(resp.body, resp.body_len, 0, NULL)
-			    : ok(&resp) ? json_object() : NULL;
+	      : ok(&resp)   ? json_object()
+			    : NULL;
 	if (!ok(&resp)) {
 		const char *type = json_string_value(json_object_get(doc, "__type"));
 		const char *msg = json_string_value(json_object_get(doc, "message"));
@@ -1834,7 +1946,10 @@ static int kms_call(struct aws *aws, const char *op, json_t *body, json_t **out,
 			msg = json_string_value(json_object_get(doc, "Message"));
 		rc = error_set(err, resp.status == 400 || resp.status == 403 ? -EACCES : -EPROTO,
 			       "KMS %s: HTTP %ld %s: %.300s", op, resp.status,
-			       hash ? hash + 1 : type ? type : "(no type)", msg ? msg : "(no message)");
+			       hash   ? hash + 1
+			       : type ? type
+				      : "(no type)",
+			       msg ? msg : "(no message)");
 		goto out;
 	}
 	if (!json_is_object(doc)) {
@@ -1844,7 +1959,8 @@ static int kms_call(struct aws *aws, const char *op, json_t *body, json_t **out,
 	*out = doc;
 	doc = NULL;
 out:
-	/* Bodies may hold plaintext (Encrypt's request, Decrypt's and GenerateDataKey's answers). */
+	/* Bodies may hold plaintext (Encrypt's request, Decrypt's and GenerateDataKey's answers).
+	 */
 	OPENSSL_cleanse(text, strlen(text));
 	free(text);
 	if (resp.body)
@@ -1906,15 +2022,17 @@ int kms_generate_data_key(struct aws *aws, const char *key_id, const struct kms_
 		goto out;
 	rc = kms_b64_field(doc, "GenerateDataKey", "Plaintext", &plain, &plain_len, err);
 	if (rc == 0 && plain_len != sizeof(out->plaintext))
-		rc = error_set(err, -EPROTO, "KMS GenerateDataKey: a %zu-byte key, not 32", plain_len);
+		rc = error_set(err, -EPROTO, "KMS GenerateDataKey: a %zu-byte key, not 32",
+			       plain_len);
 	if (rc == 0)
 		rc = kms_b64_field(doc, "GenerateDataKey", "CiphertextBlob", &out->ciphertext,
 				   &out->ciphertext_len, err);
-	if (rc == 0 && !(out->key_arn = strdup(json_string_value(json_object_get(doc, "KeyId"))
-						      ? json_string_value(json_object_get(doc, "KeyId"))
-						      : key_id)))
+	if (rc == 0 &&
+	    !(out->key_arn = strdup(json_string_value(json_object_get(doc, "KeyId"))
+					? json_string_value(json_object_get(doc, "KeyId"))
+					: key_id)))
 		rc = error_set(err, -ENOMEM, "out of memory");
-	if (rc == 0)
+	if (rc == 0 && plain)
 		memcpy(out->plaintext, plain, sizeof(out->plaintext));
 out:
 	wipe_buffer_free(plain, plain_len);
@@ -1938,7 +2056,7 @@ int kms_decrypt(struct aws *aws, const char *key_id, const unsigned char *blob, 
 {
 	char *b64 = b64_encode(blob, blob_len);
 	json_t *body = b64 ? json_pack("{s:s, s:o*}", "CiphertextBlob", b64, "EncryptionContext",
-				      kms_context_json(ctx))
+				       kms_context_json(ctx))
 			   : NULL;
 	json_t *doc = NULL;
 	const char *arn;
@@ -2050,8 +2168,8 @@ int kms_create_key(struct aws *aws, const char *description, const char *const *
 			json_decref(tags);
 			tags = NULL;
 		}
-	body = tags ? json_pack("{s:s, s:o}", "Description", description ? description : "",
-				"Tags", tags)
+	body = tags ? json_pack("{s:s, s:o}", "Description", description ? description : "", "Tags",
+				tags)
 		    : NULL;
 	if (!body)
 		return error_set(err, -ENOMEM, "out of memory");
@@ -2072,7 +2190,8 @@ int kms_create_key(struct aws *aws, const char *description, const char *const *
 
 int kms_create_alias(struct aws *aws, const char *alias, const char *key_id, struct error *err)
 {
-	json_t *body = json_pack("{s:s, s:s}", "AliasName", alias, "TargetKeyId", key_id), *doc = NULL;
+	json_t *body = json_pack("{s:s, s:s}", "AliasName", alias, "TargetKeyId", key_id),
+	       *doc = NULL;
 	int rc;
 
 	if (!body)

@@ -31,20 +31,20 @@
 /* ---- credentials and options ---- */
 
 struct aws_options {
-	const char *access_key_id;     /* all three NULL: the environment, then IMDSv2 */
+	const char *access_key_id; /* all three NULL: the environment, then IMDSv2 */
 	const char *secret_access_key;
 	const char *session_token;
-	const char *region;            /* NULL: AWS_REGION, AWS_DEFAULT_REGION */
-	const char *endpoint_url;      /* S3; NULL: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, real AWS */
-	const char *kms_endpoint_url;  /* NULL: AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL, real AWS */
-	const char *ca_file;           /* NULL: AWS_CA_BUNDLE, the system bundle */
-	long timeout_ms;               /* per request; 0 = 60 s */
+	const char *region;	  /* NULL: AWS_REGION, AWS_DEFAULT_REGION */
+	const char *endpoint_url; /* S3; NULL: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, real AWS */
+	const char *kms_endpoint_url; /* NULL: AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL, real AWS */
+	const char *ca_file;	      /* NULL: AWS_CA_BUNDLE, the system bundle */
+	long timeout_ms;	      /* per request; 0 = 60 s */
 };
 
 struct aws_credentials {
 	char *access_key_id;
 	char *secret_access_key; /* wiped by aws_credentials_free */
-	char *session_token;     /* NULL when none; wiped too */
+	char *session_token;	 /* NULL when none; wiped too */
 };
 
 int aws_credentials_resolve(const struct aws_options *opts, struct aws_credentials *out,
@@ -55,13 +55,13 @@ void aws_credentials_free(struct aws_credentials *creds);
 
 struct aws_sign_input {
 	const char *method;
-	const char *path;   /* as sent on the wire: already percent-encoded ("" means "/") */
-	const char *query;  /* as sent, without '?', any order; NULL or "" for none */
+	const char *path;  /* as sent on the wire: already percent-encoded ("" means "/") */
+	const char *query; /* as sent, without '?', any order; NULL or "" for none */
 	const char *const *headers; /* "Name: value", NULL-terminated; every one is signed. Must
 				     * hold Host and X-Amz-Date (and X-Amz-Security-Token and
 				     * x-amz-content-sha256 when the caller sends them) */
 	const char *payload_hash;   /* hex SHA-256 of the body, or "UNSIGNED-PAYLOAD" */
-	const char *amz_date;       /* 20150830T123600Z */
+	const char *amz_date;	    /* 20150830T123600Z */
 	const char *region;
 	const char *service;
 	const struct aws_credentials *creds;
@@ -149,8 +149,8 @@ struct s3_object_info {
 	size_t n_meta;
 };
 /* HeadObject. -ENOENT when the object does not exist. */
-int s3_head_object(struct aws *aws, const char *bucket, const char *key,
-		   struct s3_object_info *out, struct error *err);
+int s3_head_object(struct aws *aws, const char *bucket, const char *key, struct s3_object_info *out,
+		   struct error *err);
 void s3_object_info_free(struct s3_object_info *info);
 /* The value of metadata `name` in info, or NULL. */
 const char *s3_object_info_meta(const struct s3_object_info *info, const char *name);
@@ -190,7 +190,7 @@ struct kms_data_key {
 	unsigned char plaintext[32]; /* wiped by kms_data_key_free */
 	unsigned char *ciphertext;   /* CiphertextBlob */
 	size_t ciphertext_len;
-	char *key_arn;               /* KeyId in the answer (an ARN) */
+	char *key_arn; /* KeyId in the answer (an ARN) */
 };
 /* GenerateDataKey, KeySpec AES_256. */
 int kms_generate_data_key(struct aws *aws, const char *key_id, const struct kms_context *ctx,

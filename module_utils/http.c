@@ -179,6 +179,9 @@ static CURL *prepare(const struct http_request *req, struct transfer *t, struct 
 	t->curl = curl;
 	curl_easy_setopt(curl, CURLOPT_URL, req->url);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* The path goes out as given: a signed request (SigV4 signs the path) must not have its
+	 * "/./" or "/../" squashed on the way, which libcurl does by default. */
+	curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 30000L);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,

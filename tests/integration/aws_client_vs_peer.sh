@@ -13,7 +13,8 @@ work=$(mktemp -d /tmp/aws_client_vs_peer.XXXXXX)
 imds_pid=
 cleanup() {
   "$peer_dir/peer.sh" stop "$work/peer" || true
-  [ -n "$imds_pid" ] && kill "$imds_pid" 2>/dev/null && wait "$imds_pid" 2>/dev/null
+  "$peer_dir/peer.sh" stop "$work/tls-peer" 2>/dev/null || true
+  if [ -n "$imds_pid" ]; then kill "$imds_pid" 2>/dev/null; wait "$imds_pid" 2>/dev/null || true; fi
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -51,3 +52,15 @@ out=$(env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_EC2_METADATA_DISABLE
   build/integration/aws_driver imds 2>&1 || true)
 assert_contains "AWS_EC2_METADATA_DISABLED=true: no IMDS call, the error names the variables" \
   "AWS_EC2_METADATA_DISABLED" "$out"
+
+echo "-- over HTTPS: the CA bundle from AWS_CA_BUNDLE, verified"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
+(
+  eval "$("$peer_dir/peer.sh" start "$work/tls-peer" -tls-cert "$work/tls.crt" -tls-key "$work/tls.key")"
+  case $AWS_PEER_URL in https://*) ;; *) echo "FAIL: the TLS peer serves $AWS_PEER_URL"; exit 1 ;; esac
+  AWS_PAGER= aws --ca-bundle "$work/tls.crt" --endpoint-url "$AWS_PEER_URL" s3api create-bucket \
+    --bucket "$AWS_TEST_BUCKET" >/dev/null
+  AWS_CA_BUNDLE="$work/tls.crt" ASAN_OPTIONS=detect_leaks=1 build/integration/aws_driver tls trusted
+  env -u AWS_CA_BUNDLE ASAN_OPTIONS=detect_leaks=1 build/integration/aws_driver tls untrusted
+)

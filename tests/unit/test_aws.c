@@ -19,9 +19,9 @@
 #define SUITE_DATE "20150830T123600Z"
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-static struct aws_credentials suite_creds = { .access_key_id = "AKIDEXAMPLE",
-					      .secret_access_key =
-						      "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" };
+static struct aws_credentials suite_creds = {.access_key_id = "AKIDEXAMPLE",
+					     .secret_access_key =
+						 "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"};
 
 /* A vector file, or NULL when the case does not ship it. Caller frees. */
 static char *vector_read(const char *dir, const char *file)
@@ -99,31 +99,47 @@ static void sign_parsed(const struct parsed *p, bool s3, const char *payload_has
 	struct error err;
 
 	aws_sha256_hex(p->body, strlen(p->body), hash);
-	assert_int_equal(aws_sign(&(struct aws_sign_input){ .method = p->method, .path = p->path,
-							     .query = p->query,
-							     .headers = p->headers,
-							     .payload_hash = payload_hash ? payload_hash : hash,
-							     .amz_date = SUITE_DATE,
-							     .region = "us-east-1",
-							     .service = "service",
-							     .creds = &suite_creds, .s3 = s3 },
-					  sig, &err),
-			 0);
+	assert_int_equal(
+	    aws_sign(&(struct aws_sign_input){.method = p->method,
+					      .path = p->path,
+					      .query = p->query,
+					      .headers = p->headers,
+					      .payload_hash = payload_hash ? payload_hash : hash,
+					      .amz_date = SUITE_DATE,
+					      .region = "us-east-1",
+					      .service = "service",
+					      .creds = &suite_creds,
+					      .s3 = s3},
+		     sig, &err),
+	    0);
 }
 
 static const char *const header_cases[] = {
-	"get-header-value-trim", "get-unreserved", "get-utf8", "get-space-normalized",
-	"get-vanilla-query-order-key-case", "get-vanilla-query-unreserved",
-	"get-vanilla-utf8-query", "get-vanilla-query-order-encoded",
-	"get-vanilla-with-session-token", "post-sts-header-before", "post-x-www-form-urlencoded",
-	"get-relative-normalized", "get-relative-relative-normalized", "get-slash-normalized",
-	"get-slash-dot-slash-normalized", "get-slash-pointless-dot-normalized",
-	"get-slashes-normalized",
-	/* "unnormalized": the path as sent, which is what S3 signs (the paths hold no byte
-	 * that needs encoding, so the suite's double encoding changes nothing) */
-	"get-relative-unnormalized", "get-relative-relative-unnormalized",
-	"get-slash-unnormalized", "get-slash-dot-slash-unnormalized",
-	"get-slash-pointless-dot-unnormalized", "get-slashes-unnormalized",
+    "get-header-value-trim",
+    "get-unreserved",
+    "get-utf8",
+    "get-space-normalized",
+    "get-vanilla-query-order-key-case",
+    "get-vanilla-query-unreserved",
+    "get-vanilla-utf8-query",
+    "get-vanilla-query-order-encoded",
+    "get-vanilla-with-session-token",
+    "post-sts-header-before",
+    "post-x-www-form-urlencoded",
+    "get-relative-normalized",
+    "get-relative-relative-normalized",
+    "get-slash-normalized",
+    "get-slash-dot-slash-normalized",
+    "get-slash-pointless-dot-normalized",
+    "get-slashes-normalized",
+    /* "unnormalized": the path as sent, which is what S3 signs (the paths hold no byte
+     * that needs encoding, so the suite's double encoding changes nothing) */
+    "get-relative-unnormalized",
+    "get-relative-relative-unnormalized",
+    "get-slash-unnormalized",
+    "get-slash-dot-slash-unnormalized",
+    "get-slash-pointless-dot-unnormalized",
+    "get-slashes-unnormalized",
 };
 
 /* Every case: the Authorization header we compute is the one in header-signed-request.txt. */
@@ -233,15 +249,15 @@ static void test_suite_query_canonical_requests(void **state)
 	static const struct {
 		const char *name, *path, *query;
 	} cases[] = {
-		{ "get-vanilla", "/", NULL },
-		{ "get-vanilla-query-order-key-case", "/", "Param2=value2&Param1=value1" },
-		{ "get-utf8", "/\xe1\x88\xb4", NULL },
-		{ "get-space-normalized", "/example space/", NULL },
+	    {"get-vanilla", "/", NULL},
+	    {"get-vanilla-query-order-key-case", "/", "Param2=value2&Param1=value1"},
+	    {"get-utf8", "/\xe1\x88\xb4", NULL},
+	    {"get-space-normalized", "/example space/", NULL},
 	};
 	static const char presign[] = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential="
 				      "AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fservice%2Faws4_request&"
 				      "X-Amz-Date=20150830T123600Z&X-Amz-SignedHeaders=host";
-	const char *headers[] = { "Host:example.amazonaws.com", NULL };
+	const char *headers[] = {"Host:example.amazonaws.com", NULL};
 	(void)state;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -252,16 +268,16 @@ static void test_suite_query_canonical_requests(void **state)
 
 		snprintf(query, sizeof(query), "%s%s%s", presign, cases[i].query ? "&" : "",
 			 cases[i].query ? cases[i].query : "");
-		assert_int_equal(aws_sign(&(struct aws_sign_input){ .method = "GET",
-								     .path = cases[i].path,
-								     .query = query,
-								     .headers = headers,
-								     .payload_hash = EMPTY_SHA256,
-								     .amz_date = SUITE_DATE,
-								     .region = "us-east-1",
-								     .service = "service",
-								     .creds = &suite_creds },
-						  &sig, &err),
+		assert_int_equal(aws_sign(&(struct aws_sign_input){.method = "GET",
+								   .path = cases[i].path,
+								   .query = query,
+								   .headers = headers,
+								   .payload_hash = EMPTY_SHA256,
+								   .amz_date = SUITE_DATE,
+								   .region = "us-east-1",
+								   .service = "service",
+								   .creds = &suite_creds},
+					  &sig, &err),
 				 0);
 		if (creq && strcmp(creq, sig.canonical_request) != 0)
 			fail_msg("%s: expected\n%s\ngot\n%s", cases[i].name, creq,
@@ -278,19 +294,20 @@ static void test_suite_query_canonical_requests(void **state)
 /* get-vanilla itself: PROTOCOLS §4's "signature starts 5fa00fa31553". */
 static void test_get_vanilla(void **state)
 {
-	const char *headers[] = { "Host:example.amazonaws.com", "X-Amz-Date:" SUITE_DATE, NULL };
+	const char *headers[] = {"Host:example.amazonaws.com", "X-Amz-Date:" SUITE_DATE, NULL};
 	struct aws_signature sig;
 	struct error err;
 	(void)state;
 
-	assert_int_equal(aws_sign(&(struct aws_sign_input){ .method = "GET", .path = "/",
-							     .headers = headers,
-							     .payload_hash = EMPTY_SHA256,
-							     .amz_date = SUITE_DATE,
-							     .region = "us-east-1",
-							     .service = "service",
-							     .creds = &suite_creds },
-					  &sig, &err),
+	assert_int_equal(aws_sign(&(struct aws_sign_input){.method = "GET",
+							   .path = "/",
+							   .headers = headers,
+							   .payload_hash = EMPTY_SHA256,
+							   .amz_date = SUITE_DATE,
+							   .region = "us-east-1",
+							   .service = "service",
+							   .creds = &suite_creds},
+				  &sig, &err),
 			 0);
 	assert_string_equal(sig.authorization,
 			    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/"
@@ -306,36 +323,38 @@ static void test_get_vanilla(void **state)
  */
 static void test_s3_documentation_examples(void **state)
 {
-	static struct aws_credentials creds = { .access_key_id = "AKIAIOSFODNN7EXAMPLE",
-						.secret_access_key =
-							"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" };
+	static struct aws_credentials creds = {.access_key_id = "AKIAIOSFODNN7EXAMPLE",
+					       .secret_access_key =
+						   "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"};
 	static const char welcome_sha[] =
-		"44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072";
-	const char *get_object[] = { "Host: examplebucket.s3.amazonaws.com", "Range: bytes=0-9",
-				     "x-amz-content-sha256: " EMPTY_SHA256,
-				     "x-amz-date: 20130524T000000Z", NULL };
-	const char *put_object[] = { "Host: examplebucket.s3.amazonaws.com",
-				     "Date: Fri, 24 May 2013 00:00:00 GMT",
-				     "x-amz-date: 20130524T000000Z",
-				     "x-amz-storage-class: REDUCED_REDUNDANCY",
-				     "x-amz-content-sha256: 44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072",
-				     NULL };
-	const char *bucket_get[] = { "Host: examplebucket.s3.amazonaws.com",
-				     "x-amz-content-sha256: " EMPTY_SHA256,
-				     "x-amz-date: 20130524T000000Z", NULL };
+	    "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072";
+	const char *get_object[] = {"Host: examplebucket.s3.amazonaws.com", "Range: bytes=0-9",
+				    "x-amz-content-sha256: " EMPTY_SHA256,
+				    "x-amz-date: 20130524T000000Z", NULL};
+	const char *put_object[] = {
+	    "Host: examplebucket.s3.amazonaws.com",
+	    "Date: Fri, 24 May 2013 00:00:00 GMT",
+	    "x-amz-date: 20130524T000000Z",
+	    "x-amz-storage-class: REDUCED_REDUNDANCY",
+	    "x-amz-content-sha256: "
+	    "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072",
+	    NULL};
+	const char *bucket_get[] = {"Host: examplebucket.s3.amazonaws.com",
+				    "x-amz-content-sha256: " EMPTY_SHA256,
+				    "x-amz-date: 20130524T000000Z", NULL};
 	const struct {
 		const char *method, *path, *query;
 		const char *const *headers;
 		const char *payload, *signature;
 	} cases[] = {
-		{ "GET", "/test.txt", NULL, get_object, EMPTY_SHA256,
-		  "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41" },
-		{ "PUT", NULL, NULL, put_object, welcome_sha,
-		  "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd" },
-		{ "GET", "/", "lifecycle", bucket_get, EMPTY_SHA256,
-		  "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543" },
-		{ "GET", "/", "prefix=J&max-keys=2", bucket_get, EMPTY_SHA256,
-		  "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7" },
+	    {"GET", "/test.txt", NULL, get_object, EMPTY_SHA256,
+	     "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"},
+	    {"PUT", NULL, NULL, put_object, welcome_sha,
+	     "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"},
+	    {"GET", "/", "lifecycle", bucket_get, EMPTY_SHA256,
+	     "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"},
+	    {"GET", "/", "prefix=J&max-keys=2", bucket_get, EMPTY_SHA256,
+	     "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"},
 	};
 	char hash[65], *put_path = aws_uri_encode("/test$file.text", 15, true);
 	(void)state;
@@ -347,17 +366,20 @@ static void test_s3_documentation_examples(void **state)
 		struct aws_signature sig;
 		struct error err;
 
-		assert_int_equal(aws_sign(&(struct aws_sign_input){ .method = cases[i].method,
-								     .path = cases[i].path ? cases[i].path : put_path,
-								     .query = cases[i].query,
-								     .headers = cases[i].headers,
-								     .payload_hash = cases[i].payload,
-								     .amz_date = "20130524T000000Z",
-								     .region = "us-east-1",
-								     .service = "s3", .creds = &creds,
-								     .s3 = true },
-						  &sig, &err),
-				 0);
+		assert_int_equal(
+		    aws_sign(
+			&(struct aws_sign_input){.method = cases[i].method,
+						 .path = cases[i].path ? cases[i].path : put_path,
+						 .query = cases[i].query,
+						 .headers = cases[i].headers,
+						 .payload_hash = cases[i].payload,
+						 .amz_date = "20130524T000000Z",
+						 .region = "us-east-1",
+						 .service = "s3",
+						 .creds = &creds,
+						 .s3 = true},
+			&sig, &err),
+		    0);
 		if (strcmp(sig.signature, cases[i].signature) != 0)
 			fail_msg("S3 example %zu: expected %s got %s\n%s", i, cases[i].signature,
 				 sig.signature, sig.canonical_request);
@@ -384,16 +406,17 @@ static void test_uri_encode_and_date(void **state)
 static void test_xml_reader(void **state)
 {
 	static const char list[] =
-		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		"<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>b</Name>"
-		"<Prefix/><KeyCount>2</KeyCount><IsTruncated>true</IsTruncated>"
-		"<Contents><Key>a&amp;b &lt;c&gt; &#x263A;&#65;</Key><LastModified>2026-11-25T10:00:00.000Z"
-		"</LastModified><ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag><Size>3</Size>"
-		"</Contents><Contents><Key>z</Key><Size>0</Size></Contents>"
-		"<NextContinuationToken>1/abc=</NextContinuationToken></ListBucketResult>";
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>b</Name>"
+	    "<Prefix/><KeyCount>2</KeyCount><IsTruncated>true</IsTruncated>"
+	    "<Contents><Key>a&amp;b &lt;c&gt; "
+	    "&#x263A;&#65;</Key><LastModified>2026-11-25T10:00:00.000Z"
+	    "</LastModified><ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag><Size>3</Size>"
+	    "</Contents><Contents><Key>z</Key><Size>0</Size></Contents>"
+	    "<NextContinuationToken>1/abc=</NextContinuationToken></ListBucketResult>";
 	static const char error200[] =
-		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code>"
-		"<Message>We encountered an internal error. Please try again.</Message></Error>";
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code>"
+	    "<Message>We encountered an internal error. Please try again.</Message></Error>";
 	const char *c, *p;
 	size_t len, count = 0;
 	char *text;
@@ -404,9 +427,11 @@ static void test_xml_reader(void **state)
 	assert_int_equal(aws_xml_find(list, strlen(list), "Contents", &c, &len), 0);
 	assert_int_equal(aws_xml_find(c, len, "Key", &p, &len), 0);
 	text = aws_xml_text(p, len);
-	assert_string_equal(text, "a&b <c> \xe2\x98\xba" "A");
+	assert_string_equal(text, "a&b <c> \xe2\x98\xba"
+				  "A");
 	free(text);
-	for (p = list; aws_xml_find(p, strlen(list) - (size_t)(p - list), "Contents", &c, &len) == 0;
+	for (p = list;
+	     aws_xml_find(p, strlen(list) - (size_t)(p - list), "Contents", &c, &len) == 0;
 	     p = c + len)
 		count++;
 	assert_int_equal(count, 2);
@@ -424,9 +449,11 @@ static void test_xml_reader(void **state)
 static void clear_env(void)
 {
 	static const char *const names[] = {
-		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
-		"AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
-		"AWS_ENDPOINT_URL_KMS", "AWS_CA_BUNDLE", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+	    "AWS_ACCESS_KEY_ID",   "AWS_SECRET_ACCESS_KEY",
+	    "AWS_SESSION_TOKEN",   "AWS_REGION",
+	    "AWS_DEFAULT_REGION",  "AWS_ENDPOINT_URL",
+	    "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_KMS",
+	    "AWS_CA_BUNDLE",	   "AWS_EC2_METADATA_SERVICE_ENDPOINT",
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -441,32 +468,32 @@ static void test_credential_chain(void **state)
 	(void)state;
 
 	clear_env();
-	assert_int_equal(aws_credentials_resolve(&(struct aws_options){ 0 }, &c, &err), -ENOENT);
+	assert_int_equal(aws_credentials_resolve(&(struct aws_options){0}, &c, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "AWS_ACCESS_KEY_ID"));
 	setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
 	setenv("AWS_SECRET_ACCESS_KEY", "envsecret", 1);
 	setenv("AWS_SESSION_TOKEN", "envtoken", 1);
-	assert_int_equal(aws_credentials_resolve(&(struct aws_options){ 0 }, &c, &err), 0);
+	assert_int_equal(aws_credentials_resolve(&(struct aws_options){0}, &c, &err), 0);
 	assert_string_equal(c.access_key_id, "AKIDENV");
 	assert_string_equal(c.session_token, "envtoken");
 	aws_credentials_free(&c);
 	/* options win over the environment */
-	assert_int_equal(aws_credentials_resolve(&(struct aws_options){ .access_key_id = "AKIDOPT",
-									  .secret_access_key = "s" },
+	assert_int_equal(aws_credentials_resolve(&(struct aws_options){.access_key_id = "AKIDOPT",
+								       .secret_access_key = "s"},
 						 &c, &err),
 			 0);
 	assert_string_equal(c.access_key_id, "AKIDOPT");
 	assert_null(c.session_token);
 	aws_credentials_free(&c);
-	assert_int_equal(aws_credentials_resolve(&(struct aws_options){ .access_key_id = "A" }, &c,
-						 &err),
-			 -EINVAL);
+	assert_int_equal(
+	    aws_credentials_resolve(&(struct aws_options){.access_key_id = "A"}, &c, &err),
+	    -EINVAL);
 	clear_env();
 }
 
 static void test_region_and_endpoints(void **state)
 {
-	struct aws_options opts = { .access_key_id = "A", .secret_access_key = "S" };
+	struct aws_options opts = {.access_key_id = "A", .secret_access_key = "S"};
 	struct error err;
 	struct aws *aws;
 	(void)state;
@@ -496,16 +523,16 @@ static void test_region_and_endpoints(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_get_vanilla),
-		cmocka_unit_test(test_suite_header_signatures),
-		cmocka_unit_test(test_s3_mode_keeps_the_path),
-		cmocka_unit_test(test_suite_canonical_requests),
-		cmocka_unit_test(test_suite_query_canonical_requests),
-		cmocka_unit_test(test_s3_documentation_examples),
-		cmocka_unit_test(test_uri_encode_and_date),
-		cmocka_unit_test(test_xml_reader),
-		cmocka_unit_test(test_credential_chain),
-		cmocka_unit_test(test_region_and_endpoints),
+	    cmocka_unit_test(test_get_vanilla),
+	    cmocka_unit_test(test_suite_header_signatures),
+	    cmocka_unit_test(test_s3_mode_keeps_the_path),
+	    cmocka_unit_test(test_suite_canonical_requests),
+	    cmocka_unit_test(test_suite_query_canonical_requests),
+	    cmocka_unit_test(test_s3_documentation_examples),
+	    cmocka_unit_test(test_uri_encode_and_date),
+	    cmocka_unit_test(test_xml_reader),
+	    cmocka_unit_test(test_credential_chain),
+	    cmocka_unit_test(test_region_and_endpoints),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
