@@ -228,6 +228,18 @@ static int write_tree(struct tar_writer *w, const char *root, const char *rel, s
 	return rc;
 }
 
+/* "./": the directory itself, so that its mode and owner come back too (as GNU tar -C dir .). */
+static int write_root(struct tar_writer *w, const char *dir, struct error *err)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return error_set(err, -errno, "%s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return error_set(err, -ENOTDIR, "%s: not a directory", dir);
+	return write_header(w, "./", &st, '5', err);
+}
+
 int tar_write_dir(const char *dir, bool zero_mtime, tar_sink_fn sink, void *ctx,
 		  struct tar_stats *stats, struct error *err)
 {
@@ -240,7 +252,9 @@ int tar_write_dir(const char *dir, bool zero_mtime, tar_sink_fn sink, void *ctx,
 	w.chunk = malloc(TAR_CHUNK);
 	if (!w.chunk)
 		return error_set(err, -ENOMEM, "tar: out of memory");
-	rc = write_tree(&w, dir, "", err);
+	rc = write_root(&w, dir, err);
+	if (rc == 0)
+		rc = write_tree(&w, dir, "", err);
 	/* End of archive: two zero blocks. */
 	if (rc == 0)
 		rc = emit(&w, zero_block, TAR_BLOCK, err);
@@ -342,7 +356,7 @@ static int entry_name(const struct ustar_header *h, char *out, size_t size, stru
 	while (len > 0 && out[len - 1] == '/')
 		out[--len] = '\0';
 	if (*out == '\0' && h->typeflag == '5')
-		return 1; /* "./": the archive's root, which is dest itself */
+		return 1; /* "./": the archive's root, which is dest itself (start_dir takes "") */
 	if (!name_is_safe(out))
 		return error_set(err, -EINVAL, "tar: unsafe entry name \"%s\" refused", out);
 	return 0;
@@ -373,12 +387,13 @@ static int start_dir(struct tar_reader *r, const char *name, const struct ustar_
 	uint64_t uid = 0, gid = 0, mtime = 0;
 	int rc;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", r->dest, name) >= sizeof(path))
+	if ((size_t)snprintf(path, sizeof(path), "%s%s%s", r->dest, *name ? "/" : "", name) >=
+	    sizeof(path))
 		return error_set(err, -ENAMETOOLONG, "tar: %s: path too long", name);
-	rc = mkdir_parents(r->dest, name, err);
+	rc = *name ? mkdir_parents(r->dest, name, err) : 0;
 	if (rc < 0)
 		return rc;
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+	if (*name && mkdir(path, 0700) < 0 && errno != EEXIST)
 		return error_set(err, -errno, "%s: %s", path, strerror(errno));
 	parse_octal(h->uid, sizeof(h->uid), &uid);
 	parse_octal(h->gid, sizeof(h->gid), &gid);
@@ -471,8 +486,10 @@ static int handle_header(struct tar_reader *r, struct error *err)
 	    parse_octal(h->size, sizeof(h->size), &size) < 0)
 		return error_set(err, -EINVAL, "tar: bad mode or size field");
 	rc = entry_name(h, name, sizeof(name), err);
-	if (rc != 0)
-		return rc < 0 ? rc : 0;
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		return start_dir(r, "", h, mode, err);
 	switch (h->typeflag) {
 	case '5':
 		return start_dir(r, name, h, mode, err);

@@ -9,9 +9,13 @@
  * `etcdctl snapshot restore` into a temp dir beside data_dir, then moves an existing data dir
  * aside (never deletes it) and renames the new one into place.
  *
- * The S3 upload (option `upload`) is reserved: the backup pipeline plugs in as another
- * struct snapshot_sink (see snapshot.h).
+ * With `upload`, the same stream also goes through the backup pipeline (module_utils/backup.c:
+ * gzip, AWS Encryption SDK message, S3 multipart) in the same pass, with no plaintext on disk;
+ * the upload is completed only once the snapshot's hash verified, then old backups are pruned
+ * and the deadman URL pinged. `only_on_leader` lets every member's timer run the job while only
+ * the leader's run takes the snapshot.
  */
+#include "backup.h"
 #include "etcd.h"
 #include "fs.h"
 #include "module.h"
@@ -46,6 +50,7 @@ static const struct option_spec options[] = {
     {.name = "group", .type = OPT_STR},
     {.name = "mode", .type = OPT_RAW},
     {.name = "upload", .type = OPT_DICT},
+    {.name = "only_on_leader", .type = OPT_BOOL, .def = "false"},
     {.name = "data_dir", .type = OPT_PATH},
     {.name = "wal_dir", .type = OPT_PATH},
     {.name = "name", .type = OPT_STR},
@@ -202,7 +207,8 @@ static void report_saved(struct module *m, const char *dest, const struct snapsh
 {
 	char hex[2 * SNAPSHOT_HASH_SIZE + 1];
 
-	module_set_str(m, "path", dest);
+	if (dest)
+		module_set_str(m, "path", dest);
 	module_set_int(m, "size", (long long)r->size);
 	module_set_str(m, "sha256", snapshot_hex(r->sha256, hex));
 	module_set_int(m, "revision", (long long)r->revision);
@@ -218,88 +224,276 @@ static void report_saved(struct module *m, const char *dest, const struct snapsh
 		module_warn(m, "earlier attempts failed: %s", failures);
 }
 
-/* Streams into an open temp file; 0 when the file holds a verified snapshot. */
-static int stream_to_file(struct module *m, int fd, const char *tmp, struct snapshot_result *r,
-			  struct error *err)
+/* ---- upload: the snapshot stream also goes to S3 -------------------------------------------- */
+
+struct upload_job {
+	struct backup_config cfg;
+	struct backup_session session;
+	struct backup_context ctx;
+	struct backup_upload *up;
+	char *key;
+	char revision[24];
+	bool opened;
+};
+
+/* The cluster's revision now (a linearizable count-only range): the snapshot holds it or later. */
+static int read_revision(struct etcd_client *c, char *out, size_t size, struct error *err)
 {
-	const char **endpoints = NULL;
-	struct file_sink file = {.fd = fd, .path = tmp};
-	struct snapshot_sink sink = {.write = file_write, .reset = file_reset, .ctx = &file};
-	struct etcd_client client;
-	int rc = client_setup(m, &client, &endpoints);
+	json_t *body = json_pack("{s:s, s:b}", "key", "AA==", "count_only", 1), *answer = NULL;
+	uint64_t revision = 0;
+	int rc = etcd_call(c, "kv/range", body, &answer, err);
 
 	if (rc == 0)
-		rc = snapshot_fetch(&client, module_int(m, "wait_timeout") * 1000, &sink, r, err);
-	else
-		error_set(err, rc, "%s", "bad endpoints");
-	if (rc == 0 && fsync(fd) < 0)
-		rc = error_set(err, -errno, "%s: fsync: %s", tmp, strerror(errno));
-	free(endpoints);
+		rc = etcd_uint64_from_json(json_object_get(json_object_get(answer, "header"),
+							   "revision"),
+					   &revision);
+	if (rc == 0)
+		snprintf(out, size, "%llu", (unsigned long long)revision);
+	json_decref(body);
+	json_decref(answer);
 	return rc;
 }
 
-static int run_saved(struct module *m)
+static int upload_begin(struct module *m, struct upload_job *j, struct etcd_client *c,
+			struct error *err)
 {
-	static const char *const needed[] = {"endpoints", "dest", NULL};
-	const char *dest = module_str(m, "dest");
-	struct snapshot_result result = {0};
-	char tmp[PATH_MAX] = "", failures[ERROR_MSG_MAX] = "";
-	struct error err = {""};
-	struct timespec start;
+	int rc = backup_config_parse(module_get(m, "upload"), "upload.", BACKUP_USE_UPLOAD, &j->cfg,
+				     err);
+
+	if (rc < 0)
+		return rc;
+	if (j->cfg.kind != BACKUP_KIND_ETCD)
+		return error_set(err, -EINVAL, "upload.kind: etcd snapshots are kind etcd-snapshot");
+	rc = backup_session_open(&j->session, &j->cfg, BACKUP_USE_UPLOAD, err);
+	if (rc < 0)
+		return rc;
+	j->opened = true;
+	rc = read_revision(c, j->revision, sizeof(j->revision), err);
+	if (rc == 0)
+		rc = backup_context_build(&j->cfg, time(NULL), &j->ctx, err);
+	if (rc < 0)
+		return rc;
+	backup_context_add(&j->ctx, "revision", j->revision);
+	j->key = backup_key_new(j->cfg.prefix, BACKUP_KIND_ETCD, j->cfg.cluster, NULL, time(NULL));
+	if (!j->key)
+		return error_set(err, -ENOMEM, "out of memory");
+	fprintf(stderr, "etcd_snapshot: streaming to s3://%s/%s\n", j->cfg.bucket, j->key);
+	j->up = backup_upload_new(&j->session, j->key, &j->ctx, err);
+	return j->up ? 0 : -EIO;
+}
+
+/* After the snapshot verified: complete the upload, report it, prune the old backups. */
+static int upload_complete(struct module *m, struct upload_job *j, struct error *err)
+{
+	struct backup_upload_result r = {0};
+	json_t *deleted = NULL;
+	int rc = backup_upload_finish(j->up, &r, err);
+
+	if (rc < 0)
+		return rc;
+	module_set_str(m, "s3_key", j->key);
+	module_set_str(m, "s3_bucket", j->cfg.bucket);
+	module_set_int(m, "stored_size", (long long)r.stats.message_bytes);
+	module_set_int(m, "parts", r.parts);
+	module_set(m, "context", backup_context_json(&j->ctx));
+	backup_upload_result_free(&r);
+	if (j->cfg.retention_days < 0)
+		return 0;
+	rc = backup_prune(&j->session, time(NULL), false, &deleted, err);
+	if (rc == 0)
+		module_set(m, "deleted", deleted);
+	return rc;
+}
+
+static void upload_end(struct upload_job *j)
+{
+	backup_upload_free(j->up);
+	if (j->opened)
+		backup_session_close(&j->session);
+	free(j->key);
+}
+
+/* The snapshot goes to the temp file, to the upload, or to both. */
+struct tee_sink {
+	struct file_sink *file;
+	struct backup_upload *up;
+};
+
+static int tee_write(void *ctx, const unsigned char *data, size_t len, struct error *err)
+{
+	struct tee_sink *t = ctx;
+	int rc = t->file ? file_write(t->file, data, len, err) : 0;
+
+	return rc == 0 && t->up ? backup_upload_write(t->up, data, len, err) : rc;
+}
+
+static int tee_reset(void *ctx, struct error *err)
+{
+	struct tee_sink *t = ctx;
+	int rc = t->file ? file_reset(t->file, err) : 0;
+
+	return rc == 0 && t->up ? backup_upload_reset(t->up, err) : rc;
+}
+
+/*
+ * only_on_leader: is the first endpoint's member the leader? A member that cannot be asked is
+ * not: the leader's own job takes the backup.
+ */
+static bool first_is_leader(struct etcd_client *c, char *why, size_t size)
+{
+	struct etcd_status st = {0};
+	struct error err;
+	bool leader = false;
+
+	if (etcd_status(c, c->endpoints[0], &st, &err) < 0)
+		snprintf(why, size, "%s cannot be asked (%.300s)", c->endpoints[0], err.msg);
+	else if (!(leader = st.leader != 0 && st.leader == st.member_id))
+		snprintf(why, size, "%s is not the leader", c->endpoints[0]);
+	etcd_status_free(&st);
+	return leader;
+}
+
+/* The temp file beside dest, created with its final mode and owner. */
+static int open_temp(struct module *m, const char *dest, char *tmp, size_t size, struct error *err)
+{
+	mode_t mode = 0600;
 	uid_t uid;
 	gid_t gid;
-	mode_t mode = 0600;
-	int fd = -1, rc;
+	int fd;
 
-	if (require(m, needed, "saved") < 0 || check_files(m) < 0 || mode_option(m, &mode) < 0)
-		return -1;
-	if (fs_resolve_owner(module_str(m, "owner"), module_str(m, "group"), &uid, &gid, &err) < 0)
-		return module_fail(m, "%s", err.msg);
-	if (m->check_mode) {
-		module_set_str(m, "path", dest);
-		module_set_str(m, "msg", "would stream a snapshot from the first healthy endpoint "
-					 "into dest (check mode: nothing written)");
-		module_set_changed(m, true);
-		return 0;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	fd = fs_create_temp_beside(dest, mode, tmp, sizeof(tmp), &err);
+	if (mode_option(m, &mode) < 0)
+		return error_set(err, -EINVAL, "%s", "mode: invalid");
+	if (fs_resolve_owner(module_str(m, "owner"), module_str(m, "group"), &uid, &gid, err) < 0)
+		return -EINVAL;
+	fd = fs_create_temp_beside(dest, mode, tmp, size, err);
 	if (fd < 0) {
 		tmp[0] = '\0';
-		rc = fd;
-		goto out;
+		return fd;
 	}
 	if ((uid != FS_KEEP_OWNER || gid != FS_KEEP_GROUP) && fchown(fd, uid, gid) < 0) {
-		rc = error_set(&err, -errno, "%s: chown: %s", tmp, strerror(errno));
-		goto out;
+		close(fd);
+		return error_set(err, -errno, "%s: chown: %s", tmp, strerror(errno));
 	}
-	rc = stream_to_file(m, fd, tmp, &result, &err);
-	if (rc < 0)
-		goto out;
-	if (close(fd) < 0) {
-		fd = -1;
-		rc = error_set(&err, -errno, "%s: close: %s", tmp, strerror(errno));
-		goto out;
+	return fd;
+}
+
+/* fsync, close and rename the verified temp file over dest. */
+static int commit_file(int fd, char *tmp, const char *dest, struct error *err)
+{
+	int rc = 0;
+
+	if (fsync(fd) < 0)
+		rc = error_set(err, -errno, "%s: fsync: %s", tmp, strerror(errno));
+	if (close(fd) < 0 && rc == 0)
+		rc = error_set(err, -errno, "%s: close: %s", tmp, strerror(errno));
+	if (rc == 0 && rename(tmp, dest) < 0)
+		rc = error_set(err, -errno, "rename %s to %s: %s", tmp, dest, strerror(errno));
+	if (rc == 0) {
+		tmp[0] = '\0';
+		rc = fs_sync_parent(dest, err);
 	}
-	fd = -1;
-	if (rename(tmp, dest) < 0) {
-		rc = error_set(&err, -errno, "rename %s to %s: %s", tmp, dest, strerror(errno));
-		goto out;
+	return rc;
+}
+
+static int saved_check_mode(struct module *m, const char *dest)
+{
+	if (dest)
+		module_set_str(m, "path", dest);
+	module_set_str(m, "msg", "would stream a snapshot from the first healthy endpoint into "
+				 "dest and/or the upload (check mode: nothing written)");
+	module_set_changed(m, true);
+	return 0;
+}
+
+/* The snapshot into dest and/or the upload; err is filled on failure. */
+static int save(struct module *m, struct etcd_client *c, struct upload_job *job,
+		struct error *err)
+{
+	const char *dest = module_str(m, "dest");
+	struct snapshot_result result = {0};
+	struct file_sink file = {.fd = -1};
+	struct tee_sink tee = {0};
+	struct snapshot_sink sink = {.write = tee_write, .reset = tee_reset, .ctx = &tee};
+	char tmp[PATH_MAX] = "", failures[ERROR_MSG_MAX] = "";
+	struct timespec start;
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (dest) {
+		file.fd = open_temp(m, dest, tmp, sizeof(tmp), err);
+		if (file.fd < 0)
+			return file.fd;
+		file.path = tmp;
+		tee.file = &file;
 	}
-	tmp[0] = '\0';
-	rc = fs_sync_parent(dest, &err);
+	if (module_has(m, "upload")) {
+		rc = upload_begin(m, job, c, err);
+		tee.up = job->up;
+	}
+	if (rc == 0)
+		rc = snapshot_fetch(c, module_int(m, "wait_timeout") * 1000, &sink, &result, err);
+	if (rc == 0 && job->up)
+		rc = upload_complete(m, job, err);
+	if (rc == 0 && dest) {
+		rc = commit_file(file.fd, tmp, dest, err);
+		file.fd = -1;
+	}
 	if (rc == 0) {
 		if (result.attempts > 1)
 			snprintf(failures, sizeof(failures), "%u stream(s) failed before %s: %.900s",
 				 result.attempts - 1, result.endpoint, result.failures);
 		report_saved(m, dest, &result, seconds_since(&start), failures);
 	}
-out:
-	if (fd >= 0)
-		close(fd);
+	if (file.fd >= 0)
+		close(file.fd);
 	if (tmp[0])
 		unlink(tmp); /* nothing partial stays behind */
-	return rc < 0 ? module_fail(m, "%s", err.msg) : 0;
+	return rc;
+}
+
+static int run_saved(struct module *m)
+{
+	static const char *const needed[] = {"endpoints", NULL};
+	const json_t *upload = module_get(m, "upload");
+	struct upload_job job = {0};
+	const char **endpoints = NULL;
+	struct etcd_client client;
+	struct error err = {""}, ping_err;
+	const char *ping_url = NULL;
+	char why[512];
+	int rc;
+
+	if (require(m, needed, "saved") < 0 || check_files(m) < 0)
+		return -1;
+	if (!module_has(m, "dest") && !upload)
+		return module_fail(m, "state=saved needs dest, upload or both");
+	if (client_setup(m, &client, &endpoints) < 0)
+		goto out;
+	if (module_bool(m, "only_on_leader") && !first_is_leader(&client, why, sizeof(why))) {
+		module_set_bool(m, "skipped", true);
+		module_set_str(m, "msg", why);
+		fprintf(stderr, "etcd_snapshot: skipped: %s; the leader's job takes the backup\n", why);
+		goto out;
+	}
+	if (m->check_mode) {
+		saved_check_mode(m, module_str(m, "dest"));
+		goto out;
+	}
+	ping_url = json_string_value(json_object_get(upload, "healthcheck_url"));
+	if (backup_ping(ping_url, "/start", NULL, NULL, &ping_err) < 0)
+		module_warn(m, "upload.healthcheck_url: %s", ping_err.msg);
+	rc = save(m, &client, &job, &err);
+	if (backup_ping(ping_url, rc < 0 ? "/fail" : "", rc < 0 ? err.msg : NULL, NULL, &ping_err) <
+	    0)
+		module_warn(m, "upload.healthcheck_url: %s", ping_err.msg);
+	upload_end(&job);
+	if (rc < 0)
+		module_fail(m, "%s", err.msg);
+	else
+		fprintf(stderr, "etcd_snapshot: done\n");
+out:
+	free(endpoints);
+	return m->failed ? -1 : 0;
 }
 
 /* ---- state=verified -------------------------------------------------------------------------- */
@@ -727,10 +921,16 @@ static int run(struct module *m)
 {
 	const char *state = module_str(m, "state");
 
-	/* The S3 pipeline plugs in later as a snapshot_sink (snapshot.h); refuse it clearly now. */
-	if (module_has(m, "upload"))
-		return module_fail(m, "upload: not available in this build");
-	if (module_int(m, "timeout") < 1 || module_int(m, "timeout") > 3600)
+	static const char *const secrets[] = {"secret_key", "aws_secret_access_key",
+					      "session_token", NULL};
+
+	/* Credentials inside `upload` never reach the output, even through an error message. */
+	for (const char *const *k = secrets; *k; k++) {
+		const char *v = json_string_value(json_object_get(module_get(m, "upload"), *k));
+
+		if (v && *v)
+			module_add_secret(m, v);
+	}	if (module_int(m, "timeout") < 1 || module_int(m, "timeout") > 3600)
 		return module_fail(m, "timeout must be between 1 and 3600 seconds");
 	if (module_int(m, "wait_timeout") < 1)
 		return module_fail(m, "wait_timeout must be 1 or more seconds");

@@ -35,6 +35,8 @@ type server struct {
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on (loopback only)")
+	privateOK := flag.Bool("private-ok", false, "also allow a private (RFC 1918) address: for a "+
+		"peer inside the test hosts' bridge namespace, which has no route off the machine")
 	addrFile := flag.String("addr-file", "", "file that receives the base URL once listening")
 	pidFile := flag.String("pid-file", "", "file that receives the process id once listening")
 	dataDir := flag.String("data", "", "directory for buckets, objects and KMS keys (kept across restarts)")
@@ -81,8 +83,9 @@ func main() {
 		lg.Fatalf("listen: %v", err)
 	}
 	addr := ln.Addr().(*net.TCPAddr)
-	if !addr.IP.IsLoopback() {
-		lg.Fatalf("refusing to listen on %s: tests stay on 127.0.0.0/8", addr)
+	if !addr.IP.IsLoopback() && !(*privateOK && addr.IP.IsPrivate()) {
+		lg.Fatalf("refusing to listen on %s: tests stay on 127.0.0.0/8 (or, with -private-ok, "+
+			"on the test hosts' private bridge)", addr)
 	}
 	scheme := "http"
 	if *tlsCert != "" {

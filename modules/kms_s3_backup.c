@@ -1,0 +1,722 @@
+/*
+ * kms_s3_backup: encrypted backups in S3 (DESIGN §4, §5; docs in kms_s3_backup.yml).
+ *
+ * present: src (file, or directory as a ustar archive) → gzip → ESDK message → S3, after an
+ * optional "has it changed?" look at the newest backup's header; then retention. fetched: S3 →
+ * verify + decrypt → a temp file or directory beside dest, moved into place only when every check
+ * passed. listed, pruned, absent: the objects. kms_key: the KMS key + alias of the backups.
+ * The pipeline itself lives in module_utils/backup.c; this file is the module's choices.
+ */
+#include "backup.h"
+#include "fs.h"
+#include "module.h"
+#include "tar.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const STATES[] = { "present", "fetched", "listed",
+				      "pruned",	 "absent",  "kms_key", NULL };
+static const char *const KINDS[] = { "etcd-snapshot", "ca", "file", NULL };
+static const char *const ENCRYPTIONS[] = { "aws-kms", "raw-aes", NULL };
+static const char *const ACCESS_ALIASES[] = { "aws_access_key_id", NULL };
+static const char *const SECRET_ALIASES[] = { "aws_secret_access_key", NULL };
+
+static const struct option_spec options[] = {
+	{ .name = "state", .type = OPT_STR, .def = "present", .choices = STATES },
+	{ .name = "src", .type = OPT_PATH },
+	{ .name = "exclude", .type = OPT_LIST },
+	{ .name = "dest", .type = OPT_PATH },
+	{ .name = "owner", .type = OPT_STR },
+	{ .name = "group", .type = OPT_STR },
+	{ .name = "bucket", .type = OPT_STR },
+	{ .name = "prefix", .type = OPT_STR, .def = "" },
+	{ .name = "key", .type = OPT_STR },
+	{ .name = "kind", .type = OPT_STR, .def = "file", .choices = KINDS },
+	{ .name = "cluster", .type = OPT_STR, .def = "default" },
+	{ .name = "context", .type = OPT_DICT },
+	{ .name = "encryption", .type = OPT_STR, .def = "aws-kms", .choices = ENCRYPTIONS },
+	{ .name = "kms_key_id", .type = OPT_STR },
+	{ .name = "key_file", .type = OPT_PATH },
+	{ .name = "key_name", .type = OPT_STR, .def = "etcd-ansible-backup" },
+	{ .name = "key_namespace", .type = OPT_STR, .def = "etcd-ansible" },
+	{ .name = "if_changed", .type = OPT_BOOL, .def = "false" },
+	{ .name = "retention_days", .type = OPT_INT },
+	{ .name = "keep_min", .type = OPT_INT, .def = "1" },
+	{ .name = "healthcheck_url", .type = OPT_STR },
+	{ .name = "region", .type = OPT_STR },
+	{ .name = "endpoint_url", .type = OPT_STR },
+	{ .name = "kms_endpoint_url", .type = OPT_STR },
+	{ .name = "ca_bundle", .type = OPT_PATH },
+	{ .name = "access_key", .type = OPT_STR, .aliases = ACCESS_ALIASES },
+	{ .name = "secret_key", .type = OPT_STR, .no_log = true, .aliases = SECRET_ALIASES },
+	{ .name = "session_token", .type = OPT_STR, .no_log = true },
+	{ .name = "part_size_mb", .type = OPT_INT, .def = "8" },
+	{ .name = "description", .type = OPT_STR },
+	{ .name = "policy", .type = OPT_RAW },
+	{ .name = "timeout", .type = OPT_INT, .def = "60" },
+	{ 0 },
+};
+
+#define READ_CHUNK (1024u * 1024u)
+
+/* ---- sources ------------------------------------------------------------------------------ */
+
+typedef int (*bytes_fn)(void *ctx, const void *buf, size_t len, struct error *err);
+
+static int stream_file(const char *path, bytes_fn fn, void *ctx, struct error *err)
+{
+	unsigned char *buf = malloc(READ_CHUNK);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0 || !buf) {
+		rc = error_set(err, fd < 0 ? -errno : -ENOMEM, "src: %s: %s", path,
+			       fd < 0 ? strerror(errno) : "out of memory");
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf, READ_CHUNK);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = error_set(err, -errno, "src: %s: %s", path, strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		rc = fn(ctx, buf, (size_t)n, err);
+		if (rc < 0)
+			break;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return rc;
+}
+
+/* A directory without its excluded top-level names: archived from a view of those names. */
+struct dir_source {
+	const char *dir;
+	json_t *exclude; /* borrowed list of names */
+};
+
+static bool excluded(const struct dir_source *d, const char *name)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(d->exclude, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * tar_write_dir archives whole directories; to leave names out, the excluded ones are checked
+ * here and the rest archived one by one under a shared end marker. Simple: archive into a
+ * filter sink that drops the entries whose first path component is excluded.
+ */
+struct tar_filter {
+	const struct dir_source *d;
+	bytes_fn fn;
+	void *ctx;
+	unsigned char header[TAR_BLOCK];
+	size_t header_used;
+	uint64_t skip_left; /* bytes of an excluded entry's data still to drop */
+	uint64_t pass_left; /* bytes of a kept entry's data still to pass */
+};
+
+static uint64_t entry_data_len(const unsigned char *h)
+{
+	uint64_t size = 0;
+
+	for (size_t i = 124; i < 136 && h[i] >= '0' && h[i] <= '7'; i++)
+		size = (size << 3) | (uint64_t)(h[i] - '0');
+	return (size + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK;
+}
+
+static bool header_excluded(const struct tar_filter *f)
+{
+	char name[256] = "";
+	size_t len;
+
+	/* Our writer uses the prefix field only for long names; either way the first component
+	 * comes first. */
+	if (f->header[345])
+		snprintf(name, sizeof(name), "%.155s", (const char *)f->header + 345);
+	else
+		snprintf(name, sizeof(name), "%.100s", (const char *)f->header);
+	len = strcspn(name, "/");
+	name[len] = '\0';
+	return name[0] && excluded(f->d, name);
+}
+
+static int tar_filter_sink(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	struct tar_filter *f = ctx;
+	const unsigned char *p = buf;
+	int rc = 0;
+
+	while (len > 0 && rc == 0) {
+		size_t take;
+
+		if (f->skip_left || f->pass_left) {
+			uint64_t *left = f->skip_left ? &f->skip_left : &f->pass_left;
+
+			take = len < *left ? len : (size_t)*left;
+			if (left == &f->pass_left)
+				rc = f->fn(f->ctx, p, take, err);
+			*left -= take;
+		} else {
+			take = TAR_BLOCK - f->header_used;
+			take = len < take ? len : take;
+			memcpy(f->header + f->header_used, p, take);
+			f->header_used += take;
+			if (f->header_used == TAR_BLOCK) {
+				f->header_used = 0;
+				if (header_excluded(f)) {
+					f->skip_left = entry_data_len(f->header);
+				} else {
+					f->pass_left = entry_data_len(f->header);
+					rc = f->fn(f->ctx, f->header, TAR_BLOCK, err);
+				}
+			}
+		}
+		p += take;
+		len -= take;
+	}
+	return rc;
+}
+
+static int stream_dir(const struct dir_source *d, bool zero_mtime, bytes_fn fn, void *ctx,
+		      struct error *err)
+{
+	struct tar_filter f = { .d = d, .fn = fn, .ctx = ctx };
+
+	return tar_write_dir(d->dir, zero_mtime, tar_filter_sink, &f, NULL, err);
+}
+
+static int sha256_sink(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	(void)err;
+	return EVP_DigestUpdate(ctx, buf, len) == 1 ? 0 : -EIO;
+}
+
+static void hex32(const unsigned char *b, char out[65])
+{
+	for (size_t i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* The content hash: of the file, or of the directory's zero-mtime archive. */
+static int content_sha256(const char *src, bool is_dir, const struct dir_source *d,
+			  char out[65], struct error *err)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char digest[32];
+	int rc = 0;
+
+	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(md);
+		return error_set(err, -ENOMEM, "out of memory");
+	}
+	rc = is_dir ? stream_dir(d, true, sha256_sink, md, err)
+		    : stream_file(src, sha256_sink, md, err);
+	if (rc == 0 && EVP_DigestFinal_ex(md, digest, NULL) == 1)
+		hex32(digest, out);
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+/* ---- present ------------------------------------------------------------------------------ */
+
+/* Is the newest backup's recorded content hash this one? Sets *same and *newest_key. */
+static int newest_is_same(struct backup_session *s, const char *sha256, bool *same,
+			  char **newest_key, struct error *err)
+{
+	struct backup_object *objects = NULL;
+	struct envelope_header hdr;
+	const char *theirs;
+	size_t n = 0;
+	int rc = 0;
+
+	*same = false;
+	*newest_key = NULL;
+	rc = backup_list(s, &objects, &n, err);
+	if (rc < 0 || n == 0)
+		goto out;
+	rc = backup_read_header(s, objects[n - 1].key, &hdr, err);
+	if (rc < 0)
+		goto out;
+	theirs = envelope_header_get(&hdr, "content_sha256");
+	*same = theirs && strcmp(theirs, sha256) == 0;
+	*newest_key = strdup(objects[n - 1].key);
+	envelope_header_release(&hdr);
+out:
+	backup_objects_free(objects, n);
+	return rc;
+}
+
+static int upload_sink(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	return backup_upload_write(ctx, buf, len, err);
+}
+
+static void report_upload(struct module *m, const char *key, const struct backup_upload_result *r,
+			  const struct backup_context *c)
+{
+	char hex[65];
+
+	hex32(r->stats.plaintext_sha256, hex);
+	module_set_str(m, "key", key);
+	module_set_bool(m, "uploaded", true);
+	module_set_int(m, "size", (long long)r->stats.plaintext_bytes);
+	module_set_int(m, "stored_size", (long long)r->stats.message_bytes);
+	module_set_str(m, "sha256", hex);
+	module_set_int(m, "parts", r->parts);
+	module_set(m, "context", backup_context_json(c));
+	if (r->kms_key_arn)
+		module_set_str(m, "kms_key_arn", r->kms_key_arn);
+	module_set(m, "duration_s", json_real(r->seconds));
+	module_set(m, "bytes_per_s",
+		   json_real(r->seconds > 0 ? (double)r->stats.plaintext_bytes / r->seconds : 0));
+}
+
+static int prune_after(struct module *m, struct backup_session *s, struct error *err)
+{
+	json_t *deleted = NULL;
+	int rc = 0;
+
+	if (s->cfg.retention_days < 0)
+		return 0;
+	rc = backup_prune(s, time(NULL), m->check_mode, &deleted, err);
+	if (rc < 0)
+		return rc;
+	if (json_array_size(deleted) > 0)
+		module_set_changed(m, true);
+	module_set(m, "deleted", deleted);
+	return 0;
+}
+
+static int do_present(struct module *m, struct backup_session *s, struct error *err)
+{
+	const char *src = module_str(m, "src");
+	struct dir_source d = { .dir = src, .exclude = module_get(m, "exclude") };
+	struct backup_upload_result r = { 0 };
+	struct backup_upload *u = NULL;
+	struct backup_context c;
+	struct stat st;
+	char sha[65] = "", *key = NULL, *newest = NULL;
+	bool is_dir, same = false, hashed;
+	time_t now = time(NULL);
+	int rc = 0;
+
+	if (!src)
+		return error_set(err, -EINVAL, "src: required with state=present");
+	if (stat(src, &st) < 0)
+		return error_set(err, -errno, "src: %s: %s", src, strerror(errno));
+	is_dir = S_ISDIR(st.st_mode);
+	/* Directories are hashed always (small: a CA); files when the hash decides. */
+	hashed = is_dir || module_bool(m, "if_changed");
+	if (hashed && (rc = content_sha256(src, is_dir, &d, sha, err)) < 0)
+		return rc;
+	if (module_bool(m, "if_changed")) {
+		rc = newest_is_same(s, sha, &same, &newest, err);
+		if (rc < 0)
+			goto out;
+		if (same) {
+			module_set_str(m, "key", newest);
+			module_set_bool(m, "uploaded", false);
+			module_set_str(m, "content_sha256", sha);
+			module_set_str(m, "msg", "unchanged since the newest backup");
+			rc = prune_after(m, s, err);
+			goto out;
+		}
+	}
+	key = module_str(m, "key") ? strdup(module_str(m, "key"))
+				   : backup_key_new(s->cfg.prefix, s->cfg.kind, s->cfg.cluster,
+						    strrchr(src, '/') ? strrchr(src, '/') + 1 : src,
+						    now);
+	if (!key) {
+		rc = error_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (m->check_mode) {
+		module_set_changed(m, true);
+		module_set_str(m, "key", key);
+		module_set_bool(m, "uploaded", false);
+		goto out;
+	}
+	rc = backup_context_build(&s->cfg, now, &c, err);
+	if (rc < 0)
+		goto out;
+	if (hashed) /* what if_changed compares */
+		backup_context_add(&c, "content_sha256", sha);
+	if (hashed && !is_dir) /* the exact plaintext: every fetch checks it */
+		backup_context_add(&c, "sha256", sha);
+	fprintf(stderr, "kms_s3_backup: %s -> s3://%s/%s\n", src, s->cfg.bucket, key);
+	u = backup_upload_new(s, key, &c, err);
+	if (!u) {
+		rc = -EIO;
+		goto out;
+	}
+	rc = is_dir ? stream_dir(&d, false, upload_sink, u, err)
+		    : stream_file(src, upload_sink, u, err);
+	if (rc == 0)
+		rc = backup_upload_finish(u, &r, err);
+	if (rc < 0)
+		goto out;
+	module_set_changed(m, true);
+	report_upload(m, key, &r, &c);
+	if (hashed)
+		module_set_str(m, "content_sha256", sha);
+	fprintf(stderr, "kms_s3_backup: uploaded %llu bytes (%llu stored) in %.1f s\n",
+		(unsigned long long)r.stats.plaintext_bytes, (unsigned long long)r.stats.message_bytes,
+		r.seconds);
+	rc = prune_after(m, s, err);
+out:
+	backup_upload_free(u);
+	backup_upload_result_free(&r);
+	free(key);
+	free(newest);
+	return rc;
+}
+
+/* ---- fetched ------------------------------------------------------------------------------ */
+
+static int fd_sink(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	const unsigned char *p = buf;
+	int fd = *(int *)ctx;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return error_set(err, -errno, "dest: %s", strerror(errno));
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int tar_sink(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	return tar_reader_write(ctx, buf, len, err);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void remove_tree(const char *path)
+{
+	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* dest → dest.before-restore-<time>: an existing directory is kept, never deleted. */
+static int move_aside(struct module *m, const char *dest, struct error *err)
+{
+	char aside[PATH_MAX], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (!fs_exists(dest))
+		return 0;
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+	if ((size_t)snprintf(aside, sizeof(aside), "%s.before-restore-%s", dest, stamp) >=
+	    sizeof(aside))
+		return error_set(err, -ENAMETOOLONG, "dest: path too long");
+	if (rename(dest, aside) < 0)
+		return error_set(err, -errno, "dest: cannot move %s aside: %s", dest,
+				 strerror(errno));
+	module_set_str(m, "moved_aside", aside);
+	return 0;
+}
+
+static int fetch_to_dir(struct module *m, struct backup_session *s, const char *key,
+			const char *dest, struct backup_fetch_result *r, struct error *err)
+{
+	char tmp[PATH_MAX];
+	struct tar_reader *tr = NULL;
+	int rc = 0;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.restore-XXXXXX", dest) >= sizeof(tmp))
+		return error_set(err, -ENAMETOOLONG, "dest: path too long");
+	if (!mkdtemp(tmp))
+		return error_set(err, -errno, "dest: cannot create %s: %s", tmp, strerror(errno));
+	tr = tar_reader_new(tmp, err);
+	rc = tr ? backup_fetch(s, key, tar_sink, tr, r, err) : -ENOMEM;
+	if (rc == 0)
+		rc = tar_reader_finish(tr, NULL, err);
+	if (rc == 0)
+		rc = move_aside(m, dest, err);
+	if (rc == 0 && rename(tmp, dest) < 0)
+		rc = error_set(err, -errno, "dest: %s: %s", dest, strerror(errno));
+	if (rc < 0)
+		remove_tree(tmp);
+	tar_reader_free(tr);
+	return rc;
+}
+
+static int fetch_to_file(struct backup_session *s, const char *key, const char *dest,
+			 uid_t uid, gid_t gid, struct backup_fetch_result *r, struct error *err)
+{
+	char tmp[PATH_MAX];
+	int fd, rc;
+
+	fd = fs_create_temp_beside(dest, 0600, tmp, sizeof(tmp), err);
+	if (fd < 0)
+		return fd;
+	if ((uid != FS_KEEP_OWNER || gid != FS_KEEP_GROUP) && fchown(fd, uid, gid) < 0) {
+		rc = error_set(err, -errno, "dest: %s", strerror(errno));
+		goto out;
+	}
+	rc = backup_fetch(s, key, fd_sink, &fd, r, err);
+	if (rc == 0 && fsync(fd) < 0)
+		rc = error_set(err, -errno, "dest: %s", strerror(errno));
+	if (rc == 0 && rename(tmp, dest) < 0)
+		rc = error_set(err, -errno, "dest: %s: %s", dest, strerror(errno));
+	if (rc == 0)
+		rc = fs_sync_parent(dest, err);
+out:
+	close(fd);
+	if (rc < 0)
+		unlink(tmp);
+	return rc;
+}
+
+/* The key to fetch: the option, else the newest backup of kind and cluster. */
+static int pick_key(struct module *m, struct backup_session *s, char **key, struct error *err)
+{
+	struct backup_object *objects = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	if (module_str(m, "key")) {
+		*key = strdup(module_str(m, "key"));
+		return *key ? 0 : error_set(err, -ENOMEM, "out of memory");
+	}
+	rc = backup_list(s, &objects, &n, err);
+	if (rc == 0 && n == 0)
+		rc = error_set(err, -ENOENT, "no %s backup of cluster %s in s3://%s/%s",
+			       backup_kind_name(s->cfg.kind), s->cfg.cluster, s->cfg.bucket,
+			       s->cfg.prefix);
+	if (rc == 0 && !(*key = strdup(objects[n - 1].key)))
+		rc = error_set(err, -ENOMEM, "out of memory");
+	backup_objects_free(objects, n);
+	return rc;
+}
+
+static int do_fetched(struct module *m, struct backup_session *s, struct error *err)
+{
+	const char *dest = module_str(m, "dest");
+	struct backup_fetch_result r = { 0 };
+	uid_t uid = FS_KEEP_OWNER;
+	gid_t gid = FS_KEEP_GROUP;
+	char *key = NULL, hex[65];
+	int rc = 0;
+
+	if (!dest)
+		return error_set(err, -EINVAL, "dest: required with state=fetched");
+	rc = fs_resolve_owner(module_str(m, "owner"), module_str(m, "group"), &uid, &gid, err);
+	if (rc == 0)
+		rc = pick_key(m, s, &key, err);
+	if (rc < 0)
+		goto out;
+	module_set_str(m, "key", key);
+	module_set_changed(m, true);
+	if (m->check_mode)
+		goto out;
+	fprintf(stderr, "kms_s3_backup: s3://%s/%s -> %s\n", s->cfg.bucket, key, dest);
+	rc = s->cfg.kind == BACKUP_KIND_CA ? fetch_to_dir(m, s, key, dest, &r, err)
+					   : fetch_to_file(s, key, dest, uid, gid, &r, err);
+	if (rc < 0)
+		goto out;
+	hex32(r.stats.plaintext_sha256, hex);
+	module_set_str(m, "path", dest);
+	module_set_int(m, "size", (long long)r.stats.plaintext_bytes);
+	module_set_int(m, "stored_size", (long long)r.stored_bytes);
+	module_set_str(m, "sha256", hex);
+	module_set(m, "context", r.context);
+	r.context = NULL;
+out:
+	json_decref(r.context);
+	free(key);
+	return rc;
+}
+
+/* ---- listed, pruned, absent --------------------------------------------------------------- */
+
+static int do_listed(struct module *m, struct backup_session *s, struct error *err)
+{
+	struct backup_object *objects = NULL;
+	json_t *list = json_array();
+	size_t n = 0;
+	int rc = backup_list(s, &objects, &n, err);
+
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		char when[32];
+
+		module_format_time(objects[i].last_modified, when, sizeof(when));
+		json_array_append_new(list, json_pack("{s:s, s:I, s:s}", "key", objects[i].key,
+						      "size", (json_int_t)objects[i].size,
+						      "last_modified", when));
+	}
+	module_set(m, "objects", list);
+	backup_objects_free(objects, n);
+	return rc;
+}
+
+static int do_pruned(struct module *m, struct backup_session *s, struct error *err)
+{
+	if (s->cfg.retention_days < 0)
+		return error_set(err, -EINVAL, "retention_days: required with state=pruned");
+	return prune_after(m, s, err);
+}
+
+static int do_absent(struct module *m, struct backup_session *s, struct error *err)
+{
+	const char *key = module_str(m, "key");
+	struct s3_object_info info = { 0 };
+	int rc = 0;
+
+	if (!key)
+		return error_set(err, -EINVAL, "key: required with state=absent");
+	module_set_str(m, "key", key);
+	rc = s3_head_object(s->aws, s->cfg.bucket, key, &info, err);
+	s3_object_info_free(&info);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	module_set_changed(m, true);
+	return m->check_mode ? 0 : s3_delete_object(s->aws, s->cfg.bucket, key, err);
+}
+
+/* ---- kms_key ------------------------------------------------------------------------------ */
+
+static int do_kms_key(struct module *m, const struct backup_config *cfg, struct error *err)
+{
+	const char *alias = module_str(m, "kms_key_id");
+	const json_t *policy = module_get(m, "policy");
+	char *arn = NULL, *key_id = NULL, *policy_text = NULL;
+	struct aws *aws;
+	int rc = 0;
+
+	if (!alias || strncmp(alias, "alias/", 6) != 0)
+		return error_set(err, -EINVAL, "kms_key_id: an alias (alias/NAME) with state=kms_key");
+	aws = aws_new(&cfg->aws, err);
+	if (!aws)
+		return -EINVAL;
+	rc = kms_describe_key(aws, alias, &arn, err);
+	if (rc != -ENOENT)
+		goto out;
+	module_set_changed(m, true);
+	if (m->check_mode) {
+		rc = 0;
+		goto out;
+	}
+	rc = kms_create_key(aws, module_str(m, "description"),
+			    (const char *const[]){ "Purpose" },
+			    (const char *const[]){ "etcd-ca-backup" }, 1, &key_id, &arn, err);
+	if (rc == 0)
+		rc = kms_create_alias(aws, alias, key_id, err);
+	if (rc == 0 && policy && !json_is_null(policy)) {
+		policy_text = json_is_string(policy) ? strdup(json_string_value(policy))
+						     : json_dumps(policy, JSON_COMPACT);
+		rc = policy_text ? kms_put_key_policy(aws, key_id, policy_text, err)
+				 : error_set(err, -ENOMEM, "out of memory");
+	}
+out:
+	if (rc == 0 && arn)
+		module_set_str(m, "kms_key_arn", arn);
+	free(policy_text);
+	free(key_id);
+	free(arn);
+	aws_free(aws);
+	return rc;
+}
+
+/* ---- run ---------------------------------------------------------------------------------- */
+
+static bool pings(const char *state)
+{
+	return strcmp(state, "present") == 0 || strcmp(state, "pruned") == 0;
+}
+
+static int run_state(struct module *m, const char *state, struct backup_session *s,
+		     struct error *err)
+{
+	if (strcmp(state, "present") == 0)
+		return do_present(m, s, err);
+	if (strcmp(state, "fetched") == 0)
+		return do_fetched(m, s, err);
+	if (strcmp(state, "listed") == 0)
+		return do_listed(m, s, err);
+	if (strcmp(state, "pruned") == 0)
+		return do_pruned(m, s, err);
+	return do_absent(m, s, err);
+}
+
+static int run(struct module *m)
+{
+	const char *state = module_str(m, "state");
+	enum backup_use use = strcmp(state, "present") == 0   ? BACKUP_USE_UPLOAD
+			      : strcmp(state, "fetched") == 0 ? BACKUP_USE_FETCH
+							      : BACKUP_USE_LIST;
+	const char *url = module_str(m, "healthcheck_url");
+	struct backup_session s = { 0 };
+	struct backup_config cfg;
+	struct error err = { "" }, ping_err;
+	int rc = 0;
+
+	if (strcmp(state, "kms_key") == 0) {
+		json_t *params = json_deep_copy(m->params);
+
+		/* The key needs no bucket; the parser wants one. */
+		json_object_set_new(params, "bucket", json_string("-"));
+		rc = backup_config_parse(params, "", BACKUP_USE_LIST, &cfg, &err);
+		if (rc == 0)
+			rc = do_kms_key(m, &cfg, &err);
+		json_decref(params);
+		return rc < 0 ? module_fail(m, "%s", err.msg) : 0;
+	}
+	rc = backup_config_parse(m->params, "", use, &cfg, &err);
+	if (rc < 0)
+		return module_fail(m, "%s", err.msg);
+	if (pings(state) && !m->check_mode && backup_ping(url, "/start", NULL, cfg.aws.ca_file,
+							  &ping_err) < 0)
+		module_warn(m, "healthcheck_url: %s", ping_err.msg);
+	rc = backup_session_open(&s, &cfg, use, &err);
+	if (rc == 0)
+		rc = run_state(m, state, &s, &err);
+	backup_session_close(&s);
+	if (pings(state) && !m->check_mode &&
+	    backup_ping(url, rc < 0 ? "/fail" : "", rc < 0 ? err.msg : NULL, cfg.aws.ca_file,
+			&ping_err) < 0)
+		module_warn(m, "healthcheck_url: %s", ping_err.msg);
+	return rc < 0 ? module_fail(m, "%s", err.msg) : 0;
+}
+
+int main(int argc, char **argv)
+{
+	return module_main(argc, argv, "kms_s3_backup", options, run);
+}
