@@ -1944,7 +1944,11 @@ static int kms_call(struct aws *aws, const char *op, json_t *body, json_t **out,
 
 		if (!msg)
 			msg = json_string_value(json_object_get(doc, "Message"));
-		rc = error_set(err, resp.status == 400 || resp.status == 403 ? -EACCES : -EPROTO,
+		/* NotFoundException: a key or alias that does not exist is -ENOENT, as in S3. */
+		rc = error_set(err,
+			       type && strstr(type, "NotFoundException")	 ? -ENOENT
+			       : resp.status == 400 || resp.status == 403 ? -EACCES
+									   : -EPROTO,
 			       "KMS %s: HTTP %ld %s: %.300s", op, resp.status,
 			       hash   ? hash + 1
 			       : type ? type

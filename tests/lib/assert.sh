@@ -56,3 +56,11 @@ wait_for() {
     sleep 0.2
   done
 }
+
+assert_ne() { # assert_ne WHAT UNEXPECTED GOT
+  if [ "$2" = "$3" ]; then
+    echo "FAIL: $1: got '$3', which it must not be" >&2
+    return 1
+  fi
+  echo "ok   $1"
+}

@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# e2e: backups and disaster recovery (README "Backup and Disaster Recovery") on 3 local test hosts
+# with real systemd, etcd 3.4, the real step-ca, and the AWS peer (S3 + KMS with strict SigV4)
+# listening on the controller's address of the hosts' private network:
+#   - playbooks/setup-kms.yaml makes the KMS key + alias (a rerun changes nothing);
+#   - etcd.yaml -e etcd_action=create installs the backup timers: the scheduled etcd backup lands
+#     in S3 and the CA backup runs every few seconds but uploads exactly once until the CA
+#     changes, then exactly once more; logs in /var/log/etcd-backups/, deadman pings sent;
+#   - an object decrypts with the AWS Encryption SDK for JavaScript (KMS keyring), gunzips to a
+#     snapshot etcdctl reads: a backup is readable without this project;
+#   - *_cron_enabled: false removes the timers; etcd_action=backup takes one now (local + S3);
+#   - KMS failing: the backup fails cleanly (no object, no local file) and the fail ping is sent;
+#   - a bit-flipped backup is refused before any data dir is touched;
+#   - restore-etcd-cluster.yaml from the newest S3 backup and from a local file: the data of the
+#     backup is back, later writes are gone, the old data dirs are kept aside;
+#   - restore-ca-from-backup.yaml brings a lost CA back on the primary (same root, step-ca serves);
+#   - delete with etcd_backup on takes a last backup first.
+# KEEP=1 keeps the hosts and the peer. Logs: build/e2e/backup/.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+work=$top/build/e2e/backup
+. tests/lib/e2e.sh
+
+h1=${e2e_prefix}1 h2=${e2e_prefix}2 h3=${e2e_prefix}3
+ca_pw='e2e-ca-pass-5Tq!'
+prov_pw='e2e-prov-pass-2Wz$'
+step=setup
+peer_dir=$work/peer
+pings_pid=
+
+on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "FAILED during: $step" >&2
+    e2e_keep_journals "$h1" "$h2" "$h3"
+    echo "logs kept in $work (run-*.log, logs/, peer/peer.log, pings.log)" >&2
+  fi
+  [ -n "$pings_pid" ] && kill "$pings_pid" 2>/dev/null
+  if [ "${KEEP:-0}" != 1 ]; then tests/peers/aws/peer.sh stop "$peer_dir" >/dev/null 2>&1 || true; fi
+  e2e_hosts_down "$rc"
+  exit "$rc"
+}
+trap on_exit EXIT
+
+step="build the modules, the mirrors and the peers"
+make -s all >/dev/null
+tests/peers/stepca/build.sh >/dev/null
+tests/peers/etcd/mirror.sh v3.4.23 >/dev/null
+tests/peers/aws/build.sh >/dev/null
+stepca=build/mirror/step-ca/v0.19.0/step-ca_linux_0.19.0_amd64.tar.gz
+
+step="bring up the test hosts"
+e2e_hosts_up 3
+if [ "$e2e_started_hosts" = 0 ]; then
+  for h in "$h1" "$h2" "$h3"; do e2e_reset_host "$h"; done
+fi
+
+step="start the AWS peer and the deadman receiver on the hosts' network"
+mkdir -p "$work"
+rm -rf "$peer_dir" "$work"/run-*.log "$work/pings.log"
+eval "$(ctl tests/peers/aws/peer.sh start "$peer_dir" -listen "$e2e_controller_ip:0" -private-ok)"
+peer=$AWS_PEER_URL
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
+unset AWS_CA_BUNDLE
+aws() { ctl /usr/bin/aws --endpoint-url "$peer" "$@"; }
+aws s3 mb s3://etcd-backups >/dev/null
+# healthchecks.io stand-in: answers 200 to every ping and logs "METHOD PATH".
+ctl python3 -c '
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def reply(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n).decode(errors="replace") if n else ""
+        with open(sys.argv[2], "a") as f:
+            f.write("%s %s %s\n" % (self.command, self.path, body.replace("\n", " ")[:200]))
+        self.send_response(200); self.end_headers(); self.wfile.write(b"OK")
+    do_GET = do_POST = do_HEAD = reply
+    def log_message(self, *a): pass
+http.server.HTTPServer((sys.argv[1], 0), H).serve_forever()' "$e2e_controller_ip" "$work/pings.log" &
+pings_pid=$!
+sleep 1
+pings_port=$(ctl ss -ltnp | awk -v p="$pings_pid" '$0 ~ "pid=" p "," { split($4, a, ":"); print a[2] }' | head -1)
+[ -n "$pings_port" ] || pings_port=$(ctl ss -ltnp | awk '/python3/ { split($4, a, ":"); print a[2] }' | head -1)
+pings="http://$e2e_controller_ip:$pings_port"
+
+step="write the inventory and the variables"
+inv=$work/inventory.ini
+{
+  echo "[etcd]"
+  for h in "$h1" "$h2" "$h3"; do hostline "$h"; done
+  printf '\n[etcd-cert-managers]\n%s\n%s\n\n[etcd-clients]\n' "$h1" "$h2"
+} >"$inv"
+cat >"$work/vars.yml" <<EOF
+step_ca_password: "$ca_pw"
+step_provisioner_password: "$prov_pw"
+step_ca_download_url: "file://$top/$stepca"
+step_ca_checksum: "sha256:$(cut -d' ' -f1 "$stepca.sha256")"
+etcd_version: v3.4.23
+etcd_download_url: "file://$top/build/mirror/etcd/{{ etcd_version }}/etcd-{{ etcd_version }}-linux-amd64.tar.gz"
+etcd_checksum: "sha256:file://$top/build/mirror/etcd/{{ etcd_version }}/SHA256SUMS"
+etcd_download_cache_dir: "$work/cache"
+etcd_upload_backup:
+  storage: s3
+  bucket: etcd-backups
+step_ca_backup_s3_bucket: etcd-backups
+step_ca_backup_kms_key_id: alias/etcd-ca-backup
+etcd_backup_s3_endpoint_url: "$peer"
+etcd_backup_kms_endpoint_url: "$peer"
+etcd_backup_aws_access_key_id: "$AWS_ACCESS_KEY_ID"
+etcd_backup_aws_secret_access_key: "$AWS_SECRET_ACCESS_KEY"
+etcd_backup_interval: "*:*:0/20"
+etcd_backup_randomized_delay_sec: "0"
+ca_backup_check_interval: "*:*:0/10"
+backup_healthcheck_enabled: true
+backup_healthcheck_url: "$pings/etcd-uuid"
+ca_backup_healthcheck_url: "$pings/ca-uuid"
+EOF
+
+objects() { # objects PREFIX: number of objects under PREFIX
+  aws s3 ls --recursive "s3://etcd-backups/$1" 2>/dev/null | grep -c . || true
+}
+newest() { aws s3 ls --recursive "s3://etcd-backups/$1" | sort | tail -1 | awk '{ print $4 }'; }
+etcdctl_on() { # etcdctl_on HOST ARGS...: etcdctl against the 3 members with HOST's client cert
+  local h=$1
+  shift
+  on "$h" ETCDCTL_API=3 /opt/bin/etcdctl \
+    --endpoints="https://$(ip_of "$h1"):2379,https://$(ip_of "$h2"):2379,https://$(ip_of "$h3"):2379" \
+    --cacert=/etc/etcd/ssl/root_ca.crt --cert="/etc/etcd/ssl/etcd-$h-client.crt" \
+    --key="/etc/etcd/ssl/etcd-$h-client.key" "$@"
+}
+wait_for() { # wait_for SECONDS WHAT CMD...: until CMD succeeds
+  local until=$(($(date +%s) + $1)) what=$2
+  shift 2
+  while ! "$@" >/dev/null 2>&1; do
+    if [ "$(date +%s)" -ge "$until" ]; then
+      echo "FAIL: $what: not within the time allowed" >&2
+      return 1
+    fi
+    sleep 2
+  done
+  echo "ok   $what"
+}
+
+echo "-- Quick Start step 1: the KMS key (playbooks/setup-kms.yaml)"
+step="setup-kms"
+play "$work/run-1-kms.log" "$inv" playbooks/setup-kms.yaml -e kms_endpoint_url="$peer" -e aws_region=us-east-1
+assert_contains "the key and the alias are made" "alias/etcd-ca-backup -> arn:aws:kms:us-east-1:" \
+  "$(cat "$work/run-1-kms.log")"
+play "$work/run-1-kms-again.log" "$inv" playbooks/setup-kms.yaml -e kms_endpoint_url="$peer" -e aws_region=us-east-1
+assert_eq "setup-kms: a second run changes nothing" "0" "$(recap_sum "$work/run-1-kms-again.log" changed)"
+kms_arn=$(aws kms describe-key --key-id alias/etcd-ca-backup --query KeyMetadata.Arn --output text)
+
+echo "-- create: the backup timers"
+step="create the cluster"
+play "$work/run-2-create.log" "$inv" etcd.yaml -e etcd_action=create -b
+for h in "$h1" "$h2" "$h3"; do
+  assert_eq "$h has the etcd backup timer" "active" "$(on "$h" systemctl is-active etcd-backup-default.timer || true)"
+done
+assert_eq "the primary cert-manager has the CA backup timer" "active" \
+  "$(on "$h1" systemctl is-active ca-backup-default.timer || true)"
+assert_eq "the other cert-manager has none" "inactive" \
+  "$(on "$h2" systemctl is-active ca-backup-default.timer || true)"
+assert_eq "the args files are root's alone" "600" "$(on "$h1" stat -c %a /etc/etcd-backups/etcd-backup-default.json)"
+etcdctl_on "$h1" put /e2e/before-backup yes >/dev/null
+
+step="scheduled backups"
+wait_for 120 "the scheduled etcd backup lands in S3" test "$(objects default/)" -ge 1
+wait_for 60 "the CA backup lands in S3" test "$(objects ca/default/)" -ge 1
+sleep 25 # two or three more CA checks
+assert_eq "an unchanged CA is backed up exactly once" "1" "$(objects ca/default/)"
+on "$h1" 'echo >> /etc/step-ca/config/ca.json'
+wait_for 60 "a CA change makes a new CA backup" test "$(objects ca/default/)" -ge 2
+sleep 25
+assert_eq "exactly one new CA backup per change" "2" "$(objects ca/default/)"
+assert_contains "the CA backup log says what happened" "unchanged since the newest backup" \
+  "$(on "$h1" cat /var/log/etcd-backups/ca-backup.log)"
+assert_contains "the etcd backup job logs on the leader" "streaming to s3://etcd-backups/default/" \
+  "$(on "$h1" cat /var/log/etcd-backups/etcd-backup.log; on "$h2" cat /var/log/etcd-backups/etcd-backup.log; on "$h3" cat /var/log/etcd-backups/etcd-backup.log)"
+assert_contains "the deadman URL got the start ping" "GET /etcd-uuid/start" "$(cat "$work/pings.log")"
+assert_contains "and the success ping" "GET /etcd-uuid " "$(cat "$work/pings.log")"
+assert_contains "the CA job pings its own URL" "GET /ca-uuid " "$(cat "$work/pings.log")"
+
+echo "-- the backup format: readable without this project"
+step="decrypt with the AWS Encryption SDK"
+key=$(newest default/)
+aws s3 cp "s3://etcd-backups/$key" "$work/obj.kms" >/dev/null
+ctl env AWS_REGION=us-east-1 node tests/peers/esdk/esdk.js decrypt --kms-key-arn "$kms_arn" \
+  --kms-endpoint "$peer" <"$work/obj.kms" 2>"$work/esdk.err" | gunzip >"$work/restore-by-hand.db"
+status_json=$(ETCDCTL_API=3 etcdctl snapshot status "$work/restore-by-hand.db" -w json)
+assert_ne "the JS SDK decrypts the backup and etcdctl reads the snapshot" "0" "$(json_get "$status_json" totalKey)"
+
+echo "-- turning the timers off, one backup now"
+step="disable the timers"
+play "$work/run-3-deploy.log" "$inv" etcd.yaml -e etcd_action=deploy -e etcd_backup_cron_enabled=false \
+  -e ca_backup_cron_enabled=false -b
+for h in "$h1" "$h2" "$h3"; do
+  assert_eq "$h: no etcd backup timer" "inactive" "$(on "$h" systemctl is-active etcd-backup-default.timer || true)"
+done
+assert_eq "no CA backup timer" "inactive" "$(on "$h1" systemctl is-active ca-backup-default.timer || true)"
+
+step="KMS down"
+ctl curl -fsS -X POST "$peer/_peer/faults" -d '{"rules":[{"op":"GenerateDataKey","status":500,"count":100}]}' >/dev/null
+before=$(objects default/)
+: >"$work/pings.log"
+play_fails "$work/run-4-kms-down.log" "$inv" etcd.yaml -e etcd_action=backup -b
+assert_contains "the failure names KMS" "GenerateDataKey" "$(cat "$work/run-4-kms-down.log")"
+assert_eq "no object was written" "$before" "$(objects default/)"
+assert_eq "no multipart upload is left" "" "$(aws s3api list-multipart-uploads --bucket etcd-backups --query 'Uploads[].Key' --output text | grep -v None || true)"
+assert_eq "no snapshot file was left behind" "" "$(on "$h1" 'find /var/lib/etcd/backups -type f 2>/dev/null')"
+assert_contains "the fail ping was sent" "POST /etcd-uuid/fail" "$(cat "$work/pings.log")"
+ctl curl -fsS -X DELETE "$peer/_peer/faults" >/dev/null
+
+step="etcd_action=backup"
+play "$work/run-5-backup.log" "$inv" etcd.yaml -e etcd_action=backup -b
+assert_contains "the backup reports its revision and place" "uploaded to s3://etcd-backups/default/" \
+  "$(cat "$work/run-5-backup.log")"
+assert_eq "one more object" "$((before + 1))" "$(objects default/)"
+local_copy=$(on "$h1" 'find /var/lib/etcd/backups/default -name "*-snapshot.db"' | head -1)
+assert_ne "a local copy is kept on the first node" "" "$local_copy"
+etcdctl_on "$h1" put /e2e/after-backup yes >/dev/null
+
+echo "-- Scenario 3: restore etcd data"
+step="a bit-flipped backup is refused"
+good=$(newest default/)
+aws s3 cp "s3://etcd-backups/$good" "$work/good.kms" >/dev/null
+cp "$work/good.kms" "$work/bad.kms"
+size=$(stat -c %s "$work/bad.kms")
+printf '\x5a' | dd of="$work/bad.kms" bs=1 seek=$((size / 2)) conv=notrunc status=none
+bad_key="default/2099/01/etcd-default-2099-01-01_00-00-00-snapshot.db.kms"
+aws s3 cp "$work/bad.kms" "s3://etcd-backups/$bad_key" >/dev/null
+play_fails "$work/run-6-bad.log" "$inv" playbooks/restore-etcd-cluster.yaml -e restore_confirm=false \
+  -e restore_etcd_s3_file="$bad_key"
+assert_contains "the flipped byte is caught" "s3://etcd-backups/$bad_key" "$(cat "$work/run-6-bad.log")"
+assert_eq "no data dir was touched" "" "$(for h in "$h1" "$h2" "$h3"; do on "$h" 'ls -d /var/lib/etcd/*.before-restore-* 2>/dev/null'; done)"
+assert_eq "the cluster still has the later write" "yes" "$(etcdctl_on "$h1" get --print-value-only /e2e/after-backup)"
+aws s3 rm "s3://etcd-backups/$bad_key" >/dev/null
+
+step="restore from the newest S3 backup"
+t0=$(date +%s.%N)
+play "$work/run-7-restore-s3.log" "$inv" playbooks/restore-etcd-cluster.yaml -e restore_confirm=false
+restore_s3=$(elapsed "$t0")
+assert_contains "restored from the newest backup" "restored from s3://etcd-backups/$good" "$(cat "$work/run-7-restore-s3.log")"
+assert_eq "the backed-up key is there" "yes" "$(etcdctl_on "$h2" get --print-value-only /e2e/before-backup)"
+assert_eq "the later write is gone" "" "$(etcdctl_on "$h2" get --print-value-only /e2e/after-backup)"
+assert_eq "3 healthy members" "3" "$(etcdctl_on "$h1" endpoint health 2>&1 | grep -c 'is healthy')"
+assert_eq "every old data dir is kept aside" "3" "$(for h in "$h1" "$h2" "$h3"; do on "$h" 'ls -d /var/lib/etcd/default.before-restore-*'; done | wc -l)"
+assert_eq "the plaintext copies are gone" "" "$(for h in "$h1" "$h2" "$h3"; do on "$h" 'ls /var/lib/etcd/restore 2>/dev/null'; done)"
+
+step="restore from a local file"
+etcdctl_on "$h1" put /e2e/after-backup again >/dev/null
+play "$work/run-8-restore-local.log" "$inv" playbooks/restore-etcd-cluster.yaml -e restore_confirm=false \
+  -e restore_etcd_local_file="$local_copy"
+assert_eq "restored from the local file: the backed-up key" "yes" "$(etcdctl_on "$h3" get --print-value-only /e2e/before-backup)"
+assert_eq "restored from the local file: the later write is gone" "" "$(etcdctl_on "$h3" get --print-value-only /e2e/after-backup)"
+
+echo "-- Scenario 2: restore the CA from S3"
+step="restore the CA from its backup"
+root_before=$(on "$h1" sha256sum /etc/step-ca/certs/root_ca.crt | cut -d' ' -f1)
+on "$h1" 'systemctl stop step-ca; mv /etc/step-ca /root/lost-ca'
+play "$work/run-9-restore-ca.log" "$inv" playbooks/restore-ca-from-backup.yaml -e target_node="$h1"
+assert_eq "the same root is back" "$root_before" "$(on "$h1" sha256sum /etc/step-ca/certs/root_ca.crt | cut -d' ' -f1)"
+assert_eq "step-ca serves it" "active" "$(on "$h1" systemctl is-active step-ca)"
+assert_contains "step-ca answers /health" '"status":"ok"' \
+  "$(on "$h1" curl -fsS --cacert /etc/step-ca/certs/root_ca.crt https://127.0.0.1:9000/health)"
+assert_eq "the CA key kept its mode" "400" "$(on "$h1" stat -c %a /etc/step-ca/secrets/intermediate_ca_key)"
+
+echo "-- delete takes a last backup"
+step="delete"
+before=$(objects default/)
+play "$work/run-10-delete.log" "$inv" etcd.yaml -e etcd_delete_cluster=true -e etcd_delete_confirm=true -b
+assert_eq "a backup was taken before the delete" "$((before + 1))" "$(objects default/)"
+
+echo "backup e2e: restore of 3 members from S3 in ${restore_s3} s"
