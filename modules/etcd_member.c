@@ -1225,6 +1225,11 @@ static int transfer_once(struct module *m, struct job *j, const struct leadershi
 	*transferee = l->states[pick].id;
 	if (m->check_mode)
 		return 1;
+	if (!l->probes[from].answered) {
+		error_set(why, -EAGAIN, "the leader does not answer at its client URLs: %s",
+			  l->probes[from].err.msg);
+		return 0;
+	}
 	if (etcd_move_leader(&j->client, l->probes[from].endpoint, *transferee, why) < 0)
 		return 0;
 	return 1;
@@ -1318,6 +1323,7 @@ static int catch_up_look(struct module *m, struct job *j, struct catch_up *c, st
 	int rc = 0;
 
 	memset(c, 0, sizeof(*c));
+	etcd_member_list_free(&j->list);
 	if (etcd_member_list(&j->client, &j->list, why) < 0)
 		return 0; /* no endpoint answers right now: look again */
 	if (find_running(m, j, &target) < 0)

@@ -197,7 +197,7 @@ for h in "$h1" "$h2" "$h3"; do
     "$(on "$h" 'for f in /var/lib/etcd/default /var/lib/etcd/second /etc/etcd/etcd-default.conf.yml /etc/etcd/etcd-second.conf.yml; do test -e $f && echo yes || echo no; done' | xargs)"
   assert_eq "$h: renewal timers of both clusters" "3 3" \
     "$(on "$h" systemctl list-timers --no-legend "'step-renew-*'" | awk -v a="step-renew-$h-" -v b="step-renew-second-$h-" \
-      '{ for (i = 1; i <= NF; i++) { if (index($i, a) == 1) na++; if (index($i, b) == 1) nb++ } } END { print na + 0, nb + 0 }')"
+      '{ for (i = 1; i <= NF; i++) if ($i ~ /\.timer$/) { if (index($i, a) == 1) na++; if (index($i, b) == 1) nb++ } } END { print na + 0, nb + 0 }')"
   assert_eq "$h: args files of both clusters' renewal jobs" "yes yes" \
     "$(on "$h" 'for f in /etc/etcd/step/renew-peer.json /etc/etcd/step-second/renew-peer.json; do test -e $f && echo yes || echo no; done' | xargs)"
 done
@@ -206,7 +206,7 @@ assert_eq "$h1: step-ca and step-ca-second serve (active enabled x2)" "active ac
 assert_eq "$h2 (backup): both stopped and disabled" "inactive inactive disabled disabled" \
   "$({ on "$h2" systemctl is-active step-ca step-ca-second || true; } | xargs) $({ on "$h2" systemctl is-enabled step-ca step-ca-second || true; } | xargs)"
 assert_eq "step-ca on 9000 and step-ca-second on 9001 answer /health" '{"status":"ok"} {"status":"ok"}' \
-  "$(on "$h1" curl -sk "https://$(ip_of "$h1"):9000/health") $(on "$h1" curl -sk "https://$(ip_of "$h1"):9001/health")"
+  "$(ctl curl -sk "https://$(ip_of "$h1"):9000/health") $(ctl curl -sk "https://$(ip_of "$h1"):9001/health")"
 assert_contains "step-ca-second uses its own CA directory" "/etc/step-ca-second/config/ca.json" \
   "$(on "$h1" systemctl cat step-ca-second)"
 if on "$h1" cmp -s /etc/step-ca/certs/root_ca.crt /etc/step-ca-second/certs/root_ca.crt; then
@@ -246,7 +246,7 @@ for h in "$h1" "$h2" "$h3"; do
   assert_eq "$h: A's units, CA, certificates, main PIDs and timers untouched" "${a_before[$h]}" "$(a_fingerprint "$h")"
   assert_eq "$h: A still healthy" "3" "$(healthy_count "$h" "$eps_a" "$ssl_a" "$ssl_a")"
 done
-assert_eq "$h1: step-ca still serves A on 9000" '{"status":"ok"}' "$(on "$h1" curl -sk "https://$(ip_of "$h1"):9000/health")"
+assert_eq "$h1: step-ca still serves A on 9000" '{"status":"ok"}' "$(ctl curl -sk "https://$(ip_of "$h1"):9000/health")"
 play "$work/run-6-delete-b-again.log" "$inv_b" etcd.yaml -e etcd_delete_cluster=true -e etcd_delete_confirm=true -b
 assert_eq "delete B again: changed=0" "0 0" \
   "$(recap_sum "$work/run-6-delete-b-again.log" changed) $(recap_sum "$work/run-6-delete-b-again.log" failed)"
