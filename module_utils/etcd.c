@@ -396,6 +396,28 @@ enum etcd_removal etcd_removal_check(size_t voters, size_t healthy_voters, bool 
 	return ETCD_REMOVAL_SAFE;
 }
 
+/* ---- leadership and catch-up ------------------------------------------------------------- */
+
+int etcd_transferee(const struct etcd_member_state *states, size_t n, uint64_t leaving)
+{
+	int pick = -ENOENT;
+
+	for (size_t i = 0; i < n && i <= (size_t)INT32_MAX; i++) {
+		const struct etcd_member_state *s = &states[i];
+
+		if (s->id == leaving || !s->voter || !s->healthy)
+			continue;
+		if (pick < 0 || s->raft_index > states[pick].raft_index)
+			pick = (int)i;
+	}
+	return pick;
+}
+
+uint64_t etcd_raft_lag(uint64_t leader_index, uint64_t member_index)
+{
+	return leader_index > member_index ? leader_index - member_index : 0;
+}
+
 /* ---- calls -------------------------------------------------------------------------------- */
 
 static long timeout_of(const struct etcd_client *c)
@@ -601,6 +623,24 @@ int etcd_member_remove(struct etcd_client *c, uint64_t id, struct error *err)
 int etcd_member_promote(struct etcd_client *c, uint64_t id, struct error *err)
 {
 	return call_with_id(c, "cluster/member/promote", id, err);
+}
+
+int etcd_move_leader(const struct etcd_client *c, const char *leader_endpoint, uint64_t target,
+		     struct error *err)
+{
+	char decimal[24];
+	json_t *body, *answer = NULL;
+	int rc;
+
+	/* uint64 as a decimal string: the proto3 JSON form, exact for any ID. */
+	snprintf(decimal, sizeof(decimal), "%" PRIu64, target);
+	body = json_pack("{s:s}", "targetID", decimal);
+	if (!body)
+		return error_set(err, -ENOMEM, "out of memory");
+	rc = etcd_post(c, leader_endpoint, "maintenance/transfer-leadership", body, &answer, err);
+	json_decref(body);
+	json_decref(answer);
+	return rc;
 }
 
 int etcd_status(const struct etcd_client *c, const char *endpoint, struct etcd_status *out,

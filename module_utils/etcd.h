@@ -146,6 +146,30 @@ enum etcd_removal {
 enum etcd_removal etcd_removal_check(size_t voters, size_t healthy_voters, bool target_is_voter,
 				     bool target_healthy);
 
+/* ---- leadership and catch-up ------------------------------------------------------------- */
+
+/* What a caller found out about one member, for the decisions below. */
+struct etcd_member_state {
+	uint64_t id;
+	bool voter;	     /* not a learner: only a voter can lead */
+	bool healthy;	     /* its endpoint answered /health true and Status without errors */
+	uint64_t raft_index; /* Status.raftIndex: its committed index */
+};
+
+/*
+ * The member the leadership should go to when `leaving` gives it up: a healthy voter other than
+ * `leaving` with the highest raft index, the most caught up (etcd's leader waits for the
+ * transferee to catch up before it steps down, so this one takes least time); ties go to the
+ * first in the array. Returns its index in states, or -ENOENT when no member qualifies.
+ */
+int etcd_transferee(const struct etcd_member_state *states, size_t n, uint64_t leaving);
+
+/*
+ * How many raft entries a member is behind: leader_index - member_index, 0 when the member is
+ * not behind (its index may be read after the leader's and be ahead of that older reading).
+ */
+uint64_t etcd_raft_lag(uint64_t leader_index, uint64_t member_index);
+
 /* ---- calls -------------------------------------------------------------------------------- */
 
 /*
@@ -169,6 +193,15 @@ int etcd_member_add(struct etcd_client *c, const char *const *peer_urls, size_t 
 		    bool learner, uint64_t *id, struct etcd_member_list *after, struct error *err);
 int etcd_member_remove(struct etcd_client *c, uint64_t id, struct error *err);
 int etcd_member_promote(struct etcd_client *c, uint64_t id, struct error *err);
+
+/*
+ * Maintenance.MoveLeader (POST /v3/maintenance/transfer-leadership {"targetID": decimal}) to the
+ * leader behind leader_endpoint: only the leader accepts it ("etcdserver: not leader" from any
+ * other member). etcd answers once the transferee leads, or with an error when the transfer
+ * timed out (etcdserver ErrTimeoutLeaderTransfer).
+ */
+int etcd_move_leader(const struct etcd_client *c, const char *leader_endpoint, uint64_t target,
+		     struct error *err);
 
 /* Maintenance.Status of the member behind one endpoint. */
 int etcd_status(const struct etcd_client *c, const char *endpoint, struct etcd_status *out,

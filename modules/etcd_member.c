@@ -8,15 +8,21 @@
  * etcd runs there, waits until the learner has started and caught up, then promotes it. So a
  * role adds (promote=false), starts etcd, and calls present again. state=absent removes a member,
  * refusing to remove the last voter or to leave fewer healthy voters than a quorum unless forced.
+ * state=leader_moved hands the leadership of a member to the most caught-up healthy voter (before
+ * its restart); state=healthy waits until a member is healthy and within max_lag raft entries of
+ * the leader (after its restart). With data_dir, the fdatasync latency of the member's disk is
+ * measured first (module_utils/disk.c), with a warning or a failure past the thresholds.
  *
  * All calls and the arithmetic live in module_utils/etcd.c; this file decides and reports.
  */
+#include "disk.h"
 #include "etcd.h"
 #include "module.h"
 #include "x509.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,11 +30,11 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const STATES[] = {"query", "present", "absent", NULL};
+static const char *const STATES[] = {"query", "present", "absent", "leader_moved", "healthy", NULL};
 static const char *const ID_ALIASES[] = {"member_id", NULL};
 
 static const struct option_spec options[] = {
-    {.name = "endpoints", .type = OPT_LIST, .required = true},
+    {.name = "endpoints", .type = OPT_LIST},
     {.name = "ca_cert", .type = OPT_PATH},
     {.name = "client_cert", .type = OPT_PATH},
     {.name = "client_key", .type = OPT_PATH},
@@ -42,6 +48,11 @@ static const struct option_spec options[] = {
     {.name = "wait", .type = OPT_BOOL, .def = "false"},
     {.name = "wait_timeout", .type = OPT_INT, .def = "120"},
     {.name = "timeout", .type = OPT_INT, .def = "5"},
+    {.name = "max_lag", .type = OPT_INT, .def = "100"},
+    {.name = "data_dir", .type = OPT_PATH},
+    {.name = "fsync_warn_ms", .type = OPT_STR, .def = "10"},
+    {.name = "fsync_fail_ms", .type = OPT_STR, .def = "0"},
+    {.name = "fsync_writes", .type = OPT_INT, .def = "200"},
     {0},
 };
 
@@ -56,6 +67,8 @@ struct job {
 	size_t n_peer_urls;
 	struct etcd_member_list list;
 	struct timespec deadline; /* CLOCK_MONOTONIC: start + wait_timeout */
+	double fsync_warn_ms, fsync_fail_ms;
+	bool disk_only; /* state=query with data_dir and no endpoints: measure the disk only */
 };
 
 /* The health of one endpoint, as query reports it. */
@@ -159,22 +172,57 @@ static int check_state_needs(struct module *m)
 	    module_list_size(m, "peer_urls") == 0)
 		return module_fail(m,
 				   "state=absent needs name, id or peer_urls to find the member");
+	if ((strcmp(state, "leader_moved") == 0 || strcmp(state, "healthy") == 0) &&
+	    !module_has(m, "name") && !module_has(m, "id"))
+		return module_fail(m, "state=%s needs name or id: the member %s", state,
+				   state[0] == 'l' ? "to move the leadership away from"
+						   : "to wait for");
 	return 0;
+}
+
+/* A number of milliseconds >= 0 (a float: fsync_warn_ms=0.001 is fine). */
+static int read_ms(struct module *m, const char *option, double *out)
+{
+	const char *text = module_str(m, option);
+	char *end;
+
+	errno = 0;
+	*out = strtod(text, &end);
+	if (errno || end == text || *end || !isfinite(*out) || *out < 0)
+		return module_fail(m, "%s: '%s' is not a number of milliseconds >= 0", option,
+				   text);
+	return 0;
+}
+
+static int check_numbers(struct module *m, struct job *j)
+{
+	if (module_int(m, "wait_timeout") < 0)
+		return module_fail(m, "wait_timeout must be 0 or more seconds");
+	if (module_int(m, "timeout") < 1 || module_int(m, "timeout") > 3600)
+		return module_fail(m, "timeout must be between 1 and 3600 seconds");
+	if (module_int(m, "max_lag") < 0)
+		return module_fail(m, "max_lag must be 0 or more raft entries");
+	if (module_int(m, "fsync_writes") < 1 || module_int(m, "fsync_writes") > DISK_FSYNC_MAX_WRITES)
+		return module_fail(m, "fsync_writes must be between 1 and %d", DISK_FSYNC_MAX_WRITES);
+	return read_ms(m, "fsync_warn_ms", &j->fsync_warn_ms) < 0 ||
+			       read_ms(m, "fsync_fail_ms", &j->fsync_fail_ms) < 0
+		   ? -1
+		   : 0;
 }
 
 static int read_options(struct module *m, struct job *j)
 {
 	size_t n;
 
-	if (module_int(m, "wait_timeout") < 0)
-		return module_fail(m, "wait_timeout must be 0 or more seconds");
-	if (module_int(m, "timeout") < 1 || module_int(m, "timeout") > 3600)
-		return module_fail(m, "timeout must be between 1 and 3600 seconds");
+	if (check_numbers(m, j) < 0)
+		return -1;
 	j->endpoints = list_option(m, "endpoints", &n);
 	j->peer_urls = list_option(m, "peer_urls", &j->n_peer_urls);
 	if (!j->endpoints || !j->peer_urls)
 		return module_fail(m, "out of memory");
-	if (n == 0)
+	j->disk_only = n == 0 && module_has(m, "data_dir") &&
+		       strcmp(module_str(m, "state"), "query") == 0;
+	if (n == 0 && !j->disk_only)
 		return module_fail(m, "endpoints: give at least one client URL");
 	if (check_urls(m, "endpoints", j->endpoints, n, true) < 0 ||
 	    check_urls(m, "peer_urls", j->peer_urls, j->n_peer_urls, false) < 0 ||
@@ -992,6 +1040,369 @@ static int absent(struct module *m, struct job *j)
 	return 0;
 }
 
+/* ---- the disk (data_dir) ------------------------------------------------------------------- */
+
+/*
+ * fdatasync latency where the member's data lives (module_utils/disk.h): a warning above
+ * fsync_warn_ms, a failure above fsync_fail_ms (0: never), the figures in the result. Runs in
+ * check mode too: the test file is gone before the module returns.
+ */
+static int check_disk(struct module *m, struct job *j)
+{
+	struct disk_fsync_result r;
+	struct error err;
+	char figures[512];
+
+	if (disk_fsync_measure(module_str(m, "data_dir"), (size_t)module_int(m, "fsync_writes"),
+			       &r, &err) < 0)
+		return module_fail(m, "data_dir: cannot measure the fsync latency: %s", err.msg);
+	module_set(m, "fsync_p50_ms", json_real(r.p50_ms));
+	module_set(m, "fsync_p99_ms", json_real(r.p99_ms));
+	module_set(m, "fsync_max_ms", json_real(r.max_ms));
+	module_set_int(m, "fsync_writes", (long long)r.writes);
+	module_set_str(m, "fsync_dir", r.dir);
+	snprintf(figures, sizeof(figures),
+		 "fsync latency in %.300s: p50 %.3f ms, p99 %.3f ms, max %.3f ms over %zu writes of %d "
+		 "bytes",
+		 r.dir, r.p50_ms, r.p99_ms, r.max_ms, r.writes, DISK_FSYNC_WRITE_SIZE);
+	if (j->fsync_fail_ms > 0 && r.p99_ms > j->fsync_fail_ms)
+		return module_fail(m,
+				   "%s: the p99 is above fsync_fail_ms %g ms. etcd commits every "
+				   "write with an fsync of its WAL and wants a p99 below 10 ms; on "
+				   "this disk expect slow writes and lost leaders. Put data_dir on a "
+				   "faster disk (SSD), or raise fsync_fail_ms",
+				   figures, j->fsync_fail_ms);
+	if (r.p99_ms > j->fsync_warn_ms)
+		module_warn(m,
+			    "%s: the p99 is above fsync_warn_ms %g ms (etcd wants the p99 of its "
+			    "WAL fsyncs below 10 ms: expect slow writes and leader elections)",
+			    figures, j->fsync_warn_ms);
+	set_msg(m, "%s", figures);
+	return 0;
+}
+
+/* ---- every member through its own client URLs (leader_moved, healthy) ----------------------- */
+
+/* Probes member through its client URLs until one answers as that member; false if none. */
+static bool probe_member(const struct job *j, const struct etcd_member *member, struct probe *p)
+{
+	memset(p, 0, sizeof(*p));
+	error_set(&p->err, -EIO, "no client URL (not started)");
+	for (size_t u = 0; u < member->n_client_urls; u++) {
+		etcd_status_free(&p->status);
+		probe_endpoint(&j->client, member->client_urls[u], p);
+		if (p->answered && p->status.member_id != member->id) {
+			error_set(&p->err, -EIO, "%s answers as another member", p->endpoint);
+			p->answered = p->healthy = false;
+		}
+		if (p->answered)
+			break;
+	}
+	return p->healthy;
+}
+
+/* probes[i] for j->list.members[i]; *leader = the leader a healthy member knows (0: none). */
+static void probe_members(const struct job *j, struct probe *probes,
+			  struct etcd_member_state *states, uint64_t *leader)
+{
+	*leader = 0;
+	for (size_t i = 0; i < j->list.n_members; i++) {
+		const struct etcd_member *member = &j->list.members[i];
+
+		etcd_status_free(&probes[i].status);
+		probe_member(j, member, &probes[i]);
+		states[i] = (struct etcd_member_state){.id = member->id,
+						       .voter = !member->is_learner,
+						       .healthy = probes[i].healthy,
+						       .raft_index = probes[i].status.raft_index};
+		if (!*leader && probes[i].healthy)
+			*leader = probes[i].status.leader;
+	}
+}
+
+/* The member name or id names (no peer_urls: these states act on running members). */
+static int find_running(struct module *m, struct job *j, const struct etcd_member **target)
+{
+	bool bad = false;
+
+	*target = module_has(m, "id") ? find_by_id(m, j, &bad)
+				      : etcd_member_by_name(&j->list, module_str(m, "name"));
+	if (bad)
+		return -1;
+	if (!*target)
+		return module_fail(m, "no member %s '%s' in the cluster",
+				   module_has(m, "id") ? "with id" : "named",
+				   module_str(m, module_has(m, "id") ? "id" : "name"));
+	return 0;
+}
+
+/* "'name' (id)" of the member with that id, or its hex id alone. */
+static const char *label_of(const struct job *j, uint64_t id, char *buf, size_t size)
+{
+	const struct etcd_member *member = etcd_member_by_id(&j->list, id);
+
+	if (member)
+		return member_label(member, buf, size);
+	if (!id)
+		snprintf(buf, size, "none");
+	else
+		etcd_id_hex(id, buf);
+	return buf;
+}
+
+/* ---- state=leader_moved -------------------------------------------------------------------- */
+
+/* One look at the cluster for leader_moved: members, their probes, the leader. */
+struct leadership {
+	struct probe *probes;
+	struct etcd_member_state *states;
+	size_t n;
+	uint64_t leader;
+};
+
+static void leadership_free(struct leadership *l)
+{
+	probes_free(l->probes, l->n);
+	free(l->states);
+	memset(l, 0, sizeof(*l));
+}
+
+static int leadership_look(struct module *m, struct job *j, struct leadership *l)
+{
+	leadership_free(l);
+	if (list_members(m, j) < 0)
+		return -1;
+	l->n = j->list.n_members;
+	l->probes = calloc(l->n + 1, sizeof(*l->probes));
+	l->states = calloc(l->n + 1, sizeof(*l->states));
+	if (!l->probes || !l->states)
+		return module_fail(m, "out of memory");
+	probe_members(j, l->probes, l->states, &l->leader);
+	return 0;
+}
+
+/* "'a': reason; 'b': reason" of the voters other than `leaving` that are not healthy. */
+static void list_unfit(const struct job *j, const struct leadership *l, uint64_t leaving,
+		       char *buf, size_t size)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < l->n && used < size; i++)
+		if (l->states[i].id != leaving && l->states[i].voter && !l->states[i].healthy)
+			used += (size_t)snprintf(buf + used, size - used, "%s'%s': %s",
+						 used ? "; " : "", j->list.members[i].name,
+						 l->probes[i].err.msg);
+}
+
+static void report_leadership(struct module *m, const struct job *j, uint64_t before,
+			      uint64_t after, uint64_t transferee, uint64_t member)
+{
+	set_members(m, &j->list, 0);
+	module_set(m, "member_id", id_json(member));
+	module_set(m, "previous_leader", id_json(before));
+	module_set(m, "leader", id_json(after));
+	module_set(m, "transferee", id_json(transferee));
+}
+
+/*
+ * One transfer attempt from the leader `from` (index in l) to the best transferee. Returns 1
+ * when it was asked (and accepted), 0 when it should be tried again later (*why says why), -1
+ * when the module failed.
+ */
+static int transfer_once(struct module *m, struct job *j, const struct leadership *l, size_t from,
+			 uint64_t *transferee, struct error *why)
+{
+	int pick = etcd_transferee(l->states, l->n, l->states[from].id);
+	char unfit[512];
+
+	if (pick < 0) {
+		list_unfit(j, l, l->states[from].id, unfit, sizeof(unfit));
+		error_set(why, -EAGAIN, "no healthy voting member to hand the leadership to (%s)",
+			  unfit[0] ? unfit : "none");
+		return 0;
+	}
+	*transferee = l->states[pick].id;
+	if (m->check_mode)
+		return 1;
+	if (!l->probes[from].answered) {
+		error_set(why, -EAGAIN, "the leader does not answer at its client URLs: %s",
+			  l->probes[from].err.msg);
+		return 0;
+	}
+	if (etcd_move_leader(&j->client, l->probes[from].endpoint, *transferee, why) < 0)
+		return 0;
+	return 1;
+}
+
+static int leader_moved(struct module *m, struct job *j)
+{
+	struct leadership l = {0};
+	const struct etcd_member *target;
+	uint64_t id = 0, first_leader = 0, transferee = 0;
+	char label[128], other[128];
+	struct error why;
+	long pause = POLL_MIN_MS;
+	bool asked = false;
+	int rc = -1;
+
+	for (;;) {
+		if (leadership_look(m, j, &l) < 0 || find_running(m, j, &target) < 0)
+			goto out;
+		id = target->id;
+		member_label(target, label, sizeof(label));
+		if (!first_leader)
+			first_leader = l.leader;
+		if (l.leader && l.leader != id) {
+			/* Not (or no longer) the leader: done. */
+			break;
+		}
+		if (l.leader == id && etcd_voter_count(&j->list) == 1) {
+			module_warn(m, "%s is the only voting member: the leadership stays", label);
+			break;
+		}
+		error_set(&why, -EAGAIN, "no healthy member knows a leader");
+		if (l.leader == id) {
+			size_t from = (size_t)(target - j->list.members);
+			int done = transfer_once(m, j, &l, from, &transferee, &why);
+
+			if (done < 0)
+				goto out;
+			if (done && m->check_mode) {
+				asked = true;
+				break;
+			}
+			asked = asked || done;
+		}
+		if (past(&j->deadline)) {
+			module_fail(m,
+				    "wait_timeout: %s %s within %lld s: %s",
+				    label,
+				    asked ? "was asked to hand the leadership over, but no other "
+					    "leader was seen"
+					  : "still leads",
+				    module_int(m, "wait_timeout"), why.msg);
+			goto out;
+		}
+		pause = backoff("leadership not moved yet", &why, pause);
+	}
+	module_set_changed(m, asked);
+	module_set_str(m, "action", asked ? "moved" : "none");
+	report_leadership(m, j, first_leader, m->check_mode && asked ? transferee : l.leader,
+			  asked ? transferee : 0, id);
+	if (asked)
+		set_msg(m, "%s leadership of %s to %s", m->check_mode ? "would hand the" : "handed the",
+			label, label_of(j, transferee, other, sizeof(other)));
+	else
+		set_msg(m, "%s is not the leader (the leader is %s): nothing to do", label,
+			label_of(j, l.leader, other, sizeof(other)));
+	rc = 0;
+out:
+	leadership_free(&l);
+	return rc;
+}
+
+/* ---- state=healthy ------------------------------------------------------------------------- */
+
+/* Where a member stands against the leader. */
+struct catch_up {
+	uint64_t leader, leader_index, applied, lag;
+	bool is_learner;
+};
+
+/*
+ * One look: the member healthy, the leader's committed index read first, then the member's
+ * applied index (read second, so that entries committed between the two calls never count as
+ * lag). Returns 1 when caught up, 0 when not (*why says why), -1 on failure of the module.
+ */
+static int catch_up_look(struct module *m, struct job *j, struct catch_up *c, struct error *why)
+{
+	const struct etcd_member *target, *leader;
+	struct probe p = {0}, lp = {0};
+	char label[128], leader_label[128];
+	int rc = 0;
+
+	memset(c, 0, sizeof(*c));
+	etcd_member_list_free(&j->list);
+	if (etcd_member_list(&j->client, &j->list, why) < 0)
+		return 0; /* no endpoint answers right now: look again */
+	if (find_running(m, j, &target) < 0)
+		return -1;
+	member_label(target, label, sizeof(label));
+	c->is_learner = target->is_learner;
+	if (!probe_member(j, target, &p)) {
+		error_set(why, -EAGAIN, "%s is not healthy: %s", label, p.err.msg);
+		goto out;
+	}
+	c->leader = p.status.leader;
+	leader = etcd_member_by_id(&j->list, c->leader);
+	if (!leader) {
+		error_set(why, -EAGAIN, "%s knows no leader", label);
+		goto out;
+	}
+	if (leader != target && !probe_member(j, leader, &lp)) {
+		error_set(why, -EAGAIN, "the leader is not healthy: %s", lp.err.msg);
+		goto out;
+	}
+	c->leader_index = leader == target ? p.status.raft_index : lp.status.raft_index;
+	etcd_status_free(&p.status);
+	if (leader != target && !probe_member(j, target, &p)) {
+		error_set(why, -EAGAIN, "%s is not healthy: %s", label, p.err.msg);
+		goto out;
+	}
+	/* raftAppliedIndex is 3.4+; a zero (omitted) one falls back to the committed index. */
+	c->applied = p.status.raft_applied_index ? p.status.raft_applied_index
+						 : p.status.raft_index;
+	c->lag = etcd_raft_lag(c->leader_index, c->applied);
+	rc = c->lag <= (uint64_t)module_int(m, "max_lag");
+	if (!rc)
+		error_set(why, -EAGAIN, "%s has applied index %" PRIu64 ", the leader %s is at %" PRIu64
+			  ": %" PRIu64 " entries behind (max_lag %lld)",
+			  label, c->applied, member_label(leader, leader_label, sizeof(leader_label)),
+			  c->leader_index, c->lag, module_int(m, "max_lag"));
+out:
+	etcd_status_free(&p.status);
+	etcd_status_free(&lp.status);
+	return rc;
+}
+
+static int healthy_state(struct module *m, struct job *j)
+{
+	const struct etcd_member *target;
+	struct catch_up c;
+	struct error why;
+	char label[128], leader[128];
+	long pause = POLL_MIN_MS;
+	int rc;
+
+	while ((rc = catch_up_look(m, j, &c, &why)) == 0) {
+		if (past(&j->deadline))
+			return module_fail(m,
+					   "wait_timeout: member '%s' is not healthy and caught up "
+					   "after %lld s: %s",
+					   module_str(m, module_has(m, "id") ? "id" : "name"),
+					   module_int(m, "wait_timeout"), why.msg);
+		pause = backoff("member not healthy and caught up yet", &why, pause);
+	}
+	if (rc < 0 || find_running(m, j, &target) < 0)
+		return -1;
+	module_set_changed(m, false);
+	set_members(m, &j->list, 0);
+	set_member(m, target);
+	module_set(m, "leader", id_json(c.leader));
+	module_set_bool(m, "healthy", true);
+	module_set_int(m, "applied_index", (long long)c.applied);
+	module_set_int(m, "leader_raft_index", (long long)c.leader_index);
+	module_set_int(m, "lag", (long long)c.lag);
+	module_set_bool(m, "is_learner", c.is_learner);
+	set_msg(m, "member %s is healthy and caught up: applied index %" PRIu64
+		   ", leader %s at %" PRIu64 " (lag %" PRIu64 ", max_lag %lld)",
+		member_label(target, label, sizeof(label)), c.applied,
+		label_of(j, c.leader, leader, sizeof(leader)), c.leader_index, c.lag,
+		module_int(m, "max_lag"));
+	return 0;
+}
+
 static int run(struct module *m)
 {
 	struct job j = {0};
@@ -1000,12 +1411,21 @@ static int run(struct module *m)
 
 	if (read_options(m, &j) < 0)
 		goto out;
-	if (strcmp(state, "query") == 0)
+	/* The disk first: a member on a too slow disk is not added, promoted or restarted. */
+	if (module_has(m, "data_dir") && check_disk(m, &j) < 0)
+		goto out;
+	if (j.disk_only)
+		rc = 0;
+	else if (strcmp(state, "query") == 0)
 		rc = query(m, &j);
 	else if (strcmp(state, "present") == 0)
 		rc = present(m, &j);
-	else
+	else if (strcmp(state, "absent") == 0)
 		rc = absent(m, &j);
+	else if (strcmp(state, "leader_moved") == 0)
+		rc = leader_moved(m, &j);
+	else
+		rc = healthy_state(m, &j);
 out:
 	job_free(&j);
 	return rc;

@@ -111,11 +111,11 @@ etcd_download_cache_dir: "$work/cache"
 EOF
 
 reset_host() { # reset_host HOST: remove everything the role and this test put on HOST
-  on "$1" 'systemctl stop step-ca "step-renew-*" 2>/dev/null;
-    rm -f /etc/systemd/system/step-ca.service /etc/systemd/system/step-renew-* \
-      /etc/systemd/system/*.wants/step-ca.service /etc/systemd/system/*.wants/step-renew-*;
+  on "$1" 'systemctl stop "step-ca*" "step-renew-*" 2>/dev/null;
+    rm -f /etc/systemd/system/step-ca*.service /etc/systemd/system/step-renew-* \
+      /etc/systemd/system/*.wants/step-ca*.service /etc/systemd/system/*.wants/step-renew-*;
     systemctl daemon-reload; systemctl reset-failed "step-*" 2>/dev/null;
-    rm -rf /etc/step-ca /etc/etcd /opt/bin /root/failover.*;
+    rm -rf /etc/step-ca /etc/step-ca-* /etc/etcd /opt/bin /root/failover.*;
     userdel etcd 2>/dev/null; groupdel etcd 2>/dev/null; true'
 }
 step="reset the hosts to a clean state"

@@ -84,6 +84,72 @@ assert_eq "version and db_size" "3.4.23 yes" \
   "$(get "$out" '.health[0].version') $([ "$(get "$out" '.health[0].db_size')" -gt 0 ] && echo yes)"
 member2=$(get "$out" '.member_id')
 
+# The leader as etcdctl sees it: the name of the member whose ID is the leader in endpoint status.
+etcdctl_leader() {
+  "$cluster" etcdctl "$work" endpoint status -w json | python3 -c '
+import json, sys
+st = json.load(sys.stdin)
+ids = {s["Status"]["header"]["member_id"]: s["Endpoint"] for s in st}
+leaders = {s["Status"]["leader"] for s in st}
+print(" ".join(sorted(ids.get(l, format(l, "x")) for l in leaders)))'
+}
+name_of_endpoint() { sed -E 's|https://127\.0\.1\.([0-9]+):.*|member-\1|' <<<"$1"; }
+
+step "leader_moved: a follower is not the leader, nothing to do"
+leader=$(name_of_endpoint "$(etcdctl_leader)")
+follower=$(for i in 1 2 3; do [ "member-$i" != "$leader" ] && echo "member-$i" && break; done)
+out=$(run_module "$(args '"state": "leader_moved", "name": "'"$follower"'"')")
+assert_eq "follower: no change" "false false none" "$(get "$out" '.failed') $(get "$out" '.changed') $(get "$out" '.action')"
+assert_contains "says who leads" "'$follower'" "$(get "$out" '.msg')"
+assert_eq "the leader is unchanged (etcdctl)" "$leader" "$(name_of_endpoint "$(etcdctl_leader)")"
+
+step "leader_moved: check mode predicts and moves nothing"
+out=$(run_module "$(args '"state": "leader_moved", "name": "'"$leader"'", "_ansible_check_mode": true')")
+assert_eq "check mode: would move" "false true moved" "$(get "$out" '.failed') $(get "$out" '.changed') $(get "$out" '.action')"
+assert_eq "the leader is unchanged (etcdctl)" "$leader" "$(name_of_endpoint "$(etcdctl_leader)")"
+
+step "leader_moved: the leader hands over to a caught-up voter (etcdctl sees the new leader)"
+m0=$(date +%s%N)
+out=$(run_module "$(args '"state": "leader_moved", "name": "'"$leader"'", "wait_timeout": 30')")
+echo "     (moved in $(( ($(date +%s%N) - m0) / 1000000 )) ms)"
+assert_eq "moved" "false true moved" "$(get "$out" '.failed') $(get "$out" '.changed') $(get "$out" '.action')"
+new_leader=$(name_of_endpoint "$(etcdctl_leader)")
+[ "$new_leader" != "$leader" ] || { echo "FAIL: etcdctl still sees $leader as the leader" >&2; exit 1; }
+echo "ok   etcdctl: the leader went from $leader to $new_leader"
+assert_eq "the module's leader is etcdctl's" "$new_leader" \
+  "$(jq -r --arg id "$(get "$out" '.leader')" '.members[] | select(.id == $id) | .name' <<<"$out")"
+assert_eq "transferee is the new leader" "$(get "$out" '.leader')" "$(get "$out" '.transferee')"
+assert_eq "previous_leader is the member asked" "$(get "$out" '.member_id')" "$(get "$out" '.previous_leader')"
+out=$(run_module "$(args '"state": "leader_moved", "name": "'"$leader"'"')")
+assert_eq "again: no change" "false false" "$(get "$out" '.failed') $(get "$out" '.changed')"
+
+step "healthy: a member that is healthy and caught up"
+out=$(run_module "$(args '"state": "healthy", "name": "'"$leader"'", "wait_timeout": 10')")
+assert_eq "healthy" "false false true" "$(get "$out" '.failed') $(get "$out" '.changed') $(get "$out" '.healthy')"
+assert_contains "says so with the indexes" "member '$leader' (" "$(get "$out" '.msg')"
+lag=$(get "$out" '.lag')
+[ "$lag" -le 100 ] && [ "$(get "$out" '.applied_index')" -gt 0 ] ||
+  { echo "FAIL: lag $lag, applied_index $(get "$out" '.applied_index')" >&2; exit 1; }
+echo "ok   lag $lag entries (applied $(get "$out" '.applied_index'), leader at $(get "$out" '.leader_raft_index'))"
+bad_lag=$(run_module "$(args '"state": "healthy", "name": "no-such-member"')")
+assert_contains "healthy: an unknown member fails at once" "no member named 'no-such-member'" "$(get "$bad_lag" '.msg')"
+
+step "the fsync latency of a data dir (fsync_warn_ms 0.001: the warning path)"
+out=$(run_module "$(args '"state": "query", "data_dir": "'"$work"'/data/new-member", "fsync_warn_ms": 0.001, "fsync_writes": 50')")
+assert_eq "query with data_dir succeeds" "false false" "$(get "$out" '.failed') $(get "$out" '.changed')"
+assert_eq "measured in the parent of the missing data dir, 50 writes" "$work/data 50" "$(get "$out" '.fsync_dir') $(get "$out" '.fsync_writes')"
+assert_contains "a warning gives the figures" "the p99 is above fsync_warn_ms 0.001 ms" "$(get "$out" '.warnings')"
+assert_eq "and the query still ran" "true 3" "$(get "$out" '.healthy') $(jq '.members | length' <<<"$out")"
+echo "     fsync on this machine: p50 $(get "$out" '.fsync_p50_ms') ms, p99 $(get "$out" '.fsync_p99_ms') ms"
+assert_eq "no test file left" "" "$(ls -A "$work/data" | grep fsync || true)"
+out=$(run_module "$(args '"data_dir": "'"$work"'/data", "fsync_fail_ms": 0.001, "fsync_writes": 20, "state": "leader_moved", "name": "'"$new_leader"'"')")
+assert_eq "fsync_fail_ms: failed before anything else" "true false $new_leader" \
+  "$(get "$out" '.failed') $(get "$out" '.changed') $(name_of_endpoint "$(etcdctl_leader)")"
+assert_contains "failure says why" "the p99 is above fsync_fail_ms 0.001 ms" "$(get "$out" '.msg')"
+printf '%s' '{"data_dir": "'"$work"'/data", "fsync_writes": 20}' >"$work/args.json"
+out=$(library/etcd_member "$work/args.json")
+assert_eq "data_dir without endpoints: the disk only" "false $work/data" "$(get "$out" '.failed') $(get "$out" '.fsync_dir')"
+
 new='"name": "member-4", "peer_urls": ["https://127.0.1.4:'"$pport"'"]'
 step "present in check mode predicts and adds nothing"
 out=$(run_module "$(args "$new"', "state": "present", "_ansible_check_mode": true')")
@@ -176,6 +242,9 @@ assert_contains "a warning names it" "endpoint https://127.0.1.3:$cport is unhea
 out=$(run_module "$(args '"wait": true, "wait_timeout": 1')")
 assert_eq "wait=true fails when one stays unhealthy" \
   "true wait_timeout: 1 of 3 endpoints still unhealthy after 1 s" "$(get "$out" '.failed') $(get "$out" '.msg')"
+out=$(run_module "$(args '"state": "healthy", "name": "member-3", "wait_timeout": 1')")
+assert_eq "healthy on the dead member fails" "true false" "$(get "$out" '.failed') $(get "$out" '.changed')"
+assert_contains "naming it and why" "wait_timeout: member 'member-3' is not healthy and caught up after 1 s: 'member-3' (" "$(get "$out" '.msg')"
 out=$(run_module "$(args '"state": "absent", "name": "member-2"')")
 assert_eq "refused" "true false" "$(get "$out" '.failed') $(get "$out" '.changed')"
 assert_contains "refusal says why" "1 healthy voting members would remain of 2, fewer than the quorum of 2; unhealthy: 'member-3'" "$(get "$out" '.msg')"
@@ -213,7 +282,11 @@ bad "http endpoint" '"endpoints": ["http://127.0.1.1:'"$cport"'"]' "endpoints: '
 bad "empty endpoints" '"endpoints": []' "endpoints: give at least one client URL"
 bad "wait_timeout type" '"wait_timeout": "soon"' "wait_timeout"
 bad "learner type" '"learner": "maybe"' "learner"
-bad "state choice" '"state": "gone"' "value of state must be one of: query, present, absent"
+bad "state choice" '"state": "gone"' "value of state must be one of: query, present, absent, leader_moved, healthy"
+bad "leader_moved without a member" '"state": "leader_moved"' "state=leader_moved needs name or id"
+bad "healthy without a member" '"state": "healthy"' "state=healthy needs name or id"
+bad "fsync_warn_ms not a number" '"fsync_warn_ms": "fast"' "fsync_warn_ms: 'fast' is not a number of milliseconds"
+bad "max_lag negative" '"max_lag": -1' "max_lag must be 0 or more"
 bad "unknown option" '"nmae": "x"' "Unsupported parameters for (etcd_member) module: nmae"
 bad "cert without key" '"client_key": null' "client_cert and client_key go together"
 bad "missing key file" '"client_key": "/nonexistent/k.pem"' "client_key: cannot read /nonexistent/k.pem"

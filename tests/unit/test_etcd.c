@@ -367,6 +367,45 @@ static void test_removal_check(void **state)
 	assert_int_equal(etcd_removal_check(1, 1, false, true), ETCD_REMOVAL_SAFE);
 }
 
+/* Leadership goes to the healthy voter with the highest raft index, never to the one leaving, a
+ * learner or an unhealthy member. */
+static void test_transferee(void **state)
+{
+	const uint64_t big = 16810294876463959011ULL; /* above INT64_MAX, like real IDs */
+	struct etcd_member_state s[] = {
+	    {.id = 1, .voter = true, .healthy = true, .raft_index = 900},	 /* the leader */
+	    {.id = 2, .voter = true, .healthy = true, .raft_index = 880},
+	    {.id = big, .voter = true, .healthy = true, .raft_index = 895},
+	    {.id = 4, .voter = false, .healthy = true, .raft_index = 899}, /* learner */
+	    {.id = 5, .voter = true, .healthy = false, .raft_index = 0},	 /* down */
+	};
+
+	(void)state;
+	assert_int_equal(etcd_transferee(s, 5, 1), 2);
+	/* The most caught-up one leaves: the next best. */
+	assert_int_equal(etcd_transferee(s, 5, big), 0);
+	/* Ties go to the first. */
+	s[1].raft_index = 895;
+	assert_int_equal(etcd_transferee(s, 5, 1), 1);
+	/* No healthy voter but the leader: nobody. */
+	s[1].healthy = false;
+	s[2].healthy = false;
+	assert_int_equal(etcd_transferee(s, 5, 1), -ENOENT);
+	assert_int_equal(etcd_transferee(s, 1, 1), -ENOENT);
+	assert_int_equal(etcd_transferee(s, 0, 1), -ENOENT);
+}
+
+static void test_raft_lag(void **state)
+{
+	(void)state;
+	assert_true(etcd_raft_lag(1500, 1200) == 300);
+	assert_true(etcd_raft_lag(1500, 1500) == 0);
+	/* The member was read after the leader and is ahead of that reading: not behind. */
+	assert_true(etcd_raft_lag(1500, 1503) == 0);
+	assert_true(etcd_raft_lag(UINT64_MAX, 0) == UINT64_MAX);
+	assert_true(etcd_raft_lag(0, UINT64_MAX) == 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -383,6 +422,8 @@ int main(void)
 	    cmocka_unit_test(test_find_members),
 	    cmocka_unit_test(test_quorum),
 	    cmocka_unit_test(test_removal_check),
+	    cmocka_unit_test(test_transferee),
+	    cmocka_unit_test(test_raft_lag),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
