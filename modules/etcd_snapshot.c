@@ -345,7 +345,9 @@ static bool first_is_leader(struct etcd_client *c, char *why, size_t size)
 	struct error err;
 	bool leader = false;
 
-	if (etcd_status(c, c->endpoints[0], &st, &err) < 0)
+	if (c->n_endpoints == 0 || !c->endpoints)
+		snprintf(why, size, "no endpoints given");
+	else if (etcd_status(c, c->endpoints[0], &st, &err) < 0)
 		snprintf(why, size, "%s cannot be asked (%.300s)", c->endpoints[0], err.msg);
 	else if (!(leader = st.leader != 0 && st.leader == st.member_id))
 		snprintf(why, size, "%s is not the leader", c->endpoints[0]);
@@ -457,7 +459,7 @@ static int run_saved(struct module *m)
 	const json_t *upload = module_get(m, "upload");
 	struct upload_job job = {0};
 	const char **endpoints = NULL;
-	struct etcd_client client;
+	struct etcd_client client = {0};
 	struct error err = {""}, ping_err;
 	const char *ping_url = NULL;
 	char why[512];
