@@ -542,14 +542,16 @@ static int do_fetched(struct module *m, struct backup_session *s, struct error *
 	if (rc < 0)
 		goto out;
 	module_set_str(m, "key", key);
-	module_set_changed(m, true);
-	if (m->check_mode)
+	if (m->check_mode) {
+		module_set_changed(m, true);
 		goto out;
+	}
 	fprintf(stderr, "kms_s3_backup: s3://%s/%s -> %s\n", s->cfg.bucket, key, dest);
 	rc = s->cfg.kind == BACKUP_KIND_CA ? fetch_to_dir(m, s, key, dest, &r, err)
 					   : fetch_to_file(s, key, dest, uid, gid, &r, err);
 	if (rc < 0)
 		goto out;
+	module_set_changed(m, true);
 	hex32(r.stats.plaintext_sha256, hex);
 	module_set_str(m, "path", dest);
 	module_set_int(m, "size", (long long)r.stats.plaintext_bytes);

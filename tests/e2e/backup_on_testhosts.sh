@@ -120,6 +120,7 @@ EOF
 objects() { # objects PREFIX: number of objects under PREFIX
   aws s3 ls --recursive "s3://etcd-backups/$1" 2>/dev/null | grep -c . || true
 }
+at_least() { [ "$(objects "$1")" -ge "$2" ]; } # at_least PREFIX N
 newest() { aws s3 ls --recursive "s3://etcd-backups/$1" | sort | tail -1 | awk '{ print $4 }'; }
 etcdctl_on() { # etcdctl_on HOST ARGS...: etcdctl against the 3 members with HOST's client cert
   local h=$1
@@ -165,12 +166,12 @@ assert_eq "the args files are root's alone" "600" "$(on "$h1" stat -c %a /etc/et
 etcdctl_on "$h1" put /e2e/before-backup yes >/dev/null
 
 step="scheduled backups"
-wait_for 120 "the scheduled etcd backup lands in S3" test "$(objects default/)" -ge 1
-wait_for 60 "the CA backup lands in S3" test "$(objects ca/default/)" -ge 1
+wait_for 120 "the scheduled etcd backup lands in S3" at_least default/ 1
+wait_for 60 "the CA backup lands in S3" at_least ca/default/ 1
 sleep 25 # two or three more CA checks
 assert_eq "an unchanged CA is backed up exactly once" "1" "$(objects ca/default/)"
 on "$h1" 'echo >> /etc/step-ca/config/ca.json'
-wait_for 60 "a CA change makes a new CA backup" test "$(objects ca/default/)" -ge 2
+wait_for 60 "a CA change makes a new CA backup" at_least ca/default/ 2
 sleep 25
 assert_eq "exactly one new CA backup per change" "2" "$(objects ca/default/)"
 assert_contains "the CA backup log says what happened" "unchanged since the newest backup" \
@@ -207,7 +208,7 @@ play_fails "$work/run-4-kms-down.log" "$inv" etcd.yaml -e etcd_action=backup -b
 assert_contains "the failure names KMS" "GenerateDataKey" "$(cat "$work/run-4-kms-down.log")"
 assert_eq "no object was written" "$before" "$(objects default/)"
 assert_eq "no multipart upload is left" "" "$(aws s3api list-multipart-uploads --bucket etcd-backups --query 'Uploads[].Key' --output text | grep -v None || true)"
-assert_eq "no snapshot file was left behind" "" "$(on "$h1" 'find /var/lib/etcd/backups -type f 2>/dev/null')"
+assert_eq "no snapshot file was left behind" "" "$(on "$h1" "find /var/lib/etcd/backups -type f 2>/dev/null")"
 assert_contains "the fail ping was sent" "POST /etcd-uuid/fail" "$(cat "$work/pings.log")"
 ctl curl -fsS -X DELETE "$peer/_peer/faults" >/dev/null
 
