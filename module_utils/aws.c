@@ -1441,6 +1441,9 @@ int s3_upload_finish(struct s3_upload *u, struct s3_put_result *out, struct erro
 		s3_upload_abort(u);
 		return rc;
 	}
+	/* Completed: nothing left for s3_upload_free to abort (S3 would answer NoSuchUpload). */
+	free(u->upload_id);
+	u->upload_id = NULL;
 	u->done = true;
 	return 0;
 }
