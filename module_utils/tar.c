@@ -46,6 +46,7 @@ struct tar_writer {
 	tar_sink_fn sink;
 	void *ctx;
 	bool zero_mtime;
+	const char *const *exclude; /* names directly under the root, or NULL */
 	struct tar_stats *stats;
 	char *chunk; /* TAR_CHUNK bytes, file contents pass through it */
 };
@@ -172,6 +173,14 @@ static int skip_dots(const struct dirent *d)
 
 static int write_tree(struct tar_writer *w, const char *root, const char *rel, struct error *err);
 
+static bool excluded(const struct tar_writer *w, const char *rel, const char *name)
+{
+	for (const char *const *e = w->exclude; *rel == '\0' && e && *e; e++)
+		if (strcmp(*e, name) == 0)
+			return true;
+	return false;
+}
+
 static int write_entry(struct tar_writer *w, const char *root, const char *rel, struct error *err)
 {
 	char path[PATH_MAX], name[PATH_MAX];
@@ -220,7 +229,7 @@ static int write_tree(struct tar_writer *w, const char *root, const char *rel, s
 		if (rc == 0 && (size_t)snprintf(child, sizeof(child), "%s%s%s", rel,
 						*rel ? "/" : "", list[i]->d_name) >= sizeof(child))
 			rc = error_set(err, -ENAMETOOLONG, "%s: path too long", path);
-		if (rc == 0)
+		if (rc == 0 && !excluded(w, rel, list[i]->d_name))
 			rc = write_entry(w, root, child, err);
 		free(list[i]);
 	}
@@ -240,11 +249,13 @@ static int write_root(struct tar_writer *w, const char *dir, struct error *err)
 	return write_header(w, "./", &st, '5', err);
 }
 
-int tar_write_dir(const char *dir, bool zero_mtime, tar_sink_fn sink, void *ctx,
-		  struct tar_stats *stats, struct error *err)
+int tar_write_dir(const char *dir, const char *const *exclude, bool zero_mtime, tar_sink_fn sink,
+		  void *ctx, struct tar_stats *stats, struct error *err)
 {
 	struct tar_stats local = { 0 };
-	struct tar_writer w = { .sink = sink, .ctx = ctx, .zero_mtime = zero_mtime };
+	struct tar_writer w = {
+		.sink = sink, .ctx = ctx, .zero_mtime = zero_mtime, .exclude = exclude
+	};
 	int rc;
 
 	w.stats = stats ? stats : &local;

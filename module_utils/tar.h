@@ -40,8 +40,12 @@ struct tar_stats {
 	uint64_t bytes; /* archive bytes written or read */
 };
 
-int tar_write_dir(const char *dir, bool zero_mtime, tar_sink_fn sink, void *ctx,
-		  struct tar_stats *stats, struct error *err);
+/*
+ * exclude: NULL, or a NULL-terminated list of names directly under dir to leave out; they are
+ * never opened or read (a live database dir may hold files that change, links or sockets).
+ */
+int tar_write_dir(const char *dir, const char *const *exclude, bool zero_mtime, tar_sink_fn sink,
+		  void *ctx, struct tar_stats *stats, struct error *err);
 
 struct tar_reader;
 

@@ -105,106 +105,34 @@ out:
 	return rc;
 }
 
-/* A directory without its excluded top-level names: archived from a view of those names. */
+/* A directory and the names directly under it to leave out (NULL-terminated). */
 struct dir_source {
 	const char *dir;
-	json_t *exclude; /* borrowed list of names */
+	const char **exclude;
 };
-
-static bool excluded(const struct dir_source *d, const char *name)
-{
-	size_t i;
-	json_t *v;
-
-	json_array_foreach(d->exclude, i, v)
-		if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
-			return true;
-	return false;
-}
-
-/*
- * tar_write_dir archives whole directories; to leave names out, the excluded ones are checked
- * here and the rest archived one by one under a shared end marker. Simple: archive into a
- * filter sink that drops the entries whose first path component is excluded.
- */
-struct tar_filter {
-	const struct dir_source *d;
-	bytes_fn fn;
-	void *ctx;
-	unsigned char header[TAR_BLOCK];
-	size_t header_used;
-	uint64_t skip_left; /* bytes of an excluded entry's data still to drop */
-	uint64_t pass_left; /* bytes of a kept entry's data still to pass */
-};
-
-static uint64_t entry_data_len(const unsigned char *h)
-{
-	uint64_t size = 0;
-
-	for (size_t i = 124; i < 136 && h[i] >= '0' && h[i] <= '7'; i++)
-		size = (size << 3) | (uint64_t)(h[i] - '0');
-	return (size + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK;
-}
-
-static bool header_excluded(const struct tar_filter *f)
-{
-	char name[256] = "";
-	size_t len;
-
-	/* Our writer uses the prefix field only for long names; either way the first component
-	 * comes first. */
-	if (f->header[345])
-		snprintf(name, sizeof(name), "%.155s", (const char *)f->header + 345);
-	else
-		snprintf(name, sizeof(name), "%.100s", (const char *)f->header);
-	len = strcspn(name, "/");
-	name[len] = '\0';
-	return name[0] && excluded(f->d, name);
-}
-
-static int tar_filter_sink(void *ctx, const void *buf, size_t len, struct error *err)
-{
-	struct tar_filter *f = ctx;
-	const unsigned char *p = buf;
-	int rc = 0;
-
-	while (len > 0 && rc == 0) {
-		size_t take;
-
-		if (f->skip_left || f->pass_left) {
-			uint64_t *left = f->skip_left ? &f->skip_left : &f->pass_left;
-
-			take = len < *left ? len : (size_t)*left;
-			if (left == &f->pass_left)
-				rc = f->fn(f->ctx, p, take, err);
-			*left -= take;
-		} else {
-			take = TAR_BLOCK - f->header_used;
-			take = len < take ? len : take;
-			memcpy(f->header + f->header_used, p, take);
-			f->header_used += take;
-			if (f->header_used == TAR_BLOCK) {
-				f->header_used = 0;
-				if (header_excluded(f)) {
-					f->skip_left = entry_data_len(f->header);
-				} else {
-					f->pass_left = entry_data_len(f->header);
-					rc = f->fn(f->ctx, f->header, TAR_BLOCK, err);
-				}
-			}
-		}
-		p += take;
-		len -= take;
-	}
-	return rc;
-}
 
 static int stream_dir(const struct dir_source *d, bool zero_mtime, bytes_fn fn, void *ctx,
 		      struct error *err)
 {
-	struct tar_filter f = { .d = d, .fn = fn, .ctx = ctx };
+	return tar_write_dir(d->dir, d->exclude, zero_mtime, fn, ctx, NULL, err);
+}
 
-	return tar_write_dir(d->dir, zero_mtime, tar_filter_sink, &f, NULL, err);
+/* The exclude option as a NULL-terminated list of names (borrowed from the module's args). */
+static int exclude_list(struct module *m, const char ***out, struct error *err)
+{
+	size_t n = module_list_size(m, "exclude");
+
+	*out = calloc(n + 1, sizeof(**out));
+	if (!*out)
+		return error_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		(*out)[i] = module_list_str(m, "exclude", i);
+		if (!(*out)[i] || !*(*out)[i] || strchr((*out)[i], '/'))
+			return error_set(err, -EINVAL,
+					 "exclude: '%s': names directly under src, without '/'",
+					 (*out)[i] ? (*out)[i] : "");
+	}
+	return 0;
 }
 
 static int sha256_sink(void *ctx, const void *buf, size_t len, struct error *err)
@@ -312,7 +240,7 @@ static int prune_after(struct module *m, struct backup_session *s, struct error 
 static int do_present(struct module *m, struct backup_session *s, struct error *err)
 {
 	const char *src = module_str(m, "src");
-	struct dir_source d = { .dir = src, .exclude = module_get(m, "exclude") };
+	struct dir_source d = { .dir = src };
 	struct backup_upload_result r = { 0 };
 	struct backup_upload *u = NULL;
 	struct backup_context c;
@@ -327,10 +255,12 @@ static int do_present(struct module *m, struct backup_session *s, struct error *
 	if (stat(src, &st) < 0)
 		return error_set(err, -errno, "src: %s: %s", src, strerror(errno));
 	is_dir = S_ISDIR(st.st_mode);
+	if ((rc = exclude_list(m, &d.exclude, err)) < 0)
+		goto out;
 	/* Directories are hashed always (small: a CA); files when the hash decides. */
 	hashed = is_dir || module_bool(m, "if_changed");
 	if (hashed && (rc = content_sha256(src, is_dir, &d, sha, err)) < 0)
-		return rc;
+		goto out;
 	if (module_bool(m, "if_changed")) {
 		rc = newest_is_same(s, sha, &same, &newest, err);
 		if (rc < 0)
@@ -388,6 +318,7 @@ static int do_present(struct module *m, struct backup_session *s, struct error *
 out:
 	backup_upload_free(u);
 	backup_upload_result_free(&r);
+	free(d.exclude);
 	free(key);
 	free(newest);
 	return rc;

@@ -117,7 +117,7 @@ static void archive_to(const char *root, const char *tarfile, bool zero_mtime, u
 	s.md = hash ? EVP_MD_CTX_new() : NULL;
 	if (s.md)
 		EVP_DigestInit_ex(s.md, EVP_sha256(), NULL);
-	assert_int_equal(tar_write_dir(root, zero_mtime, to_file, &s, &st, &err), 0);
+	assert_int_equal(tar_write_dir(root, NULL, zero_mtime, to_file, &s, &st, &err), 0);
 	assert_int_equal(st.files, 4);
 	assert_int_equal(st.dirs, 2); /* the root "./" is not counted */
 	assert_int_equal(st.bytes % TAR_BLOCK, 0);
@@ -213,10 +213,38 @@ static void test_links_are_not_archived(void **state)
 
 	make_tree(in_dir("src"));
 	assert_int_equal(symlink("/etc/passwd", in_dir("src/link")), 0);
-	assert_int_equal(tar_write_dir(in_dir("src"), false, to_file, &(struct file_sink){ 0 },
+	assert_int_equal(tar_write_dir(in_dir("src"), NULL, false, to_file, &(struct file_sink){ 0 },
 				       NULL, &err),
 			 -EINVAL);
 	assert_non_null(strstr(err.msg, "link"));
+}
+
+/* An excluded top-level name is never opened: a link in it does not fail the archive. */
+static void test_excluded_names_are_never_read(void **state)
+{
+	static const char *const exclude[] = { "db", NULL };
+	unsigned char without[32], with[32];
+	struct file_sink s = { 0 };
+	struct error err;
+	(void)state;
+
+	make_tree(in_dir("src"));
+	archive_to(in_dir("src"), NULL, true, without);
+	assert_int_equal(mkdir(in_dir("src/db"), 0700), 0);
+	assert_int_equal(symlink("/etc/passwd", in_dir("src/db/link")), 0);
+	s.md = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(s.md, EVP_sha256(), NULL);
+	assert_int_equal(tar_write_dir(in_dir("src"), exclude, true, to_file, &s, NULL, &err), 0);
+	EVP_DigestFinal_ex(s.md, with, NULL);
+	EVP_MD_CTX_free(s.md);
+	assert_memory_equal(without, with, 32);
+	/* Only names directly under the root: secrets/db is archived (and its link refused). */
+	assert_int_equal(mkdir(in_dir("src/secrets/db"), 0700), 0);
+	assert_int_equal(symlink("/etc/passwd", in_dir("src/secrets/db/link")), 0);
+	assert_int_equal(tar_write_dir(in_dir("src"), exclude, true, to_file,
+				       &(struct file_sink){ 0 }, NULL, &err),
+			 -EINVAL);
+	assert_non_null(strstr(err.msg, "secrets/db/link"));
 }
 
 static void test_unsafe_names_and_links_are_refused(void **state)
@@ -267,6 +295,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zero_mtime_is_a_content_hash, make_dir,
 						remove_dir),
 		cmocka_unit_test_setup_teardown(test_links_are_not_archived, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_excluded_names_are_never_read, make_dir,
+						remove_dir),
 		cmocka_unit_test_setup_teardown(test_unsafe_names_and_links_are_refused, make_dir,
 						remove_dir),
 		cmocka_unit_test_setup_teardown(test_cut_or_tampered_archives_fail, make_dir,
