@@ -467,7 +467,8 @@ static int run_saved(struct module *m)
 
 	if (require(m, needed, "saved") < 0 || check_files(m) < 0)
 		return -1;
-	if (!module_has(m, "dest") && !upload)
+	/* An option left out is null in params, not missing: module_has, not the pointer. */
+	if (!module_has(m, "dest") && !module_has(m, "upload"))
 		return module_fail(m, "state=saved needs dest, upload or both");
 	if (client_setup(m, &client, &endpoints) < 0)
 		goto out;

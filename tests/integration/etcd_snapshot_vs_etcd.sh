@@ -180,13 +180,14 @@ assert_contains "moved aside, named by the time" "$work/restored.before-restore-
 
 step "failures are clear and leave nothing behind"
 out=$(run_module "$(args '"state": "saved"')")
-assert_eq "missing dest is named" "true|dest is required with state=saved" "$(get "$out" '.failed')|$(get "$out" '.msg')"
+assert_eq "missing dest is named" "true|state=saved needs dest, upload or both" "$(get "$out" '.failed')|$(get "$out" '.msg')"
 out=$(run_module '{"dest": "'"$work/out/x.db"'"}')
 assert_eq "missing endpoints is named" "endpoints is required with state=saved" "$(get "$out" '.msg')"
 out=$(run_module '{"state": "restored", "src": "'"$work/out/snap.db"'"}')
 assert_eq "missing data_dir is named" "data_dir is required with state=restored" "$(get "$out" '.msg')"
 out=$(run_module "$(args '"dest": "'"$work/out/x.db"'", "upload": {"bucket": "b"}')")
-assert_eq "upload is reserved" "upload: not available in this build" "$(get "$out" '.msg')"
+assert_eq "upload without a key is named (backup_vs_peers.sh tests upload)" \
+  "upload.kms_key_id: required with encryption=aws-kms" "$(get "$out" '.msg')"
 out=$(run_module "$(args '"dest": "'"$work/out/x.db"'", "client_cert": "'"$work/other-ca/client.crt"'", "client_key": "'"$work/other-ca/client.key"'"')")
 assert_eq "a client cert from another CA fails" "true" "$(get "$out" '.failed')"
 assert_contains "naming the endpoints" "$ep1" "$(get "$out" '.msg')"
