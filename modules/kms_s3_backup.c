@@ -635,16 +635,16 @@ static int run(struct module *m)
 	rc = backup_config_parse(m->params, "", use, &cfg, &err);
 	if (rc < 0)
 		return module_fail(m, "%s", err.msg);
-	if (pings(state) && !m->check_mode && backup_ping(url, "/start", NULL, cfg.aws.ca_file,
-							  &ping_err) < 0)
+	/* Pings verify with the system's CAs, as etcd_snapshot's: ca_bundle is for the S3/KMS
+	 * endpoints (a private MinIO CA), and would fail a public healthchecks.io. */
+	if (pings(state) && !m->check_mode && backup_ping(url, "/start", NULL, NULL, &ping_err) < 0)
 		module_warn(m, "healthcheck_url: %s", ping_err.msg);
 	rc = backup_session_open(&s, &cfg, use, &err);
 	if (rc == 0)
 		rc = run_state(m, state, &s, &err);
 	backup_session_close(&s);
 	if (pings(state) && !m->check_mode &&
-	    backup_ping(url, rc < 0 ? "/fail" : "", rc < 0 ? err.msg : NULL, cfg.aws.ca_file,
-			&ping_err) < 0)
+	    backup_ping(url, rc < 0 ? "/fail" : "", rc < 0 ? err.msg : NULL, NULL, &ping_err) < 0)
 		module_warn(m, "healthcheck_url: %s", ping_err.msg);
 	return rc < 0 ? module_fail(m, "%s", err.msg) : 0;
 }
