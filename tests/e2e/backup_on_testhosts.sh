@@ -262,8 +262,9 @@ on "$h1" 'systemctl stop step-ca; mv /etc/step-ca /root/lost-ca'
 play "$work/run-9-restore-ca.log" "$inv" playbooks/restore-ca-from-backup.yaml -e target_node="$h1"
 assert_eq "the same root is back" "$root_before" "$(on "$h1" sha256sum /etc/step-ca/certs/root_ca.crt | cut -d' ' -f1)"
 assert_eq "step-ca serves it" "active" "$(on "$h1" systemctl is-active step-ca)"
-assert_contains "step-ca answers /health" '"status":"ok"' \
-  "$(on "$h1" curl -fsS --cacert /etc/step-ca/certs/root_ca.crt https://127.0.0.1:9000/health)"
+on "$h1" cat /etc/step-ca/certs/root_ca.crt >"$work/root_ca.crt"
+assert_contains "step-ca answers /health with the restored root" '"status":"ok"' \
+  "$(ctl curl -fsS --cacert "$work/root_ca.crt" "https://$(ip_of "$h1"):9000/health")"
 assert_eq "the CA key kept its mode" "400" "$(on "$h1" stat -c %a /etc/step-ca/secrets/intermediate_ca_key)"
 
 echo "-- delete takes a last backup"
