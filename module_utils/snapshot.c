@@ -228,8 +228,8 @@ static int parse_line(struct snapshot_parser *p, const char *text, size_t len, s
 	} else if (blob) {
 		rc = b64_decode(json_string_value(blob), &bytes, &n_bytes, err);
 		if (rc < 0)
-			error_wrap(err, -EPROTO, "message %llu: blob",
-				   (unsigned long long)p->messages + 1);
+			rc = error_wrap(err, -EPROTO, "message %llu: blob",
+					(unsigned long long)p->messages + 1);
 		else
 			rc = deliver(p, bytes, n_bytes, err);
 	}
