@@ -3,7 +3,8 @@
 #   make deps       Debian packages + static libcurl/libsystemd into build/deps/ (root)
 #   make test       everything the CI runs (unit under ASan/UBSan, lint, static proof,
 #                   integration against real peers, e2e playbooks on local test hosts)
-#   make fuzz       libFuzzer on the args path (FUZZ_SECONDS=300 for a long run)
+#   make fuzz       libFuzzer: args, envelope, tar, snapshot, s3_xml targets, FUZZ_SECONDS each
+#                   (default 60; FUZZ_TARGETS="tar envelope" picks some)
 #   make lint       clang-tidy + cppcheck
 #   make demo       local test hosts + a demo deployment; make demo-down tears it down
 
@@ -99,7 +100,7 @@ test: deps
 	$(MAKE) e2e
 
 fuzz:
-	tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)
+	FUZZ_TARGETS="$(FUZZ_TARGETS)" tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)
 
 lint:
 	tests/lint.sh

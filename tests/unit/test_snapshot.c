@@ -187,6 +187,35 @@ static void test_parser_refuses_tampered_stream(void **state)
 	free(text);
 }
 
+/*
+ * A blob that is not strict base64 (b64.h) is refused as the general path refuses it, whatever
+ * the path: OpenSSL's EVP_DecodeBlock (the fast path) takes a '=' in the middle as zero bits and
+ * ignores non-zero leftover bits. Found by tests/fuzz/fuzz_snapshot.c (corpus/snapshot/
+ * crash-equals-inside-blob): the bytes reached the sink and only the trailing hash failed.
+ */
+static void test_parser_refuses_lax_base64(void **state)
+{
+	static const char leftover_bits[] = "{\"result\":{\"blob\":\"AB==\"}}\n";
+	size_t len;
+	char *text = vector_load(&len), *second = strchr(text, '\n') + 1;
+	struct memory mem = {0};
+	struct error err = {""};
+	unsigned char sha[32];
+
+	(void)state;
+	second[20000] = '='; /* inside the second blob, which stays a multiple of 4 long */
+	assert_int_equal(feed_all(text, len, 4096, &mem, sha, &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "message 2: blob"));
+	assert_int_equal(mem.len, 32768); /* the first blob only */
+	free(mem.data);
+	memset(&mem, 0, sizeof(mem));
+	assert_int_equal(feed_all(leftover_bits, sizeof(leftover_bits) - 1, 7, &mem, sha, &err),
+			 -EPROTO);
+	assert_int_equal(mem.len, 0);
+	free(mem.data);
+	free(text);
+}
+
 static void test_parser_refuses_truncated_stream(void **state)
 {
 	size_t len;
@@ -413,6 +442,7 @@ int main(void)
 	    cmocka_unit_test(test_parser_gives_etcdctl_bytes_in_any_chunking),
 	    cmocka_unit_test(test_parser_general_path_same_bytes),
 	    cmocka_unit_test(test_parser_refuses_tampered_stream),
+	    cmocka_unit_test(test_parser_refuses_lax_base64),
 	    cmocka_unit_test(test_parser_refuses_truncated_stream),
 	    cmocka_unit_test(test_parser_error_after_200),
 	    cmocka_unit_test(test_parser_bounds_and_sink_failure),
