@@ -18,9 +18,22 @@
 #include <string.h>
 
 static const char *const NAMES[] = {
-	"Key",	     "Size",	 "LastModified", "ETag", "IsTruncated", "NextContinuationToken",
-	"Code",	     "Message", "RequestId",	 "Error", "CompleteMultipartUploadResult",
-	"UploadId", "Bucket",	 "Contents",	 "Upload", "Deleted",
+    "Key",
+    "Size",
+    "LastModified",
+    "ETag",
+    "IsTruncated",
+    "NextContinuationToken",
+    "Code",
+    "Message",
+    "RequestId",
+    "Error",
+    "CompleteMultipartUploadResult",
+    "UploadId",
+    "Bucket",
+    "Contents",
+    "Upload",
+    "Deleted",
 };
 
 static void check_text(const char *content, size_t len)

@@ -148,7 +148,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ref == 0 && messages > 0 && want.len >= SNAPSHOT_HASH_SIZE) {
 		SHA256(want.data, want.len - SNAPSHOT_HASH_SIZE, expect);
 		ref = memcmp(expect, want.data + want.len - SNAPSHOT_HASH_SIZE,
-			     SNAPSHOT_HASH_SIZE) == 0 ? 0 : -1;
+			     SNAPSHOT_HASH_SIZE) == 0
+			  ? 0
+			  : -1;
 	} else if (ref == 0) {
 		ref = -1; /* no message or too short for the trailing hash */
 	}

@@ -126,6 +126,16 @@ static void fix_checksums(unsigned char *buf, size_t size)
 	}
 }
 
+/* At exit: the canary, its directory and the work tree (only what Initialize made). */
+static void remove_work_tree(void)
+{
+	char canary[4200];
+
+	snprintf(canary, sizeof(canary), "%s/canary", parent);
+	if (unlink(canary) < 0 || rmdir(parent) < 0 || rmdir(grandparent) < 0)
+		perror("fuzz_tar: removing the work tree");
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *tmp = getenv("FUZZ_TAR_TMP");
@@ -144,6 +154,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (mkdir(parent, 0700) < 0 || (fd = open(canary, O_CREAT | O_EXCL | O_WRONLY, 0600)) < 0)
 		abort();
 	close(fd);
+	atexit(remove_work_tree);
 	return 0;
 }
 
