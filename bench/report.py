@@ -41,7 +41,7 @@ def mibs(id_):
 
 
 def why(item):
-    for k in (item, item.split(".")[0]):
+    for k in (item, item.rsplit(".", 1)[0], item.split(".")[0]):
         if k in notes:
             return notes[k]
     if item.split(".")[0] not in items:

@@ -14,7 +14,7 @@
 #   BENCH_PERF=1        perf record -g of one pipeline run (report in $BENCH_WORK/perf.txt)
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
+cd "$top" || exit 0
 RUNS=${BENCH_RUNS:-5}
 DB_MIB=${BENCH_DB_MIB:-1024}
 SMALL_MIB=${BENCH_SMALL_MIB:-256}
@@ -31,7 +31,7 @@ mkdir -p "$work" "$results"
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true AWS_PAGER=
 unset AWS_CA_BUNDLE
 log() { echo "bench: $*" >&2; }
-note() { printf '%s\t%s\n' "$1" "$2" >>"$notes"; }
+note() { printf '%s\t%s\n' "$1" "$(printf '%s' "$2" | tr '\n\t' '  ')" >>"$notes"; }
 
 # measure ID BYTES CMD...: one run of CMD under /usr/bin/time (wall, user+sys, max RSS) → raw.
 measure() {
@@ -66,10 +66,11 @@ item1_cleanup() {
   [ -n "$tmpfs_dir" ] && rm -rf "$tmpfs_dir"
 }
 
-# gen_db ENDPOINT FROM_MIB TO_MIB: adds keys until the DB holds TO_MIB of values. A mix like a
-# Kubernetes cluster's: 1/4 of the bytes in small objects (1–8 KiB JSON-like text, compressible)
-# under /registry/..., 3/4 in 256 KiB values, half random and half text. One kept-alive TLS
-# connection per writer, 2 writers.
+# gen_db ENDPOINT FROM_MIB TO_MIB: adds keys until the DB holds TO_MIB more of values. Three puts
+# in four are Kubernetes-like objects under /registry/ (1–8 KiB of JSON-like text, compressible),
+# one in four a 256 KiB value, half random and half text; by bytes the big values dominate, so the
+# snapshot compresses to ~70 %. Over the JSON gateway, one kept-alive TLS connection per writer,
+# 2 writers.
 gen_db() {
   python3 - "$edir" "$@" <<'EOF'
 import base64, http.client, json, os, random, ssl, sys, threading
@@ -159,7 +160,7 @@ item1() {
     --key "$edir/ca/client.key" endpoint status -w json >"$work/status.json" 2>/dev/null
   note facts.db_size "$(jq '.[0].Status.dbSize' "$work/status.json")"
   note facts.db_keys "$(ETCDCTL_API=3 etcdctl --endpoints "$ep" --cacert "$edir/ca/ca.crt" --cert "$edir/ca/client.crt" \
-    --key "$edir/ca/client.key" get /registry --prefix --count-only -w json 2>/dev/null | jq .count)"
+    --key "$edir/ca/client.key" get /registry --prefix --count-only -w json 2>/dev/null | jq .count 2>/dev/null)"
 
   snap=$work/snap.db gz=$work/snap.db.gz
   for i in $(seq "$RUNS"); do
@@ -202,7 +203,7 @@ item1() {
     perf record -q -g -o "$work/perf.data" "$work/etcd_snapshot.sym" "$work/ours.json" >/dev/null 2>&1 &&
       perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -15 >"$work/perf.txt"
     perf report -i "$work/perf.data" --no-children --sort comm,dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -8 >"$work/perf-threads.txt" || true
-    note facts.perf_top "$(head -6 "$work/perf.txt" | awk '{ printf "%s %s; ", $1, $NF }')"
+    note facts.perf_top "$(head -6 "$work/perf.txt" | awk '{ printf "%s %s; ", $1, $3 }')"
   fi
   # For item 4: one big backup made by ours, kept as a plain snapshot file.
   cp "$snap" "$work/big-snapshot.db" 2>/dev/null || true
@@ -236,12 +237,22 @@ item2_local() {
 # ---------------------------------------------------------------------------------------------
 # Items 2 (over ssh), 3, 4: on the test hosts (HOSTS_* pick the set; the e2e library drives them).
 # ---------------------------------------------------------------------------------------------
+# shellcheck disable=SC2154 # e2e_prefix, e2e_hostsdir, e2e_controller_ip come from tests/lib/e2e.sh
 hosts_items() {
   # shellcheck source=../tests/lib/e2e.sh
   . tests/lib/e2e.sh
-  # shellcheck disable=SC2034 # e2e.sh's play() reads $work/vars.yml
   local hw=$work/hosts h1 h2 h3 i t0 inv stepca peer_dir=$work/hpeer
   h1=${e2e_prefix}1 h2=${e2e_prefix}2 h3=${e2e_prefix}3
+  # Never touch another set (the e2e scenarios' hosts): the bench starts and stops its own, so its
+  # network namespace must be free when it begins (`hosts down` would stop whatever uses it).
+  if ip netns list | grep -qw "${HOSTS_NETNS:-eabr}"; then
+    log "netns ${HOSTS_NETNS:-eabr} is in use by other test hosts: set HOSTS_NETNS, HOSTS_SUBNET," \
+      "HOSTS_PREFIX (and HOSTS_DIR) to a set of the bench's own"
+    note 3 "not run: netns ${HOSTS_NETNS:-eabr} in use by other test hosts (set HOSTS_NETNS/HOSTS_SUBNET/HOSTS_PREFIX)"
+    note 2.task "not run: netns ${HOSTS_NETNS:-eabr} in use by other test hosts"
+    note 4 "not run: netns ${HOSTS_NETNS:-eabr} in use by other test hosts"
+    return
+  fi
   tests/peers/stepca/build.sh >/dev/null && tests/peers/etcd/mirror.sh v3.4.23 >/dev/null || {
     note 3 "the step-ca / etcd mirrors could not be built"
     return
@@ -269,13 +280,9 @@ etcd_download_cache_dir: "$hw/cache"
 ${1:-}
 EOF
   }
+  # shellcheck disable=SC2120 # write_vars takes extra variables; item 3 passes none
   fresh_hosts() { # 3 fresh hosts (fresh overlays on the cached base)
     hosts_down_all
-    # Never take over another set's network (the lead's e2e hosts): HOSTS_NETNS must be ours.
-    if ip netns list | grep -qw "${HOSTS_NETNS:-eabr}"; then
-      log "netns ${HOSTS_NETNS:-eabr} is in use by another set of test hosts: set HOSTS_NETNS/HOSTS_SUBNET/HOSTS_PREFIX/HOSTS_DIR"
-      return 1
-    fi
     hosts up 3 >/dev/null || return 1
     write_vars "${1:-}"
   }
@@ -369,7 +376,7 @@ ca_backup_cron_enabled: false"
           --arg s "$AWS_SECRET_ACCESS_KEY" '{state: "present", src: $src, kind: "etcd-snapshot", bucket: "etcd-backups",
           cluster: "default", encryption: "aws-kms", kms_key_id: "alias/etcd-ca-backup", endpoint_url: $u,
           kms_endpoint_url: $u, access_key: $a, secret_key: $s, region: "us-east-1"}' >"$hw/upload.json"
-        ctl library/kms_s3_backup "$hw/upload.json" >"$hw/upload.out" 2>&1 || true
+        ctl library/kms_s3_backup "$hw/upload.json" >"$hw/upload.out" 2>"$hw/upload.err" || true
         key=$(jq -r '.key // .s3_key // empty' "$hw/upload.out" 2>/dev/null)
         note facts.restore_key "${key:-upload failed: $(head -c 200 "$hw/upload.out")}"
         for i in $(seq "${BENCH_RESTORE_RUNS:-$RUNS}"); do
