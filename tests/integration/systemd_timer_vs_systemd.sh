@@ -11,14 +11,14 @@
 #    the command byte for byte, a bad calendar writes nothing, enabled=false and state=absent undo
 #    it, and a timer made again after state=absent fires afresh.
 #
-# Uses host eh1. If no test host is up, starts one and stops it at the end; hosts found up are
+# Uses host eh1 (${HOSTS_PREFIX:-eh}1). If no test host is up, starts one and stops it at the end; hosts found up are
 # left up. On failure the module results and the units' journal stay in build/integration/.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 hosts=tests/hosts/hosts.sh
-host=eh1
+host=${HOSTS_PREFIX:-eh}1
 inventory=build/hosts/inventory.ini
 logs=build/integration/systemd_timer
 prefix=it-st # every unit this test makes is named it-st-*
