@@ -191,8 +191,8 @@ play_fails "$work/run-0-unknown.log" "$inv" etcd.yaml -e etcd_action=recreate
 assert_contains "an unknown action is refused, naming the choices" \
   'etcd_action must be create, deploy, upgrade or backup, not \"recreate\"' "$(cat "$work/run-0-unknown.log")"
 play_fails "$work/run-0-backup.log" "$inv" etcd.yaml -e etcd_action=backup
-assert_contains "a backup of a cluster that does not run fails, naming the endpoints" \
-  "no endpoint delivered a snapshot" "$(cat "$work/run-0-backup.log")"
+assert_contains "a backup of a cluster that was never created fails, saying so" \
+  "has no client certificate" "$(cat "$work/run-0-backup.log")"
 
 echo "-- create (README \"Install New Cluster\")"
 step="create the cluster"
