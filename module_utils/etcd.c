@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #define ETCD_DEFAULT_TIMEOUT_MS 5000L
@@ -695,4 +696,19 @@ out:
 	http_response_free(&resp);
 	free(url);
 	return rc;
+}
+
+int etcd_tls_check(const struct http_tls *tls, struct error *err)
+{
+	const char *const names[] = {"ca_cert", "client_cert", "client_key"};
+	const char *const files[] = {tls->ca_file, tls->cert_file, tls->key_file};
+
+	if (!tls->cert_file != !tls->key_file)
+		return error_set(err, -EINVAL,
+				 "client_cert and client_key go together: give both or neither");
+	for (size_t i = 0; i < 3; i++)
+		if (files[i] && access(files[i], R_OK) != 0)
+			return error_set(err, -errno, "%s: cannot read %s: %s", names[i], files[i],
+					 strerror(errno));
+	return 0;
 }

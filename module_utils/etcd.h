@@ -170,6 +170,12 @@ int etcd_transferee(const struct etcd_member_state *states, size_t n, uint64_t l
  */
 uint64_t etcd_raft_lag(uint64_t leader_index, uint64_t member_index);
 
+/*
+ * The TLS files of a module's options (named ca_cert, client_cert, client_key in messages):
+ * each one given is readable, and the certificate and its key are given together.
+ */
+int etcd_tls_check(const struct http_tls *tls, struct error *err);
+
 /* ---- calls -------------------------------------------------------------------------------- */
 
 /*

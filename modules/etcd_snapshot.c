@@ -79,18 +79,15 @@ static double seconds_since(const struct timespec *start)
 
 /* ---- options ------------------------------------------------------------------------------- */
 
+/* The TLS options (ca_cert, client_cert, client_key): readable, and the pair given together. */
 static int check_files(struct module *m)
 {
-	static const char *const files[] = {"ca_cert", "client_cert", "client_key", NULL};
+	struct http_tls tls = {.ca_file = module_str(m, "ca_cert"),
+			       .cert_file = module_str(m, "client_cert"),
+			       .key_file = module_str(m, "client_key")};
+	struct error err;
 
-	if (module_has(m, "client_cert") != module_has(m, "client_key"))
-		return module_fail(m,
-				   "client_cert and client_key go together: give both or neither");
-	for (const char *const *o = files; *o; o++)
-		if (module_has(m, *o) && access(module_str(m, *o), R_OK) != 0)
-			return module_fail(m, "%s: cannot read %s: %s", *o, module_str(m, *o),
-					   strerror(errno));
-	return 0;
+	return etcd_tls_check(&tls, &err) < 0 ? module_fail(m, "%s", err.msg) : 0;
 }
 
 static int require(struct module *m, const char *const *names, const char *state)
