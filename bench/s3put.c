@@ -15,7 +15,7 @@
 int main(int argc, char **argv)
 {
 	static unsigned char buf[1 << 20];
-	struct error err = {""};
+	struct error err = {0};
 	struct s3_put_result res = {0};
 	struct s3_upload *up = NULL;
 	struct aws *aws = NULL;

@@ -1,5 +1,6 @@
 /*
- * backup: the backup pipeline of DESIGN §5, shared by kms_s3_backup and etcd_snapshot's `upload`:
+ * backup: the backup pipeline of docs/backups.md, shared by kms_s3_backup and etcd_snapshot's
+ * `upload`:
  *
  *   bytes → gzip → AWS Encryption SDK message (envelope.c) → S3 multipart upload (s3.c)
  *   S3 GET → ESDK message check and decrypt → gunzip → a sink

@@ -437,6 +437,42 @@ static char *endpoint_url(const char *endpoint, const char *path)
 }
 
 /* A non-200 answer: etcd's own error (ETCD_EREMOTE) if the body is the gateway's error shape. */
+/*
+ * etcd's errors, by the text etcd itself defines for them (etcdserver/api/v3rpc/rpctypes): the
+ * gateway passes only that text and a gRPC code, and the code alone does not tell "unhealthy
+ * cluster" from "no leader" (both Unavailable). Longer texts first: one is a prefix of another.
+ */
+static const struct {
+	const char *text;
+	enum error_reason reason;
+} ETCD_ERRORS[] = {
+    {"can only promote a learner member which is in sync with leader", ERROR_LEARNER_NOT_READY},
+    {"can only promote a learner member", ERROR_NOT_LEARNER},
+    {"too many learner members in cluster", ERROR_TOO_MANY_LEARNERS},
+    {"rpc not supported for learner", ERROR_LEARNER_RPC},
+    {"unhealthy cluster", ERROR_UNHEALTHY},
+    {"etcdserver: no leader", ERROR_NO_LEADER},
+    {"member not found", ERROR_NOT_FOUND},
+    {"Peer URLs already exists", ERROR_EXISTS},
+    {"member ID already exist", ERROR_EXISTS},
+    {"permission denied", ERROR_AUTH},
+    {"authentication failed", ERROR_AUTH},
+};
+
+enum error_reason etcd_error_reason(const char *message)
+{
+	if (!message)
+		return ERROR_REMOTE;
+	/* etcd 3.4's gateway, when it cannot reach its own gRPC server (docs/protocols.md, etcd
+	 * JSON gateway): the whole message */
+	if (strncmp(message, "connection closed", 17) == 0 || strstr(message, ": connection closed"))
+		return ERROR_GATEWAY_CLOSED;
+	for (size_t i = 0; i < sizeof(ETCD_ERRORS) / sizeof(ETCD_ERRORS[0]); i++)
+		if (strstr(message, ETCD_ERRORS[i].text))
+			return ETCD_ERRORS[i].reason;
+	return ERROR_REMOTE;
+}
+
 static int answer_error(const char *endpoint, const char *path, const struct http_response *resp,
 			struct error *err)
 {
@@ -447,9 +483,11 @@ static int answer_error(const char *endpoint, const char *path, const struct htt
 	json_decref(doc);
 	etcd_error_text(resp->body, resp->body_len, detail, sizeof(detail));
 	if (from_etcd)
-		return error_set(err, ETCD_EREMOTE, "%s: %s", endpoint, detail);
-	return error_set(err, -EPROTO, "%s%s: HTTP %ld: %s (is this an etcd 3.4+ client URL?)",
-			 endpoint, path, resp->status, detail);
+		return error_set_reason(err, etcd_error_reason(detail), ETCD_EREMOTE, "%s: %s",
+					endpoint, detail);
+	return error_set_reason(err, ERROR_PROTOCOL, -EPROTO,
+				"%s%s: HTTP %ld: %s (is this an etcd 3.4+ client URL?)", endpoint,
+				path, resp->status, detail);
 }
 
 int etcd_post(const struct etcd_client *c, const char *endpoint, const char *path,
@@ -508,10 +546,10 @@ out:
  * server says "connection closed" before the request got anywhere (seen on etcd 3.4 when the
  * server certificate lacks clientAuth).
  */
-static bool another_member_may_answer(const char *msg)
+static bool another_member_may_answer(const struct error *err)
 {
-	return strstr(msg, "rpc not supported for learner") ||
-	       strstr(msg, "etcdserver: no leader") || strstr(msg, ": connection closed");
+	return err->reason == ERROR_LEARNER_RPC || err->reason == ERROR_NO_LEADER ||
+	       err->reason == ERROR_GATEWAY_CLOSED;
 }
 
 int etcd_call(struct etcd_client *c, const char *path, const json_t *body, json_t **out,
@@ -519,7 +557,7 @@ int etcd_call(struct etcd_client *c, const char *path, const json_t *body, json_
 {
 	char summary[ERROR_MSG_MAX] = "";
 	size_t used = 0;
-	struct error one;
+	struct error one = {.reason = ERROR_UNKNOWN};
 	int rc = -EINVAL;
 
 	*out = NULL;
@@ -527,7 +565,7 @@ int etcd_call(struct etcd_client *c, const char *path, const json_t *body, json_
 		size_t i = (c->current + k) % c->n_endpoints;
 
 		rc = etcd_post(c, c->endpoints[i], path, body, out, &one);
-		if (rc == 0 || (rc == ETCD_EREMOTE && !another_member_may_answer(one.msg))) {
+		if (rc == 0 || (rc == ETCD_EREMOTE && !another_member_may_answer(&one))) {
 			c->current = i;
 			if (rc < 0 && err)
 				*err = one;
@@ -538,8 +576,9 @@ int etcd_call(struct etcd_client *c, const char *path, const json_t *body, json_
 						 used ? "; " : "", one.msg);
 	}
 	if (c->n_endpoints == 0)
-		return error_set(err, -EINVAL, "no endpoints given");
-	return error_set(err, rc, "no endpoint answered: %s", summary);
+		return error_set_reason(err, ERROR_INVALID, -EINVAL, "no endpoints given");
+	/* the last endpoint's reason stands for all: they usually fail alike */
+	return error_set_reason(err, one.reason, rc, "no endpoint answered: %s", summary);
 }
 
 int etcd_member_list(struct etcd_client *c, struct etcd_member_list *out, struct error *err)

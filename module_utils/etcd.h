@@ -1,7 +1,7 @@
 /*
  * etcd: a client of the etcd v3 JSON gateway (grpc-gateway) over HTTPS with client certificates,
- * for etcd 3.4 and 3.5 (PROTOCOLS §3): cluster member list/add/remove/promote, maintenance status
- * and GET /health. etcd_post() is the door for any other call (kv/range, maintenance/...).
+ * for etcd 3.4 and 3.5 (docs/protocols.md, etcd JSON gateway): cluster member
+ * list/add/remove/promote, maintenance status and GET /health. etcd_post() is the door for any other call (kv/range, maintenance/...).
  *
  * Gateway facts this unit is built on (checked against etcd 3.4.23, etcdserverpb/rpc.proto):
  * - every call is a POST of a JSON body to /v3/<service>/<method>: 3.4 serves the gateway under
@@ -39,8 +39,13 @@
 /* A hex ID: 16 digits and a NUL. */
 #define ETCD_ID_HEX_SIZE 17
 
-/* An answer etcd gave (not a transport failure): the message is in struct error. */
+/* An answer etcd gave (not a transport failure): the message is in struct error, and its
+ * reason (error.h) says which error etcd gave (etcd_error_reason). */
 #define ETCD_EREMOTE (-EREMOTEIO)
+
+/* The reason of an error message etcd sent ("etcdserver: unhealthy cluster" → ERROR_UNHEALTHY);
+ * ERROR_REMOTE for the others. */
+enum error_reason etcd_error_reason(const char *message);
 
 struct etcd_client {
 	const char *const *endpoints; /* https://host:port, borrowed */

@@ -7,7 +7,7 @@
  * - fs_create_exclusive(): open(O_CREAT|O_EXCL) with the final mode, for secrets (keys are 0400
  *   from the first byte, never chmod'ed narrower later).
  * - Users and groups are looked up by parsing /etc/passwd and /etc/group: a static binary must
- *   not load the target's NSS plugins (PROTOCOLS §7).
+ *   not load the target's NSS plugins (docs/protocols.md, Static binaries).
  *
  * All functions return 0 (or a count) or a negative errno and fill `err`. Buffers returned through
  * out-parameters are malloc'ed; the caller frees them.

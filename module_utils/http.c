@@ -243,12 +243,84 @@ static void reset_response(struct http_response *resp)
 	memset(resp, 0, sizeof(*resp));
 }
 
+/*
+ * curl says "the TLS handshake failed" (CURLE_SSL_CONNECT_ERROR) both when the peer ended it (an
+ * alert, a reset, an EOF: it refused our certificate or wanted one) and when it never spoke TLS;
+ * only its detail, from OpenSSL, tells them apart. Read here, where the error is born, once.
+ */
+static bool peer_ended_handshake(const char *detail)
+{
+	static const char *const signs[] = {"alert",	      "getpeername", "Connection reset",
+					    "unexpected eof", "SSL_read",    "Send failure",
+					    NULL};
+
+	for (const char *const *s = signs; *s; s++)
+		if (strstr(detail, *s))
+			return true;
+	return false;
+}
+
+enum error_reason http_reason_of(int code, long status, bool tls, long verify_result,
+				 const char *detail)
+{
+	switch ((CURLcode)code) {
+	case CURLE_OK:
+		return ERROR_UNKNOWN;
+	case CURLE_OPERATION_TIMEDOUT:
+		return ERROR_TIMEOUT;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+		return ERROR_REFUSED;
+	case CURLE_PEER_FAILED_VERIFICATION:
+		/* OpenSSL's verdict on the chain is kept; curl's own host name check leaves it OK */
+		return verify_result != 0 ? ERROR_TLS_UNTRUSTED : ERROR_TLS_NAME;
+	case CURLE_SSL_CONNECT_ERROR:
+		return peer_ended_handshake(detail ? detail : "") ? ERROR_TLS_CLOSED : ERROR_TLS;
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_ENGINE_INITFAILED:
+	case CURLE_SSL_SHUTDOWN_FAILED:
+	case CURLE_SSL_CLIENTCERT:
+		return ERROR_TLS;
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+		/* TLS 1.3 finishes the client's side of the handshake before the server has checked
+		 * the client certificate: a refusal arrives as a dead session before any answer */
+		return tls && status == 0 ? ERROR_TLS_CLOSED : ERROR_IO;
+	default:
+		return ERROR_IO;
+	}
+}
+
+enum error_reason http_status_reason(long status)
+{
+	if (status == 401 || status == 403)
+		return ERROR_AUTH;
+	if (status == 404)
+		return ERROR_NOT_FOUND;
+	if (status == 409)
+		return ERROR_EXISTS;
+	if (status == 408 || status == 504)
+		return ERROR_TIMEOUT;
+	return ERROR_REMOTE;
+}
+
 static int perform_once(const struct http_request *req, struct http_response *resp,
 			struct curl_slist *headers, CURLcode *code, struct error *err)
 {
 	struct transfer t = { .req = req, .resp = resp };
 	char errbuf[CURL_ERROR_SIZE] = "";
 	const char *type = NULL;
+	long verify_result = 0;
 	CURL *curl;
 
 	reset_response(resp);
@@ -258,17 +330,24 @@ static int perform_once(const struct http_request *req, struct http_response *re
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 	*code = curl_easy_perform(curl);
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+	curl_easy_getinfo(curl, CURLINFO_SSL_VERIFYRESULT, &verify_result);
 	if (curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type)
 		resp->content_type = strdup(type);
 	curl_easy_cleanup(curl);
 	if (*code == CURLE_OK)
 		return 0;
 	if (t.too_big)
-		return error_set(err, -EFBIG, "%s: response larger than the limit", req->url);
+		return error_set_reason(err, ERROR_PROTOCOL, -EFBIG,
+					"%s: response larger than the limit", req->url);
 	if (t.callback_failed)
-		return error_set(err, -EIO, "%s: transfer aborted by the local stream", req->url);
-	return error_set(err, -EIO, "%s: %s", req->url,
-			 errbuf[0] ? errbuf : curl_easy_strerror(*code));
+		return error_set_reason(err, ERROR_IO, -EIO,
+					"%s: transfer aborted by the local stream", req->url);
+	return error_set_reason(err,
+				http_reason_of(*code, resp->status,
+					       strncasecmp(req->url, "https:", 6) == 0,
+					       verify_result, errbuf),
+				-EIO, "%s: %s", req->url,
+				errbuf[0] ? errbuf : curl_easy_strerror(*code));
 }
 
 int http_request(const struct http_request *req, struct http_response *resp, struct error *err)
@@ -368,14 +447,16 @@ int http_json(const char *method, const char *url, const json_t *body, const str
 		goto out;
 	if (resp.status < 200 || resp.status > 299) {
 		describe_failure(&resp, detail, sizeof(detail));
-		rc = error_set(err, -EPROTO, "%s %s: HTTP %ld: %s", method, url, resp.status, detail);
+		rc = error_set_reason(err, http_status_reason(resp.status), -EPROTO,
+				      "%s %s: HTTP %ld: %s", method, url, resp.status, detail);
 		goto out;
 	}
 	if (resp.body_len) {
 		*out = json_loadb(resp.body, resp.body_len, 0, &jerr);
 		if (!*out)
-			rc = error_set(err, -EPROTO, "%s %s: invalid JSON in the answer: %s", method,
-				       url, jerr.text);
+			rc = error_set_reason(err, ERROR_PROTOCOL, -EPROTO,
+					      "%s %s: invalid JSON in the answer: %s", method, url,
+					      jerr.text);
 	}
 out:
 	if (text) {
@@ -421,9 +502,13 @@ int http_served_certificate(const char *url, const struct http_tls *tls, char **
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 	set_tls(curl, tls);
 	code = curl_easy_perform(curl);
-	if (code != CURLE_OK)
-		rc = error_set(err, -EIO, "%s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(code));
-	else if (curl_easy_getinfo(curl, CURLINFO_CERTINFO, &info) != CURLE_OK ||
+	if (code != CURLE_OK) {
+		long verify_result = 0;
+
+		curl_easy_getinfo(curl, CURLINFO_SSL_VERIFYRESULT, &verify_result);
+		rc = error_set_reason(err, http_reason_of(code, 0, true, verify_result, errbuf), -EIO,
+				      "%s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(code));
+	} else if (curl_easy_getinfo(curl, CURLINFO_CERTINFO, &info) != CURLE_OK ||
 		 !(*leaf_pem = leaf_from_certinfo(info)))
 		rc = error_set(err, -EPROTO, "%s: the server presented no certificate", url);
 	curl_easy_cleanup(curl);

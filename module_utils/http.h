@@ -87,6 +87,18 @@ int http_json(const char *method, const char *url, const json_t *body, const str
 int http_served_certificate(const char *url, const struct http_tls *tls, char **leaf_pem,
 			    struct error *err);
 
+/*
+ * The reason of a failed transfer (error.h), from libcurl's CURLcode `code`, the HTTP status
+ * received (0: none), whether the URL was https, OpenSSL's verify result
+ * (CURLINFO_SSL_VERIFYRESULT) and curl's error detail. http_request sets it on every transport
+ * error; exposed for the unit tests.
+ */
+enum error_reason http_reason_of(int code, long status, bool tls, long verify_result,
+				 const char *detail);
+/* The reason of an HTTP error status: 401/403 auth, 404 not_found, 409 exists, 408/504 timeout,
+ * else remote. */
+enum error_reason http_status_reason(long status);
+
 /* The CA bundle used when none is given, or NULL if the system has none. */
 const char *http_system_ca_bundle(void);
 

@@ -10,6 +10,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum error_reason kms_error_reason(long status, const char *type)
+{
+	static const struct {
+		const char *type;
+		enum error_reason reason;
+	} types[] = {
+	    {"NotFoundException", ERROR_NOT_FOUND},
+	    {"AlreadyExistsException", ERROR_EXISTS},
+	    {"AccessDeniedException", ERROR_AUTH},
+	    {"UnrecognizedClientException", ERROR_AUTH},
+	    {"InvalidSignatureException", ERROR_AUTH},
+	    {"IncompleteSignatureException", ERROR_AUTH},
+	    {"ExpiredTokenException", ERROR_AUTH},
+	    {"InvalidCiphertextException", ERROR_PROTOCOL},
+	    {"IncorrectKeyException", ERROR_PROTOCOL},
+	    {"DisabledException", ERROR_REMOTE},
+	    {"KMSInvalidStateException", ERROR_REMOTE},
+	};
+
+	for (size_t i = 0; type && i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcmp(type, types[i].type) == 0)
+			return types[i].reason;
+	return http_status_reason(status);
+}
+
 /* POST / TrentService.<op> with body; *out is the parsed answer. Errors carry __type and
  * message (the type without its "namespace#" prefix). */
 static int kms_call(struct aws *aws, const char *op, json_t *body, json_t **out, struct error *err)
@@ -49,16 +74,18 @@ static int kms_call(struct aws *aws, const char *op, json_t *body, json_t **out,
 
 		if (!msg)
 			msg = json_string_value(json_object_get(doc, "Message"));
+		enum error_reason reason = kms_error_reason(resp.status, hash ? hash + 1 : type);
+
 		/* NotFoundException: a key or alias that does not exist is -ENOENT, as in S3. */
-		rc = error_set(err,
-			       type && strstr(type, "NotFoundException")	 ? -ENOENT
-			       : resp.status == 400 || resp.status == 403 ? -EACCES
-									   : -EPROTO,
-			       "KMS %s: HTTP %ld %s: %.300s", op, resp.status,
-			       hash   ? hash + 1
-			       : type ? type
-				      : "(no type)",
-			       msg ? msg : "(no message)");
+		rc = error_set_reason(err, reason,
+				      reason == ERROR_NOT_FOUND			 ? -ENOENT
+				      : resp.status == 400 || resp.status == 403 ? -EACCES
+										 : -EPROTO,
+				      "KMS %s: HTTP %ld %s: %.300s", op, resp.status,
+				      hash   ? hash + 1
+				      : type ? type
+					     : "(no type)",
+				      msg ? msg : "(no message)");
 		goto out;
 	}
 	if (!json_is_object(doc)) {

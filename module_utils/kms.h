@@ -13,6 +13,10 @@
 
 #include <stddef.h>
 
+/* The reason (error.h) of a KMS error answer: from its __type without the "namespace#" prefix
+ * (NotFoundException → not_found, AccessDeniedException → auth, ...), else the HTTP status. */
+enum error_reason kms_error_reason(long status, const char *type);
+
 /* An encryption context: n pairs; may be empty. */
 struct kms_context {
 	const char *const *keys;

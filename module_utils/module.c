@@ -304,9 +304,13 @@ static int check_choices(struct module *m, const struct option_spec *o, const js
 	char list[512] = "";
 	size_t used = 0;
 
-	if (!o->choices || !json_is_string(value) || in_choices(o->choices, json_string_value(value)))
+	const char *const *choices = o->choices;
+
+	if (!choices && m->state_choices && strcmp(o->name, "state") == 0)
+		choices = m->state_choices;
+	if (!choices || !json_is_string(value) || in_choices(choices, json_string_value(value)))
 		return 0;
-	for (const char *const *c = o->choices; *c && used < sizeof(list); c++) {
+	for (const char *const *c = choices; *c && used < sizeof(list); c++) {
 		int n = snprintf(list + used, sizeof(list) - used, "%s%s", used ? ", " : "", *c);
 
 		if (n < 0)
@@ -412,6 +416,59 @@ static int validate_option(struct module *m, const struct option_spec *o, const 
 	return check_choices(m, o, value);
 }
 
+/* "a, b or c" of a NULL-terminated list. */
+static void join_or(const char *const *names, char *out, size_t size)
+{
+	size_t used = 0, n = 0;
+
+	while (names[n])
+		n++;
+	out[0] = '\0';
+	for (size_t i = 0; i < n && used < size; i++) {
+		int w = snprintf(out + used, size - used, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ",
+				 names[i]);
+
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+}
+
+/* The required_if rules of the spec, in table order; the first broken one fails. */
+static int check_rules(struct module *m)
+{
+	char list[256];
+
+	for (const struct option_rule *r = m->spec ? m->spec->rules : NULL; r && r->option; r++) {
+		const char *value = module_str(m, r->option);
+		const char *missing = NULL;
+		bool any_set = false;
+
+		if (!value || strcmp(value, r->value) != 0)
+			continue;
+		for (const char *const *o = r->requires; *o; o++) {
+			const json_t *v = module_get(m, *o);
+
+			/* an empty list is no more given than a missing one */
+			if (module_has(m, *o) && !(json_is_array(v) && json_array_size(v) == 0))
+				any_set = true;
+			else if (!missing)
+				missing = *o;
+		}
+		if (r->any ? any_set : !missing)
+			continue;
+		if (r->msg)
+			return module_fail(m, "%s", r->msg);
+		if (!r->any)
+			return module_fail(m, "%s is required with %s=%s%s", missing, r->option,
+					   r->value, r->why ? r->why : "");
+		join_or(r->requires, list, sizeof(list));
+		return module_fail(m, "%s=%s needs %s%s", r->option, r->value, list,
+				   r->why ? r->why : "");
+	}
+	return 0;
+}
+
 static int validate(struct module *m, const json_t *args)
 {
 	char missing[512] = "";
@@ -446,6 +503,46 @@ int module_init(struct module *m, const char *name, const struct option_spec *op
 	m->result = json_object();
 	m->secrets = json_array();
 	return (m->params && m->result && m->secrets) ? 0 : -ENOMEM;
+}
+
+int module_init_spec(struct module *m, const struct module_spec *spec)
+{
+	size_t n = 0;
+
+	if (module_init(m, spec->name, spec->options) < 0)
+		return -ENOMEM;
+	m->spec = spec;
+	for (const struct state_handler *h = spec->states; h && h->state; h++)
+		n++;
+	if (!spec->states)
+		return 0;
+	m->state_choices = calloc(n + 1, sizeof(*m->state_choices));
+	if (!m->state_choices)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		m->state_choices[i] = spec->states[i].state;
+	return 0;
+}
+
+int module_dispatch(struct module *m)
+{
+	const char *state = module_str(m, "state");
+	int rc;
+
+	if (m->spec->before) {
+		rc = m->spec->before(m);
+		if (rc != 0 || m->failed)
+			return rc;
+	}
+	if (check_rules(m) < 0)
+		return -1;
+	if (!m->spec->states)
+		return m->spec->run ? m->spec->run(m) : 0;
+	for (const struct state_handler *h = m->spec->states; h->state; h++)
+		if (state && strcmp(state, h->state) == 0)
+			return h->run(m);
+	return module_fail(m, "state=%s has no handler (a bug: please report it)",
+			   state ? state : "(none)");
 }
 
 static void set_invocation(struct module *m, const json_t *args)
@@ -510,6 +607,7 @@ void module_free(struct module *m)
 	json_decref(m->params);
 	json_decref(m->result);
 	json_decref(m->secrets);
+	free(m->state_choices);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -793,8 +891,8 @@ static bool write_all(int fd, const char *buf, size_t len)
 	return true;
 }
 
-int module_main(int argc, char **argv, const char *name, const struct option_spec *options,
-		module_run_fn run)
+static int run_module(int argc, char **argv, const char *name, const struct option_spec *options,
+		      const struct module_spec *spec, module_run_fn run)
 {
 	struct module m;
 	char *out;
@@ -805,7 +903,7 @@ int module_main(int argc, char **argv, const char *name, const struct option_spe
 	result_fd = dup(STDOUT_FILENO);
 	if (result_fd < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
 		result_fd = STDOUT_FILENO;
-	if (module_init(&m, name, options) < 0)
+	if ((spec ? module_init_spec(&m, spec) : module_init(&m, name, options)) < 0)
 		return 1;
 	if (argc != 2)
 		module_fail(&m, "usage: %s ARGS_FILE (a JSON object of options, as Ansible passes it)",
@@ -819,4 +917,15 @@ int module_main(int argc, char **argv, const char *name, const struct option_spe
 	free(out);
 	module_free(&m);
 	return code;
+}
+
+int module_main(int argc, char **argv, const char *name, const struct option_spec *options,
+		module_run_fn run)
+{
+	return run_module(argc, argv, name, options, NULL, run);
+}
+
+int module_main_spec(int argc, char **argv, const struct module_spec *spec)
+{
+	return run_module(argc, argv, spec->name, spec->options, spec, module_dispatch);
 }

@@ -1,5 +1,6 @@
 /*
- * module: the Ansible binary module protocol (DESIGN §2, PROTOCOLS §1).
+ * module: the Ansible binary module protocol (docs/architecture.md, The binary module protocol;
+ * docs/protocols.md, Ansible binary modules).
  *
  * A module declares its options once in a table and hands main() to module_main():
  *
@@ -50,9 +51,50 @@ struct option_spec {
 	const char *const *aliases;  /* NULL-terminated other names accepted */
 };
 
+/*
+ * "state=X requires options [...]" as data (Ansible's required_if): when option `option` has the
+ * value `value`, every option of `requires` must be set (any = false), or at least one (any =
+ * true). The failure reads "NAME is required with state=X" (all) or "state=X needs A, B or C"
+ * (any), followed by `why` when given; `msg` replaces the whole message when a module has its own.
+ */
+struct option_rule {
+	const char *option;
+	const char *value;
+	const char *const *requires; /* NULL-terminated */
+	bool any;
+	const char *why; /* appended to the message, e.g. " (the new member's --name)" */
+	const char *msg; /* the whole message instead, or NULL */
+};
+
+struct module;
+typedef int (*module_run_fn)(struct module *m);
+
+/* One state and the function that carries it out. */
+struct state_handler {
+	const char *state;
+	module_run_fn run;
+};
+
+/*
+ * A module in one place: its options, its required_if rules and its states. The choices of the
+ * `state` option are the states of the table (in its order), validated like any choices. After
+ * validation, `before` runs (may be NULL: secrets found inside options, common checks), then the
+ * rules are checked, then the state's handler runs.
+ */
+struct module_spec {
+	const char *name;
+	const struct option_spec *options;
+	const struct option_rule *rules;     /* {0}-terminated; may be NULL */
+	const struct state_handler *states; /* {0}-terminated; NULL: a module without states */
+	module_run_fn before;		    /* may be NULL */
+	module_run_fn run;		    /* the module without states: its one job */
+};
+
 struct module {
 	const char *name;
 	const struct option_spec *options;
+	const struct module_spec *spec; /* NULL for modules without a table (tests) */
+	const char **state_choices;	/* the states of spec, NULL-terminated (malloc'ed) */
 	json_t *params;  /* validated options, defaults applied; absent optional options are null */
 	json_t *result;  /* what run() returns to Ansible */
 	json_t *secrets; /* array of strings to scrub from every output */
@@ -63,11 +105,15 @@ struct module {
 	bool failed;
 };
 
-typedef int (*module_run_fn)(struct module *m);
-
 /* Whole life of a module: load, validate, run, emit. Returns the process exit code. */
 int module_main(int argc, char **argv, const char *name, const struct option_spec *options,
 		module_run_fn run);
+/* The same for a module described by a spec: rules checked, state dispatched from the table. */
+int module_main_spec(int argc, char **argv, const struct module_spec *spec);
+/* module_init for a spec (tests). */
+int module_init_spec(struct module *m, const struct module_spec *spec);
+/* Runs `before` then the handler of the state option's value (what module_main_spec does). */
+int module_dispatch(struct module *m);
 
 /* The pieces module_main is made of (used by tests and the fuzz target). */
 int module_init(struct module *m, const char *name, const struct option_spec *options);

@@ -1,5 +1,5 @@
 /*
- * retention: backup object names and which old backups may go (DESIGN §5), as pure functions
+ * retention: backup object names and which old backups may go (docs/backups.md), as pure functions
  * the unit tests drive with fixed clocks.
  *
  * Keys (the stamp is UTC, so keys sort in time order):

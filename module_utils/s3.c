@@ -67,6 +67,34 @@ out:
 	return rc;
 }
 
+enum error_reason s3_error_reason(long status, const char *code)
+{
+	static const struct {
+		const char *code;
+		enum error_reason reason;
+	} codes[] = {
+	    {"NoSuchKey", ERROR_NOT_FOUND},
+	    {"NoSuchBucket", ERROR_NOT_FOUND},
+	    {"NoSuchUpload", ERROR_NOT_FOUND},
+	    {"NotFound", ERROR_NOT_FOUND},
+	    {"AccessDenied", ERROR_AUTH},
+	    {"SignatureDoesNotMatch", ERROR_AUTH},
+	    {"InvalidAccessKeyId", ERROR_AUTH},
+	    {"ExpiredToken", ERROR_AUTH},
+	    {"InvalidToken", ERROR_AUTH},
+	    {"AuthorizationHeaderMalformed", ERROR_AUTH},
+	    {"RequestTimeTooSkewed", ERROR_AUTH},
+	    {"BucketAlreadyOwnedByYou", ERROR_EXISTS},
+	    {"BucketAlreadyExists", ERROR_EXISTS},
+	    {"RequestTimeout", ERROR_TIMEOUT},
+	};
+
+	for (size_t i = 0; code && i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strcmp(code, codes[i].code) == 0)
+			return codes[i].reason;
+	return http_status_reason(status);
+}
+
 /* S3's error document (<Error><Code/><Message/></Error>) into err; returns the errno code. */
 static int s3_fail(const char *op, const char *bucket, const char *key,
 		   const struct http_response *resp, struct error *err)
@@ -77,7 +105,8 @@ static int s3_fail(const char *op, const char *bucket, const char *key,
 
 	if (!code && resp->status == 404)
 		code = strdup("NotFound");
-	rc = error_set(err, rc, "S3 %s s3://%s/%s: HTTP %ld %s: %.300s", op, bucket, key ? key : "",
+	rc = error_set_reason(err, s3_error_reason(resp->status, code), rc,
+			      "S3 %s s3://%s/%s: HTTP %ld %s: %.300s", op, bucket, key ? key : "",
 		       resp->status, code ? code : "(no code)", msg ? msg : "(no message)");
 	free(code);
 	free(msg);

@@ -20,6 +20,10 @@
 
 #define S3_MAX_PARTS 10000u
 
+/* The reason (error.h) of an S3 error answer: from S3's <Code> (NoSuchKey → not_found,
+ * AccessDenied/SignatureDoesNotMatch/... → auth), else from the HTTP status. */
+enum error_reason s3_error_reason(long status, const char *code);
+
 struct s3_metadata {
 	const char *name; /* without the x-amz-meta- prefix, lower case */
 	const char *value;

@@ -1,5 +1,6 @@
 /*
- * sdbus: the systemd Manager over sd-bus (libsystemd), as systemctl uses it (PROTOCOLS §5).
+ * sdbus: the systemd Manager over sd-bus (libsystemd), as systemctl uses it (docs/protocols.md,
+ * systemd over sd-bus).
  *
  * sdbus_open() connects like systemctl does: as root, straight to systemd's private socket
  * (/run/systemd/private, works without a D-Bus daemon), else through the system bus. Every call

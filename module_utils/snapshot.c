@@ -355,16 +355,6 @@ static int read_revision(const struct etcd_client *c, const char *endpoint, uint
 	return rc;
 }
 
-/*
- * A peer that rejects our client certificate closes the TLS session after the handshake (TLS 1.3
- * checks it late), which curl reports as a failed read or getpeername() on a dead socket.
- */
-static bool tls_refused(const struct error *err)
-{
-	return strstr(err->msg, "getpeername") || strstr(err->msg, "SSL") ||
-	       strstr(err->msg, "alert") || strstr(err->msg, "certificate");
-}
-
 int snapshot_stream(const struct etcd_client *c, const char *endpoint, long timeout_ms,
 		    const struct snapshot_sink *sink, struct snapshot_result *out,
 		    struct error *err)
@@ -388,7 +378,9 @@ int snapshot_stream(const struct etcd_client *c, const char *endpoint, long time
 	out->endpoint = endpoint;
 	out->size = 0;
 	rc = read_revision(c, endpoint, &out->revision, err);
-	if (rc < 0 && rc != ETCD_EREMOTE && c->tls.cert_file && tls_refused(err))
+	/* a peer that rejects our client certificate ends the TLS session after the handshake
+	 * (TLS 1.3 checks it late): http.c says ERROR_TLS_CLOSED */
+	if (rc < 0 && rc != ETCD_EREMOTE && c->tls.cert_file && error_is_tls(err))
 		error_wrap(err, rc, "%s: the TLS session was refused (are client_cert/client_key "
 			   "signed by a CA the endpoint trusts, and does ca_cert sign its server "
 			   "certificate?)", endpoint);

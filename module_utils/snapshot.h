@@ -1,5 +1,5 @@
 /*
- * snapshot: etcd snapshots as bytes in motion and as files (PROTOCOLS §3).
+ * snapshot: etcd snapshots as bytes in motion and as files (docs/protocols.md, etcd JSON gateway).
  *
  * Streaming. POST /v3/maintenance/snapshot on the JSON gateway answers newline-delimited
  * {"result":{"remaining_bytes":"N","blob":"<base64>"}} objects: 32 KiB blobs (~44 KB lines),

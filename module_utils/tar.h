@@ -1,5 +1,5 @@
 /*
- * tar: a streaming ustar (POSIX.1-1988) writer and reader, for the CA backups (DESIGN §5: a
+ * tar: a streaming ustar (POSIX.1-1988) writer and reader, for the CA backups (docs/backups.md: a
  * directory is backed up as `ca-{cluster}-{stamp}.tar.kms`, a tar inside the encrypted envelope).
  *
  * Writer: walks a directory tree in name order (so the same tree gives the same bytes) and pushes

@@ -1,5 +1,6 @@
 /*
- * etcd_member: cluster membership and health over the etcd v3 JSON gateway (DESIGN §4, issue 4).
+ * etcd_member: cluster membership and health over the etcd v3 JSON gateway
+ * (docs/architecture.md, Modules; docs/protocols.md, etcd JSON gateway).
  *
  * state=query lists the members, the leader and the health of every endpoint; it fails only when
  * no endpoint answers. state=present makes sure a member is in the cluster and votes: a new one
@@ -31,7 +32,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const STATES[] = {"query", "present", "absent", "leader_moved", "healthy", NULL};
 static const char *const ID_ALIASES[] = {"member_id", NULL};
 
 static const struct option_spec options[] = {
@@ -42,7 +42,7 @@ static const struct option_spec options[] = {
     {.name = "name", .type = OPT_STR},
     {.name = "peer_urls", .type = OPT_LIST},
     {.name = "id", .type = OPT_STR, .aliases = ID_ALIASES},
-    {.name = "state", .type = OPT_STR, .def = "query", .choices = STATES},
+    {.name = "state", .type = OPT_STR, .def = "query"},
     {.name = "learner", .type = OPT_BOOL, .def = "true"},
     {.name = "promote", .type = OPT_BOOL, .def = "true"},
     {.name = "force", .type = OPT_BOOL, .def = "false"},
@@ -91,8 +91,8 @@ static void job_free(struct job *j)
 /* ---- retries ------------------------------------------------------------------------------- */
 
 /*
- * One step of a retry loop: says on stderr what is awaited (never stdout: DESIGN §2), sleeps,
- * and returns the next pause (doubling up to POLL_MAX_MS).
+ * One step of a retry loop: says on stderr what is awaited (never stdout: docs/architecture.md,
+ * The binary module protocol), sleeps, and returns the next pause (doubling up to POLL_MAX_MS).
  */
 static long backoff(const char *what, const struct error *err, long pause_ms)
 {
@@ -143,25 +143,6 @@ static int check_files(struct module *m)
 	return etcd_tls_check(&tls, &err) < 0 ? module_fail(m, "%s", err.msg) : 0;
 }
 
-static int check_state_needs(struct module *m)
-{
-	const char *state = module_str(m, "state");
-
-	if (strcmp(state, "present") == 0 && !module_has(m, "name"))
-		return module_fail(m, "name is required with state=present (the new member's "
-				      "--name, used in initial_cluster)");
-	if (strcmp(state, "absent") == 0 && !module_has(m, "name") && !module_has(m, "id") &&
-	    module_list_size(m, "peer_urls") == 0)
-		return module_fail(m,
-				   "state=absent needs name, id or peer_urls to find the member");
-	if ((strcmp(state, "leader_moved") == 0 || strcmp(state, "healthy") == 0) &&
-	    !module_has(m, "name") && !module_has(m, "id"))
-		return module_fail(m, "state=%s needs name or id: the member %s", state,
-				   state[0] == 'l' ? "to move the leadership away from"
-						   : "to wait for");
-	return 0;
-}
-
 /* A number of milliseconds >= 0 (a float: fsync_warn_ms=0.001 is fine). */
 static int read_ms(struct module *m, const char *option, double *out)
 {
@@ -208,7 +189,7 @@ static int read_options(struct module *m, struct job *j)
 		return module_fail(m, "endpoints: give at least one client URL");
 	if (check_urls(m, "endpoints", j->endpoints, n, true) < 0 ||
 	    check_urls(m, "peer_urls", j->peer_urls, j->n_peer_urls, false) < 0 ||
-	    check_files(m) < 0 || check_state_needs(m) < 0)
+	    check_files(m) < 0)
 		return -1;
 	j->client = (struct etcd_client){
 	    .endpoints = j->endpoints,
@@ -252,43 +233,30 @@ out:
 	return problem;
 }
 
-/*
- * TLS 1.3 finishes the client's side of the handshake before the server has checked the client
- * certificate, so a refusal reaches curl as an alert, a reset, or a closed socket, whichever
- * comes first (all three seen against etcd 3.4).
- */
-static bool closed_after_handshake(const char *msg)
-{
-	static const char *const signs[] = {
-	    "alert",	    "getpeername", "Connection reset", "unexpected eof", "SSL_read",
-	    "Send failure", NULL};
-
-	for (const char *const *s = signs; *s; s++)
-		if (strstr(msg, *s))
-			return true;
-	return false;
-}
-
-/* What a TLS failure usually means (curl passes OpenSSL's words through), or "". */
-static const char *tls_hint(const struct module *m, const char *msg)
+/* What a TLS failure usually means, from the reason http.c and etcd.c found, or "". */
+static const char *tls_hint(const struct module *m, const struct error *err)
 {
 	const char *problem;
 
-	if (strstr(msg, "SSL certificate problem") || strstr(msg, "certificate verify failed"))
+	switch (err->reason) {
+	case ERROR_TLS_UNTRUSTED:
 		return module_has(m, "ca_cert")
 			   ? " (the endpoint's certificate does not verify against ca_cert)"
 			   : " (the endpoint's certificate does not verify: set ca_cert to the "
 			     "cluster's CA)";
-	/* etcd 3.4's gateway dials its own gRPC port with the server certificate as client
-	 * certificate; without clientAuth usage that fails and the gateway says only this. */
-	if (strstr(msg, ": connection closed"))
+	case ERROR_GATEWAY_CLOSED:
+		/* etcd 3.4's gateway dials its own gRPC port with the server certificate as client
+		 * certificate; without clientAuth usage that fails and the gateway says only this */
 		return " (the member's JSON gateway cannot reach its own gRPC server: with "
 		       "--client-cert-auth its server certificate must also allow client "
 		       "authentication)";
-	if (strstr(msg, "no alternative certificate subject name"))
+	case ERROR_TLS_NAME:
 		return " (the endpoint's certificate does not name that host or IP)";
-	if (!closed_after_handshake(msg))
+	case ERROR_TLS_CLOSED:
+		break;
+	default:
 		return "";
+	}
 	if (!module_has(m, "client_cert"))
 		return " (the endpoint closed the TLS connection: it requires a client "
 		       "certificate; set client_cert and client_key)";
@@ -315,7 +283,7 @@ static void set_msg(struct module *m, const char *fmt, ...)
 
 static int fail_call(struct module *m, const char *what, const struct error *err)
 {
-	return module_fail(m, "%s: %s%s", what, err->msg, tls_hint(m, err->msg));
+	return module_fail(m, "%s: %s%s", what, err->msg, tls_hint(m, err));
 }
 
 /* "name (id)" of a member, for messages; buf holds at least 96 bytes. */
@@ -413,7 +381,7 @@ static json_t *probe_json(const struct module *m, const struct probe *p)
 	char *error = NULL;
 	json_t *entry;
 
-	if (!p->healthy && asprintf(&error, "%s%s", p->err.msg, tls_hint(m, p->err.msg)) < 0)
+	if (!p->healthy && asprintf(&error, "%s%s", p->err.msg, tls_hint(m, &p->err)) < 0)
 		error = NULL;
 	entry = json_pack("{s:s,s:b,s:s?}", "endpoint", p->endpoint, "healthy", p->healthy, "error",
 			  error);
@@ -563,7 +531,7 @@ static void report_health(struct module *m, struct job *j, const struct probe *p
 		json_array_append_new(health, probe_json(m, &probes[i]));
 		if (!probes[i].healthy)
 			module_warn(m, "endpoint %s is unhealthy: %s%s", probes[i].endpoint,
-				    probes[i].err.msg, tls_hint(m, probes[i].err.msg));
+				    probes[i].err.msg, tls_hint(m, &probes[i].err));
 		if (!leader && probes[i].answered)
 			leader = probes[i].status.leader;
 	}
@@ -616,12 +584,12 @@ out:
 /* ---- state=present ------------------------------------------------------------------------- */
 
 /* A hint for the usual refusals of MemberAdd, or "". */
-static const char *add_hint(const char *msg)
+static const char *add_hint(const struct error *err)
 {
-	if (strstr(msg, "too many learner members"))
+	if (err->reason == ERROR_TOO_MANY_LEARNERS)
 		return " (etcd allows one learner at a time: start and promote the waiting one, "
 		       "or remove it)";
-	if (strstr(msg, "unhealthy cluster"))
+	if (err->reason == ERROR_UNHEALTHY)
 		return " (etcd's strict reconfiguration check: every voting member must be "
 		       "connected for 5 s; with learner=false, the started voters must also keep a "
 		       "quorum with the new one)";
@@ -647,8 +615,8 @@ static int add_failed(struct module *m, struct job *j, const struct error *err, 
 	}
 	etcd_member_list_free(&now);
 	return module_fail(m, "cannot add member '%s' (peer_urls %s): %s%s%s",
-			   module_str(m, "name"), j->peer_urls[0], err->msg, add_hint(err->msg),
-			   tls_hint(m, err->msg));
+			   module_str(m, "name"), j->peer_urls[0], err->msg, add_hint(err),
+			   tls_hint(m, err));
 }
 
 /*
@@ -665,7 +633,7 @@ static int add_until_accepted(struct module *m, struct job *j, bool learner, uin
 
 	while (etcd_member_add(&j->client, j->peer_urls, j->n_peer_urls, learner, id, &after,
 			       &err) < 0) {
-		if (!strstr(err.msg, "unhealthy cluster") || deadline_past(&j->deadline))
+		if (err.reason != ERROR_UNHEALTHY || deadline_past(&j->deadline))
 			return add_failed(m, j, &err, id);
 		pause = backoff("member add refused", &err, pause);
 	}
@@ -772,8 +740,8 @@ static int promote_until_ready(struct module *m, struct job *j, const struct etc
 
 	member_label(learner, label, sizeof(label));
 	while (etcd_member_promote(&j->client, id, &err) < 0) {
-		if (!strstr(err.msg, "in sync with leader")) {
-			if (strstr(err.msg, "can only promote a learner member"))
+		if (err.reason != ERROR_LEARNER_NOT_READY) {
+			if (err.reason == ERROR_NOT_LEARNER)
 				return 1; /* a voter already: someone promoted it meanwhile */
 			return fail_call(m, "cannot promote", &err);
 		}
@@ -969,15 +937,15 @@ static int remove_until_accepted(struct module *m, struct job *j, uint64_t id, b
 	struct error err;
 
 	while (etcd_member_remove(&j->client, id, &err) < 0) {
-		if (strstr(err.msg, "member not found"))
+		if (err.reason == ERROR_NOT_FOUND)
 			return 1; /* removed by someone else meanwhile */
-		if (!safe || !strstr(err.msg, "unhealthy cluster") || deadline_past(&j->deadline))
+		if (!safe || err.reason != ERROR_UNHEALTHY || deadline_past(&j->deadline))
 			return module_fail(m, "cannot remove %s: %s%s%s", label, err.msg,
-					   strstr(err.msg, "unhealthy cluster")
+					   err.reason == ERROR_UNHEALTHY
 					       ? " (etcd's strict reconfiguration check: the "
 						 "remaining voters cannot keep a quorum)"
 					       : "",
-					   tls_hint(m, err.msg));
+					   tls_hint(m, &err));
 		pause = backoff("member remove refused", &err, pause);
 	}
 	return 0;
@@ -1384,35 +1352,94 @@ static int healthy_state(struct module *m, struct job *j)
 	return 0;
 }
 
-static int run(struct module *m)
+typedef int (*job_fn)(struct module *m, struct job *j);
+
+/* Every state: read and check the options, measure the disk first (a member on a too slow
+ * disk is not added, promoted or restarted), then the state's own steps. */
+static int with_job(struct module *m, job_fn fn)
 {
 	struct job j = {0};
-	const char *state = module_str(m, "state");
 	int rc = -1;
 
 	if (read_options(m, &j) < 0)
 		goto out;
-	/* The disk first: a member on a too slow disk is not added, promoted or restarted. */
 	if (module_has(m, "data_dir") && check_disk(m, &j) < 0)
 		goto out;
-	if (j.disk_only)
-		rc = 0;
-	else if (strcmp(state, "query") == 0)
-		rc = query(m, &j);
-	else if (strcmp(state, "present") == 0)
-		rc = present(m, &j);
-	else if (strcmp(state, "absent") == 0)
-		rc = absent(m, &j);
-	else if (strcmp(state, "leader_moved") == 0)
-		rc = leader_moved(m, &j);
-	else
-		rc = healthy_state(m, &j);
+	rc = j.disk_only ? 0 : fn(m, &j);
 out:
 	job_free(&j);
 	return rc;
 }
 
+static int run_query(struct module *m)
+{
+	return with_job(m, query);
+}
+
+static int run_present(struct module *m)
+{
+	return with_job(m, present);
+}
+
+static int run_absent(struct module *m)
+{
+	return with_job(m, absent);
+}
+
+static int run_leader_moved(struct module *m)
+{
+	return with_job(m, leader_moved);
+}
+
+static int run_healthy(struct module *m)
+{
+	return with_job(m, healthy_state);
+}
+
+static const char *const PRESENT_NEEDS[] = {"name", NULL};
+static const char *const ABSENT_NEEDS[] = {"name", "id", "peer_urls", NULL};
+static const char *const MEMBER_NEEDS[] = {"name", "id", NULL};
+
+static const struct option_rule rules[] = {
+    {.option = "state",
+     .value = "present",
+     .requires = PRESENT_NEEDS,
+     .why = " (the new member's --name, used in initial_cluster)"},
+    {.option = "state",
+     .value = "absent",
+     .requires = ABSENT_NEEDS,
+     .any = true,
+     .why = " to find the member"},
+    {.option = "state",
+     .value = "leader_moved",
+     .requires = MEMBER_NEEDS,
+     .any = true,
+     .why = ": the member to move the leadership away from"},
+    {.option = "state",
+     .value = "healthy",
+     .requires = MEMBER_NEEDS,
+     .any = true,
+     .why = ": the member to wait for"},
+    {0},
+};
+
+static const struct state_handler states[] = {
+    {"query", run_query},
+    {"present", run_present},
+    {"absent", run_absent},
+    {"leader_moved", run_leader_moved},
+    {"healthy", run_healthy},
+    {0},
+};
+
+static const struct module_spec spec = {
+    .name = "etcd_member",
+    .options = options,
+    .rules = rules,
+    .states = states,
+};
+
 int main(int argc, char **argv)
 {
-	return module_main(argc, argv, "etcd_member", options, run);
+	return module_main_spec(argc, argv, &spec);
 }

@@ -1,5 +1,6 @@
 /*
- * etcd_snapshot: save, verify and restore etcd snapshots (DESIGN §4, PROTOCOLS §3).
+ * etcd_snapshot: save, verify and restore etcd snapshots (docs/architecture.md, Modules;
+ * docs/protocols.md, etcd JSON gateway).
  *
  * state=saved streams a snapshot from the first healthy endpoint through module_utils/snapshot.c
  * into a temp file beside dest (created with its final mode and owner), and renames it over dest
@@ -34,14 +35,12 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const STATES[] = {"saved", "verified", "restored", NULL};
-
 static const struct option_spec options[] = {
     {.name = "endpoints", .type = OPT_LIST},
     {.name = "ca_cert", .type = OPT_PATH},
     {.name = "client_cert", .type = OPT_PATH},
     {.name = "client_key", .type = OPT_PATH},
-    {.name = "state", .type = OPT_STR, .def = "saved", .choices = STATES},
+    {.name = "state", .type = OPT_STR, .def = "saved"}, /* choices: the states table below */
     {.name = "dest", .type = OPT_PATH},
     {.name = "src", .type = OPT_PATH},
     {.name = "owner", .type = OPT_STR},
@@ -80,16 +79,6 @@ static int check_files(struct module *m)
 	struct error err;
 
 	return etcd_tls_check(&tls, &err) < 0 ? module_fail(m, "%s", err.msg) : 0;
-}
-
-static int require(struct module *m, const char *const *names, const char *state)
-{
-	for (const char *const *o = names; *o; o++)
-		if (!module_has(m, *o) ||
-		    (module_get(m, *o) && json_is_array(module_get(m, *o)) &&
-		     module_list_size(m, *o) == 0))
-			return module_fail(m, "%s is required with state=%s", *o, state);
-	return 0;
 }
 
 /* mode as Ansible takes it: an octal string ("0600"), or a number YAML already read as octal. */
@@ -416,21 +405,17 @@ static int save(struct module *m, struct etcd_client *c, struct upload_job *job,
 
 static int run_saved(struct module *m)
 {
-	static const char *const needed[] = {"endpoints", NULL};
 	const json_t *upload = module_get(m, "upload");
 	struct upload_job job = {0};
 	const char **endpoints = NULL;
 	struct etcd_client client = {0};
-	struct error err = {""}, ping_err;
+	struct error err = {0}, ping_err;
 	const char *ping_url = NULL;
 	char why[512];
 	int rc;
 
-	if (require(m, needed, "saved") < 0 || check_files(m) < 0)
+	if (check_files(m) < 0)
 		return -1;
-	/* An option left out is null in params, not missing: module_has, not the pointer. */
-	if (!module_has(m, "dest") && !module_has(m, "upload"))
-		return module_fail(m, "state=saved needs dest, upload or both");
 	if (client_setup(m, &client, &endpoints) < 0)
 		goto out;
 	if (module_bool(m, "only_on_leader") && !first_is_leader(&client, why, sizeof(why))) {
@@ -479,12 +464,9 @@ static void report_file(struct module *m, const struct snapshot_file_info *info)
 
 static int run_verified(struct module *m)
 {
-	static const char *const needed[] = {"src", NULL};
 	struct snapshot_file_info info;
-	struct error err = {""};
+	struct error err = {0};
 
-	if (require(m, needed, "verified") < 0)
-		return -1;
 	module_set_str(m, "path", module_str(m, "src"));
 	module_set_changed(m, false);
 	if (snapshot_file_verify(module_str(m, "src"), module_bool(m, "skip_hash_check"), true,
@@ -664,16 +646,12 @@ static int restore_swap(struct module *m, struct restore *r, struct error *err)
 /* Verifies src and refuses an occupied data_dir without force, before anything is touched. */
 static int restore_preflight(struct module *m, struct restore *r, struct snapshot_file_info *info)
 {
-	static const char *const needed[] = {"src", "data_dir", "name", "initial_cluster",
-					     "initial_advertise_peer_urls", NULL};
 	static const char *const etcdutls[] = {"/opt/bin/etcdutl", NULL};
 	static const char *const etcdctls[] = {"/opt/bin/etcdctl", NULL};
 	static char found[PATH_MAX];
 	bool skip = module_bool(m, "skip_hash_check");
-	struct error err = {""};
+	struct error err = {0};
 
-	if (require(m, needed, "restored") < 0)
-		return -1;
 	r->data_dir = module_str(m, "data_dir");
 	r->wal_dir = module_str(m, "wal_dir");
 	module_set_str(m, "data_dir", r->data_dir);
@@ -730,7 +708,7 @@ static int run_restored(struct module *m)
 {
 	struct restore *r = calloc(1, sizeof(*r));
 	struct snapshot_file_info info;
-	struct error err = {""};
+	struct error err = {0};
 	int rc = -1;
 
 	if (!r)
@@ -771,10 +749,9 @@ out:
 
 /* ---- main ------------------------------------------------------------------------------------ */
 
-static int run(struct module *m)
+/* Checks common to every state; the states table then picks the handler. */
+static int before_state(struct module *m)
 {
-	const char *state = module_str(m, "state");
-
 	static const char *const secrets[] = {"secret_key", "aws_secret_access_key",
 					      "session_token", NULL};
 
@@ -784,18 +761,48 @@ static int run(struct module *m)
 
 		if (v && *v)
 			module_add_secret(m, v);
-	}	if (module_int(m, "timeout") < 1 || module_int(m, "timeout") > 3600)
+	}
+	if (module_int(m, "timeout") < 1 || module_int(m, "timeout") > 3600)
 		return module_fail(m, "timeout must be between 1 and 3600 seconds");
 	if (module_int(m, "wait_timeout") < 1)
 		return module_fail(m, "wait_timeout must be 1 or more seconds");
-	if (strcmp(state, "saved") == 0)
-		return run_saved(m);
-	if (strcmp(state, "verified") == 0)
-		return run_verified(m);
-	return run_restored(m);
+	return 0;
 }
+
+static const char *const SAVED_NEEDS[] = {"endpoints", NULL};
+static const char *const SAVED_TARGETS[] = {"dest", "upload", NULL};
+static const char *const VERIFIED_NEEDS[] = {"src", NULL};
+static const char *const RESTORED_NEEDS[] = {
+    "src", "data_dir", "name", "initial_cluster", "initial_advertise_peer_urls", NULL};
+
+static const struct option_rule rules[] = {
+    {.option = "state", .value = "saved", .requires = SAVED_NEEDS},
+    {.option = "state",
+     .value = "saved",
+     .requires = SAVED_TARGETS,
+     .any = true,
+     .msg = "state=saved needs dest, upload or both"},
+    {.option = "state", .value = "verified", .requires = VERIFIED_NEEDS},
+    {.option = "state", .value = "restored", .requires = RESTORED_NEEDS},
+    {0},
+};
+
+static const struct state_handler states[] = {
+    {"saved", run_saved},
+    {"verified", run_verified},
+    {"restored", run_restored},
+    {0},
+};
+
+static const struct module_spec spec = {
+    .name = "etcd_snapshot",
+    .options = options,
+    .rules = rules,
+    .states = states,
+    .before = before_state,
+};
 
 int main(int argc, char **argv)
 {
-	return module_main(argc, argv, "etcd_snapshot", options, run);
+	return module_main_spec(argc, argv, &spec);
 }

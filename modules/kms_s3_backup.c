@@ -1,5 +1,6 @@
 /*
- * kms_s3_backup: encrypted backups in S3 (DESIGN §4, §5; docs in kms_s3_backup.yml).
+ * kms_s3_backup: encrypted backups in S3 (docs/architecture.md, Modules; docs/backups.md;
+ * options in kms_s3_backup.yml).
  *
  * present: src (file, or directory as a ustar archive) → gzip → ESDK message → S3, after an
  * optional "has it changed?" look at the newest backup's header; then retention. fetched: S3 →
@@ -24,15 +25,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const STATES[] = { "present", "fetched", "listed",
-				      "pruned",	 "absent",  "kms_key", NULL };
 static const char *const KINDS[] = { "etcd-snapshot", "ca", "file", NULL };
 static const char *const ENCRYPTIONS[] = { "aws-kms", "raw-aes", NULL };
 static const char *const ACCESS_ALIASES[] = { "aws_access_key_id", NULL };
 static const char *const SECRET_ALIASES[] = { "aws_secret_access_key", NULL };
 
 static const struct option_spec options[] = {
-	{ .name = "state", .type = OPT_STR, .def = "present", .choices = STATES },
+	{ .name = "state", .type = OPT_STR, .def = "present" },
 	{ .name = "src", .type = OPT_PATH },
 	{ .name = "exclude", .type = OPT_LIST },
 	{ .name = "dest", .type = OPT_PATH },
@@ -244,8 +243,6 @@ static int do_present(struct module *m, struct backup_session *s, struct error *
 	time_t now = time(NULL);
 	int rc = 0;
 
-	if (!src)
-		return error_set(err, -EINVAL, "src: required with state=present");
 	if (stat(src, &st) < 0)
 		return error_set(err, -errno, "src: %s: %s", src, strerror(errno));
 	is_dir = S_ISDIR(st.st_mode);
@@ -434,8 +431,6 @@ static int do_fetched(struct module *m, struct backup_session *s, struct error *
 	char *key = NULL, hex[65];
 	int rc = 0;
 
-	if (!dest)
-		return error_set(err, -EINVAL, "dest: required with state=fetched");
 	rc = fs_resolve_owner(module_str(m, "owner"), module_str(m, "group"), &uid, &gid, err);
 	if (rc == 0)
 		rc = pick_key(m, s, &key, err);
@@ -489,8 +484,6 @@ static int do_listed(struct module *m, struct backup_session *s, struct error *e
 
 static int do_pruned(struct module *m, struct backup_session *s, struct error *err)
 {
-	if (s->cfg.retention_days < 0)
-		return error_set(err, -EINVAL, "retention_days: required with state=pruned");
 	return prune_after(m, s, err);
 }
 
@@ -500,8 +493,6 @@ static int do_absent(struct module *m, struct backup_session *s, struct error *e
 	struct s3_object_info info = { 0 };
 	int rc = 0;
 
-	if (!key)
-		return error_set(err, -EINVAL, "key: required with state=absent");
 	module_set_str(m, "key", key);
 	rc = s3_head_object(s->aws, s->cfg.bucket, key, &info, err);
 	s3_object_info_free(&info);
@@ -559,66 +550,104 @@ out:
 
 /* ---- run ---------------------------------------------------------------------------------- */
 
-static bool pings(const char *state)
-{
-	return strcmp(state, "present") == 0 || strcmp(state, "pruned") == 0;
-}
+typedef int (*state_fn)(struct module *m, struct backup_session *s, struct error *err);
 
-static int run_state(struct module *m, const char *state, struct backup_session *s,
-		     struct error *err)
+/*
+ * A state that works on the bucket: parse the configuration, open the session for `use`, run
+ * fn; with `ping`, the healthcheck hears the start and the end (success or failure). Pings
+ * verify with the system's CAs, as etcd_snapshot's: ca_bundle is for the S3/KMS endpoints (a
+ * private MinIO CA), and would fail a public healthchecks.io.
+ */
+static int with_session(struct module *m, enum backup_use use, bool ping, state_fn fn)
 {
-	if (strcmp(state, "present") == 0)
-		return do_present(m, s, err);
-	if (strcmp(state, "fetched") == 0)
-		return do_fetched(m, s, err);
-	if (strcmp(state, "listed") == 0)
-		return do_listed(m, s, err);
-	if (strcmp(state, "pruned") == 0)
-		return do_pruned(m, s, err);
-	return do_absent(m, s, err);
-}
-
-static int run(struct module *m)
-{
-	const char *state = module_str(m, "state");
-	enum backup_use use = strcmp(state, "present") == 0   ? BACKUP_USE_UPLOAD
-			      : strcmp(state, "fetched") == 0 ? BACKUP_USE_FETCH
-							      : BACKUP_USE_LIST;
 	const char *url = module_str(m, "healthcheck_url");
 	struct backup_session s = { 0 };
 	struct backup_config cfg;
-	struct error err = { "" }, ping_err;
-	int rc = 0;
+	struct error err = { 0 }, ping_err;
+	int rc = backup_config_parse(m->params, "", use, &cfg, &err);
 
-	if (strcmp(state, "kms_key") == 0) {
-		json_t *params = json_deep_copy(m->params);
-
-		/* The key needs no bucket; the parser wants one. */
-		json_object_set_new(params, "bucket", json_string("-"));
-		rc = backup_config_parse(params, "", BACKUP_USE_LIST, &cfg, &err);
-		if (rc == 0)
-			rc = do_kms_key(m, &cfg, &err);
-		json_decref(params);
-		return rc < 0 ? module_fail(m, "%s", err.msg) : 0;
-	}
-	rc = backup_config_parse(m->params, "", use, &cfg, &err);
 	if (rc < 0)
 		return module_fail(m, "%s", err.msg);
-	/* Pings verify with the system's CAs, as etcd_snapshot's: ca_bundle is for the S3/KMS
-	 * endpoints (a private MinIO CA), and would fail a public healthchecks.io. */
-	if (pings(state) && !m->check_mode && backup_ping(url, "/start", NULL, NULL, &ping_err) < 0)
+	if (ping && !m->check_mode && backup_ping(url, "/start", NULL, NULL, &ping_err) < 0)
 		module_warn(m, "healthcheck_url: %s", ping_err.msg);
 	rc = backup_session_open(&s, &cfg, use, &err);
 	if (rc == 0)
-		rc = run_state(m, state, &s, &err);
+		rc = fn(m, &s, &err);
 	backup_session_close(&s);
-	if (pings(state) && !m->check_mode &&
+	if (ping && !m->check_mode &&
 	    backup_ping(url, rc < 0 ? "/fail" : "", rc < 0 ? err.msg : NULL, NULL, &ping_err) < 0)
 		module_warn(m, "healthcheck_url: %s", ping_err.msg);
 	return rc < 0 ? module_fail(m, "%s", err.msg) : 0;
 }
 
+static int run_present(struct module *m)
+{
+	return with_session(m, BACKUP_USE_UPLOAD, true, do_present);
+}
+
+static int run_fetched(struct module *m)
+{
+	return with_session(m, BACKUP_USE_FETCH, false, do_fetched);
+}
+
+static int run_listed(struct module *m)
+{
+	return with_session(m, BACKUP_USE_LIST, false, do_listed);
+}
+
+static int run_pruned(struct module *m)
+{
+	return with_session(m, BACKUP_USE_LIST, true, do_pruned);
+}
+
+static int run_absent(struct module *m)
+{
+	return with_session(m, BACKUP_USE_LIST, false, do_absent);
+}
+
+static int run_kms_key(struct module *m)
+{
+	json_t *params = json_deep_copy(m->params);
+	struct backup_config cfg;
+	struct error err = { 0 };
+	int rc;
+
+	/* The key needs no bucket; the parser wants one. */
+	json_object_set_new(params, "bucket", json_string("-"));
+	rc = backup_config_parse(params, "", BACKUP_USE_LIST, &cfg, &err);
+	if (rc == 0)
+		rc = do_kms_key(m, &cfg, &err);
+	json_decref(params);
+	return rc < 0 ? module_fail(m, "%s", err.msg) : 0;
+}
+
+static const char *const PRESENT_NEEDS[] = { "src", NULL };
+static const char *const FETCHED_NEEDS[] = { "dest", NULL };
+static const char *const PRUNED_NEEDS[] = { "retention_days", NULL };
+static const char *const ABSENT_NEEDS[] = { "key", NULL };
+
+static const struct option_rule rules[] = {
+	{ .option = "state", .value = "present", .requires = PRESENT_NEEDS },
+	{ .option = "state", .value = "fetched", .requires = FETCHED_NEEDS },
+	{ .option = "state", .value = "pruned", .requires = PRUNED_NEEDS },
+	{ .option = "state", .value = "absent", .requires = ABSENT_NEEDS },
+	{ 0 },
+};
+
+static const struct state_handler states[] = {
+	{ "present", run_present }, { "fetched", run_fetched }, { "listed", run_listed },
+	{ "pruned", run_pruned },   { "absent", run_absent },   { "kms_key", run_kms_key },
+	{ 0 },
+};
+
+static const struct module_spec spec = {
+	.name = "kms_s3_backup",
+	.options = options,
+	.rules = rules,
+	.states = states,
+};
+
 int main(int argc, char **argv)
 {
-	return module_main(argc, argv, "kms_s3_backup", options, run);
+	return module_main_spec(argc, argv, &spec);
 }

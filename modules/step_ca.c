@@ -401,7 +401,14 @@ static int run(struct module *m)
 	return 0;
 }
 
+/* One job, no states: the CA is made once and kept. */
+static const struct module_spec spec = {
+	.name = "step_ca",
+	.options = options,
+	.run = run,
+};
+
 int main(int argc, char **argv)
 {
-	return module_main(argc, argv, "step_ca", options, run);
+	return module_main_spec(argc, argv, &spec);
 }

@@ -25,7 +25,6 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const STATES[] = { "present", "renewed", "absent", NULL };
 
 static const struct option_spec options[] = {
 	{ .name = "ca_url", .type = OPT_STR },
@@ -43,7 +42,7 @@ static const struct option_spec options[] = {
 	{ .name = "renew_fraction", .type = OPT_STR, .def = "0.6667" },
 	{ .name = "owner", .type = OPT_STR },
 	{ .name = "group", .type = OPT_STR },
-	{ .name = "state", .type = OPT_STR, .def = "present", .choices = STATES },
+	{ .name = "state", .type = OPT_STR, .def = "present" },
 	{ .name = "force", .type = OPT_BOOL, .def = "false" },
 	{ .name = "timeout", .type = OPT_INT, .def = "30" },
 	{ .name = "serving_url", .type = OPT_STR },
@@ -121,15 +120,10 @@ static int check_root(struct module *m, struct cert_state *s)
 
 static int read_options(struct module *m, struct cert_state *s)
 {
-	static const char *const needed[] = { "ca_url", "root", "subject", NULL };
 	const char *fraction = module_str(m, "renew_fraction");
 	struct error err;
 	char *end;
 
-	for (const char *const *o = needed; *o; o++)
-		if (!module_has(m, *o))
-			return module_fail(m, "missing required arguments: %s (state=%s)", *o,
-					   module_str(m, "state"));
 	if (strncmp(module_str(m, "ca_url"), "https://", 8) != 0)
 		return module_fail(m, "ca_url must start with https://, got '%s'",
 				   module_str(m, "ca_url"));
@@ -492,15 +486,14 @@ static int remove_pair(struct module *m)
 	return 0;
 }
 
-static int run(struct module *m)
+/* state=present and state=renewed: the decision is inspect_current's. */
+static int ensure(struct module *m)
 {
 	struct cert_state s = { 0 };
 	enum action action;
 	char *before = NULL;
 	int rc = -1;
 
-	if (strcmp(module_str(m, "state"), "absent") == 0)
-		return remove_pair(m);
 	if (read_options(m, &s) < 0)
 		goto out;
 	action = inspect_current(m, &s);
@@ -523,7 +516,29 @@ out:
 	return rc;
 }
 
+static const char *const ISSUE_NEEDS[] = { "ca_url", "root", "subject", NULL };
+
+static const struct option_rule rules[] = {
+	{ .option = "state", .value = "present", .requires = ISSUE_NEEDS },
+	{ .option = "state", .value = "renewed", .requires = ISSUE_NEEDS },
+	{ 0 },
+};
+
+static const struct state_handler states[] = {
+	{ "present", ensure },
+	{ "renewed", ensure },
+	{ "absent", remove_pair },
+	{ 0 },
+};
+
+static const struct module_spec spec = {
+	.name = "step_cert",
+	.options = options,
+	.rules = rules,
+	.states = states,
+};
+
 int main(int argc, char **argv)
 {
-	return module_main(argc, argv, "step_cert", options, run);
+	return module_main_spec(argc, argv, &spec);
 }

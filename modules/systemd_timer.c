@@ -1,5 +1,5 @@
 /*
- * systemd_timer: a oneshot NAME.service + NAME.timer pair (DESIGN §4).
+ * systemd_timer: a oneshot NAME.service + NAME.timer pair (docs/architecture.md, Modules).
  *
  * state=present writes both unit files when their text differs, then over sd-bus: daemon-reload,
  * enable and start the timer (restart it when its timing changed), and with run_now runs the
@@ -20,7 +20,6 @@
 /* Unit files are small; anything bigger at our path is not ours. */
 #define UNIT_FILE_MAX (1u << 20)
 
-static const char *const STATES[] = {"present", "absent", NULL};
 
 static const struct option_spec options[] = {
     {.name = "name", .type = OPT_STR, .required = true},
@@ -40,7 +39,7 @@ static const struct option_spec options[] = {
     {.name = "nice", .type = OPT_INT},
     {.name = "timeout_start_sec", .type = OPT_STR},
     {.name = "unit_dir", .type = OPT_PATH, .def = "/etc/systemd/system"},
-    {.name = "state", .type = OPT_STR, .def = "present", .choices = STATES},
+    {.name = "state", .type = OPT_STR, .def = "present"},
     {.name = "enabled", .type = OPT_BOOL, .def = "true"},
     {.name = "run_now", .type = OPT_BOOL, .def = "false"},
     {.name = "timeout", .type = OPT_INT, .def = "300"},
@@ -593,9 +592,9 @@ static void add_diffs(struct module *m, const struct timer_job *job, const struc
 		module_add_diff(m, job->timer_path, job->timer_old, NULL);
 }
 
-static int run(struct module *m)
+/* Both states: read what is there, plan, show the diff, apply unless in check mode. */
+static int converge(struct module *m, bool present)
 {
-	bool present = strcmp(module_str(m, "state"), "present") == 0;
 	struct timer_job job = {0};
 	struct plan plan;
 	int rc;
@@ -624,7 +623,29 @@ out:
 	return rc;
 }
 
+static int run_present(struct module *m)
+{
+	return converge(m, true);
+}
+
+static int run_absent(struct module *m)
+{
+	return converge(m, false);
+}
+
+static const struct state_handler states[] = {
+    {"present", run_present},
+    {"absent", run_absent},
+    {0},
+};
+
+static const struct module_spec spec = {
+    .name = "systemd_timer",
+    .options = options,
+    .states = states,
+};
+
 int main(int argc, char **argv)
 {
-	return module_main(argc, argv, "systemd_timer", options, run);
+	return module_main_spec(argc, argv, &spec);
 }

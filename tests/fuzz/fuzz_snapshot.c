@@ -4,8 +4,8 @@
  * bbolt meta page (snapshot_bolt_meta_parse, which reads the first pages of a snapshot file).
  *
  * Checked: no crash, hang or leak, and the parser against a slow reference written from the
- * protocol (snapshot.h, PROTOCOLS §3): each line (without trailing CR/spaces; blank lines
- * skipped) is a JSON object; "error" present is a remote error; else "result" must be an object
+ * protocol (snapshot.h, docs/protocols.md, etcd JSON gateway): each line (without trailing
+ * CR/spaces; blank lines skipped) is a JSON object; "error" present is a remote error; else "result" must be an object
  * whose "blob", when present, is a string of strict, padded base64 (RFC 4648 §4, b64.h). The
  * parser -- fed in pieces of a size derived from the input -- must deliver exactly the reference's
  * bytes and fail exactly when the reference fails (the fast path must never accept a line the

@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 	struct envelope_context ctx = {keys, values, 0};
 	uint8_t wrap_key[32], data_key[32];
 	struct envelope_stats st;
-	struct error err = {""};
+	struct error err = {0};
 	uint32_t frame_len = 0;
 	bool gzip = false, enc;
 	FILE *f;

@@ -1,5 +1,48 @@
-# Shared helpers for the bash integration tests. Source it; every assertion prints what was
-# expected and what came, and returns non-zero (the tests run with set -e).
+# Shared helpers for the bash integration tests. Source it; every assertion is a counted case
+# with a title (its first argument): it prints "ok   TITLE", or "FAIL: TITLE: ..." with what was
+# expected and what came.
+#
+# A script that calls `assert_trap CLEANUP` (instead of `trap CLEANUP EXIT`) runs every case even
+# after a failure: a failed assertion is counted and returns 0, and on exit CLEANUP runs, the
+# failed titles are listed and the last line is "N passed, M failed"; the exit status is non-zero
+# when a case failed or the script stopped early. Without assert_trap (the e2e scenarios, whose
+# steps build on each other) a failed assertion returns non-zero and set -e stops the script.
+
+ASSERT_PASSED=0
+ASSERT_FAILED=0
+ASSERT_CONTINUE=0
+ASSERT_FAILED_TITLES=()
+
+assert_pass() { # assert_pass TITLE: counts a case that passed
+  ASSERT_PASSED=$((ASSERT_PASSED + 1))
+  echo "ok   $1"
+}
+
+assert_fail() { # assert_fail TITLE DETAIL: counts a case that failed
+  ASSERT_FAILED=$((ASSERT_FAILED + 1))
+  ASSERT_FAILED_TITLES+=("$1")
+  echo "FAIL: $1: $2" >&2
+  [ "$ASSERT_CONTINUE" = 1 ]
+}
+
+# assert_trap CLEANUP: on exit, run CLEANUP (a function or command; may be :), then the summary.
+assert_trap() {
+  ASSERT_CONTINUE=1
+  # shellcheck disable=SC2064 # CLEANUP is fixed now, on purpose
+  trap "_assert_exit $1" EXIT
+}
+
+_assert_exit() {
+  local rc=$? t
+  "$@" || true
+  for t in "${ASSERT_FAILED_TITLES[@]}"; do echo "  FAILED: $t"; done
+  if [ "$rc" != 0 ] && [ "$ASSERT_FAILED" = 0 ]; then
+    echo "stopped early (exit $rc) outside an assertion"
+  fi
+  echo "$ASSERT_PASSED passed, $ASSERT_FAILED failed"
+  if [ "$ASSERT_FAILED" != 0 ] && [ "$rc" = 0 ]; then rc=1; fi
+  exit "$rc"
+}
 
 # json_get JSON_TEXT PATH: prints the value at a dotted path (a.b.0.c); lists/objects as JSON.
 json_get() {
@@ -23,23 +66,23 @@ else:
 
 assert_eq() { # assert_eq WHAT EXPECTED GOT
   if [ "$2" != "$3" ]; then
-    echo "FAIL: $1: expected '$2', got '$3'" >&2
-    return 1
+    assert_fail "$1" "expected '$2', got '$3'"
+    return
   fi
-  echo "ok   $1"
+  assert_pass "$1"
 }
 
 assert_contains() { # assert_contains WHAT NEEDLE HAYSTACK
   case "$3" in
-    *"$2"*) echo "ok   $1" ;;
-    *) echo "FAIL: $1: expected to contain '$2', got '$3'" >&2; return 1 ;;
+    *"$2"*) assert_pass "$1" ;;
+    *) assert_fail "$1" "expected to contain '$2', got '$3'" ;;
   esac
 }
 
 assert_not_contains() { # assert_not_contains WHAT NEEDLE HAYSTACK
   case "$3" in
-    *"$2"*) echo "FAIL: $1: must not contain '$2', got '$3'" >&2; return 1 ;;
-    *) echo "ok   $1" ;;
+    *"$2"*) assert_fail "$1" "must not contain '$2', got '$3'" ;;
+    *) assert_pass "$1" ;;
   esac
 }
 
@@ -59,8 +102,8 @@ wait_for() {
 
 assert_ne() { # assert_ne WHAT UNEXPECTED GOT
   if [ "$2" = "$3" ]; then
-    echo "FAIL: $1: got '$3', which it must not be" >&2
-    return 1
+    assert_fail "$1" "got '$3', which it must not be"
+    return
   fi
-  echo "ok   $1"
+  assert_pass "$1"
 }

@@ -86,7 +86,7 @@ static void test_measure_leaves_nothing(void **state)
 {
 	char dir[] = "/tmp/test_disk.XXXXXX", missing[64];
 	struct disk_fsync_result r;
-	struct error err = {""};
+	struct error err = {0};
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));

@@ -1,5 +1,5 @@
 /*
- * cmocka tests of module_utils/envelope: the backup object format (DESIGN §5).
+ * cmocka tests of module_utils/envelope: the backup object format (docs/backups.md).
  *
  * Vectors come from outside (STYLE §12): tests/unit/vectors/esdk/ holds messages that the AWS
  * Encryption SDK for JavaScript made (vectors/esdk/make.sh, tests/peers/esdk/esdk.js); we must
@@ -85,7 +85,7 @@ static void encrypt(const uint8_t *plain, size_t len, uint32_t frame_len, bool g
 	struct envelope_writer *w;
 	struct envelope_stats st;
 	uint8_t sha[32];
-	struct error err = {""};
+	struct error err = {0};
 	size_t off = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -146,7 +146,7 @@ static void round_trip(size_t len, uint32_t frame_len, bool gzip, bool compressi
 	uint8_t *plain = random_bytes(len, compressible), sha[32];
 	struct buf msg, back;
 	struct envelope_stats st;
-	struct error err = {""};
+	struct error err = {0};
 
 	encrypt(plain, len, frame_len, gzip, wchunk, &msg);
 	assert_rc(decrypt(msg.p, msg.len, WRAP_KEY, "backup-key", gzip, rchunk, &back, &st, &err),
@@ -191,7 +191,7 @@ static void test_layout(void **state)
 {
 	uint8_t *plain = random_bytes(300, false);
 	struct envelope_header hdr;
-	struct error err = {""};
+	struct error err = {0};
 	struct buf msg;
 	size_t consumed = 0, frames;
 
@@ -226,7 +226,7 @@ static void test_tamper_every_byte(void **state)
 {
 	uint8_t *plain = random_bytes(300, false);
 	struct buf msg, back;
-	struct error err = {""};
+	struct error err = {0};
 	size_t i;
 
 	(void)state;
@@ -253,7 +253,7 @@ static void test_truncated_and_trailing(void **state)
 {
 	uint8_t *plain = random_bytes(1000, false), *longer;
 	struct buf msg, back;
-	struct error err = {""};
+	struct error err = {0};
 	size_t i;
 
 	(void)state;
@@ -282,7 +282,7 @@ static void test_frame_gap_and_swap(void **state)
 	uint8_t *plain = random_bytes(1000, false);
 	struct envelope_header hdr;
 	struct buf msg, back;
-	struct error err = {""};
+	struct error err = {0};
 	size_t hl = 0, fl = 4 + 12 + 256 + 16;
 	uint8_t *m;
 
@@ -316,7 +316,7 @@ static void test_wrong_keys(void **state)
 {
 	uint8_t *plain = random_bytes(100, false), other[32];
 	struct buf msg, back;
-	struct error err = {""};
+	struct error err = {0};
 
 	(void)state;
 	memcpy(other, WRAP_KEY, 32);
@@ -344,7 +344,7 @@ static void test_header_parse(void **state)
 	uint8_t *plain = random_bytes(10, false);
 	struct envelope_header hdr;
 	struct buf msg;
-	struct error err = {""};
+	struct error err = {0};
 	size_t i, consumed = 0, hl = 0;
 	static const uint8_t not_v2[] = {0x01, 0x80};
 
@@ -372,7 +372,7 @@ static void test_edk_limits(void **state)
 	struct buf msg = {0};
 	struct envelope_header hdr;
 	struct envelope_writer *w;
-	struct error err = {""};
+	struct error err = {0};
 	size_t i, consumed, at;
 
 	(void)state;
@@ -412,7 +412,7 @@ static void test_duplicate_context_key(void **state)
 	struct envelope_edk edk = {"aws-kms", (uint8_t *)"x", 1, (uint8_t *)"y", 1};
 	uint8_t data_key[32] = {0};
 	struct buf msg = {0};
-	struct error err = {""};
+	struct error err = {0};
 
 	(void)state;
 	assert_null(envelope_writer_new(data_key, &edk, 1, &ctx, 0, false, buf_sink, &msg, &err));
@@ -482,7 +482,7 @@ static void test_esdk_js_vectors(void **state)
 		struct envelope_reader *r;
 		struct envelope_header hdr;
 		struct envelope_stats st;
-		struct error err = {""};
+		struct error err = {0};
 		struct buf back = {0};
 		bool with_ctx =
 		    strcmp(json_string_value(json_object_get(m, "context")), "yes") == 0;

@@ -57,7 +57,7 @@ static json_t *load(const char *text)
 static struct etcd_member_list parse_ok(const char *text)
 {
 	struct etcd_member_list list;
-	struct error err = {""};
+	struct error err = {0};
 	json_t *doc = load(text);
 
 	if (etcd_member_list_parse(doc, &list, &err) != 0)
@@ -69,7 +69,7 @@ static struct etcd_member_list parse_ok(const char *text)
 static void parse_fails(const char *text, const char *expected)
 {
 	struct etcd_member_list list;
-	struct error err = {""};
+	struct error err = {0};
 	json_t *doc = load(text);
 
 	assert_int_equal(etcd_member_list_parse(doc, &list, &err), -EPROTO);
@@ -200,7 +200,7 @@ static void test_id_hex_like_etcdctl(void **state)
 
 static void test_id_parse_hex_and_decimal(void **state)
 {
-	struct error err = {""};
+	struct error err = {0};
 	uint64_t ids[2];
 
 	(void)state;
@@ -229,7 +229,7 @@ static void test_id_parse_hex_and_decimal(void **state)
 static void test_status_parse(void **state)
 {
 	struct etcd_status status;
-	struct error err = {""};
+	struct error err = {0};
 	json_t *doc = load(STATUS_ANSWER);
 
 	(void)state;

@@ -1,6 +1,6 @@
 /*
- * cmocka tests of module_utils/retention: the object keys of DESIGN §5, and that retention never
- * deletes the newest keep_min backups (never the newest one) and only deletes what is past the limit.
+ * cmocka tests of module_utils/retention: the object keys of docs/backups.md, and that retention
+ * never deletes the newest keep_min backups (never the newest one) and only deletes what is past the limit.
  */
 #include <setjmp.h>
 #include <stdarg.h>

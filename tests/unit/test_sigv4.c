@@ -290,7 +290,7 @@ static void test_suite_query_canonical_requests(void **state)
 	}
 }
 
-/* get-vanilla itself: PROTOCOLS §4's "signature starts 5fa00fa31553". */
+/* get-vanilla itself: docs/protocols.md (AWS): "signature starts 5fa00fa31553". */
 static void test_get_vanilla(void **state)
 {
 	const char *headers[] = {"Host:example.amazonaws.com", "X-Amz-Date:" SUITE_DATE, NULL};

@@ -112,7 +112,7 @@ static void test_parser_gives_etcdctl_bytes_in_any_chunking(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
 		struct memory mem = {0};
-		struct error err = {""};
+		struct error err = {0};
 		unsigned char sha[32];
 		char hex[65], got[65];
 		int rc = feed_all(text, len, chunks[i], &mem, sha, &err);
@@ -137,7 +137,7 @@ static void test_parser_general_path_same_bytes(void **state)
 	size_t len;
 	char *text = vector_load(&len), *escaped = malloc(len + 64), *slash, *out;
 	struct memory mem = {0};
-	struct error err = {""};
+	struct error err = {0};
 	unsigned char sha[32];
 	char hex[65];
 
@@ -175,7 +175,7 @@ static void test_parser_refuses_tampered_stream(void **state)
 	size_t len;
 	char *text = vector_load(&len), *second = strchr(text, '\n') + 1;
 	struct memory mem = {0};
-	struct error err = {""};
+	struct error err = {0};
 	unsigned char sha[32];
 	char *c = second + 20000; /* inside the second blob */
 
@@ -199,7 +199,7 @@ static void test_parser_refuses_lax_base64(void **state)
 	size_t len;
 	char *text = vector_load(&len), *second = strchr(text, '\n') + 1;
 	struct memory mem = {0};
-	struct error err = {""};
+	struct error err = {0};
 	unsigned char sha[32];
 
 	(void)state;
@@ -222,7 +222,7 @@ static void test_parser_refuses_truncated_stream(void **state)
 	char *text = vector_load(&len);
 	char *last = text + len - 1;
 	struct memory mem = {0};
-	struct error err = {""};
+	struct error err = {0};
 	unsigned char sha[32];
 
 	(void)state;
@@ -248,7 +248,7 @@ static void test_parser_error_after_200(void **state)
 	size_t len, head;
 	char *text = vector_load(&len), *mixed;
 	struct memory mem = {0};
-	struct error err = {""};
+	struct error err = {0};
 	unsigned char sha[32];
 
 	(void)state;
@@ -277,7 +277,7 @@ static void test_parser_bounds_and_sink_failure(void **state)
 	size_t big = SNAPSHOT_LINE_MAX + 10, len;
 	char *junk = malloc(big), *text = vector_load(&len);
 	struct memory mem = {0};
-	struct error err = {""};
+	struct error err = {0};
 	unsigned char sha[32];
 
 	(void)state;
@@ -302,7 +302,7 @@ static unsigned char *snapshot_bytes(size_t *len)
 	size_t text_len;
 	char *text = vector_load(&text_len);
 	struct memory mem = {0};
-	struct error err = {""};
+	struct error err = {0};
 	unsigned char sha[32];
 
 	assert_int_equal(feed_all(text, text_len, 65536, &mem, sha, &err), 0);
@@ -341,7 +341,7 @@ static void test_file_real_snapshot(void **state)
 	size_t len;
 	unsigned char *data = snapshot_bytes(&len);
 	struct snapshot_file_info info;
-	struct error err = {""};
+	struct error err = {0};
 	char hex[65];
 
 	(void)state;
@@ -363,7 +363,7 @@ static void test_file_meta_damage(void **state)
 	size_t len;
 	unsigned char *data = snapshot_bytes(&len), *copy = malloc(len);
 	struct snapshot_file_info info;
-	struct error err = {""};
+	struct error err = {0};
 
 	(void)state;
 	/* Meta 0's checksum broken (a txid byte changed): meta 1 carries the file. */
@@ -393,7 +393,7 @@ static void test_meta_parse(void **state)
 	size_t len;
 	unsigned char *data = snapshot_bytes(&len);
 	struct snapshot_bolt_meta meta;
-	struct error err = {""};
+	struct error err = {0};
 
 	(void)state;
 	assert_int_equal(snapshot_bolt_meta_parse(data, len, &meta, &err), 0);
@@ -412,7 +412,7 @@ static void test_file_hash_and_size(void **state)
 	size_t len;
 	unsigned char *data = snapshot_bytes(&len);
 	struct snapshot_file_info info;
-	struct error err = {""};
+	struct error err = {0};
 
 	(void)state;
 	/* Without the trailing hash (a data dir's member/snap/db): fine for verified only. */

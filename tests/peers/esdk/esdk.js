@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A small CLI over the AWS Encryption SDK for JavaScript (@aws-crypto/client-node), the peer that
-// proves our backup format (DESIGN §5, §6): it must decrypt what module_utils/envelope writes, and
+// proves our backup format (docs/backups.md): it must decrypt what module_utils/envelope writes, and
 // envelope must decrypt what it writes.
 //
 //   node esdk.js encrypt|decrypt KEYRING [--context k=v ...] [--frame-length N] < in > out

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A real local etcd cluster with TLS and client-certificate auth on client and peer ports, for the
-# integration tests of etcd_member (DESIGN §6: Debian etcd-server 3.4, traffic on 127.0.0.0/8).
+# integration tests of etcd_member (docs/architecture.md, Tests and real peers: Debian etcd-server 3.4, traffic on 127.0.0.0/8).
 #
 #   cluster.sh start DIR [N]            certs (once) + members 1..N as a new cluster; waits for health
 #   cluster.sh stop DIR                 stops every member started from DIR (by recorded pid)
