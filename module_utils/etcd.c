@@ -751,3 +751,17 @@ int etcd_tls_check(const struct http_tls *tls, struct error *err)
 					 strerror(errno));
 	return 0;
 }
+
+int etcd_revision(struct etcd_client *c, uint64_t *revision, struct error *err)
+{
+	json_t *body = json_pack("{s:s, s:b}", "key", "AA==", "count_only", 1), *answer = NULL;
+	int rc = etcd_call(c, "kv/range", body, &answer, err);
+
+	if (rc == 0)
+		rc = etcd_uint64_from_json(json_object_get(json_object_get(answer, "header"),
+							   "revision"),
+					   revision);
+	json_decref(body);
+	json_decref(answer);
+	return rc;
+}

@@ -224,4 +224,7 @@ int etcd_status(const struct etcd_client *c, const char *endpoint, struct etcd_s
  */
 int etcd_health(const struct etcd_client *c, const char *endpoint, struct error *err);
 
+/* The cluster's current revision (a count-only kv/range of one key), from any endpoint. */
+int etcd_revision(struct etcd_client *c, uint64_t *revision, struct error *err);
+
 #endif

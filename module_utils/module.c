@@ -650,6 +650,22 @@ const char *module_list_str(const struct module *m, const char *option, size_t i
 	return json_string_value(json_array_get(module_get(m, option), index));
 }
 
+char *module_list_joined(const struct module *m, const char *option)
+{
+	size_t n = module_list_size(m, option), len = 1;
+	char *out;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(module_list_str(m, option, i)) + 1;
+	out = calloc(1, len);
+	for (size_t i = 0; out && i < n; i++) {
+		if (i)
+			strcat(out, ",");
+		strcat(out, module_list_str(m, option, i));
+	}
+	return out;
+}
+
 /* ---- results ------------------------------------------------------------------------------ */
 
 int module_fail(struct module *m, const char *fmt, ...)

@@ -130,6 +130,8 @@ json_t *module_get(const struct module *m, const char *option); /* borrowed */
 bool module_has(const struct module *m, const char *option);   /* set and not null */
 size_t module_list_size(const struct module *m, const char *option);
 const char *module_list_str(const struct module *m, const char *option, size_t index);
+/* A list option joined with commas, as command-line flags take it (caller frees; NULL: ENOMEM). */
+char *module_list_joined(const struct module *m, const char *option);
 
 /* Results. module_fail() returns -1 so run() can `return module_fail(m, ...)`. */
 int module_fail(struct module *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

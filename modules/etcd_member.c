@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "disk.h"
 #include "etcd.h"
+#include "etcd_probe.h"
 #include "module.h"
 #include "x509.h"
 
@@ -70,15 +71,6 @@ struct job {
 	struct timespec deadline; /* CLOCK_MONOTONIC: start + wait_timeout */
 	double fsync_warn_ms, fsync_fail_ms;
 	bool disk_only; /* state=query with data_dir and no endpoints: measure the disk only */
-};
-
-/* The health of one endpoint, as query reports it. */
-struct probe {
-	const char *endpoint;
-	bool answered; /* Maintenance.Status answered: status is filled */
-	bool healthy;  /* and /health said true */
-	struct etcd_status status;
-	struct error err;
 };
 
 static void job_free(struct job *j)
@@ -286,41 +278,7 @@ static int fail_call(struct module *m, const char *what, const struct error *err
 	return module_fail(m, "%s: %s%s", what, err->msg, tls_hint(m, err));
 }
 
-/* "name (id)" of a member, for messages; buf holds at least 96 bytes. */
-static const char *member_label(const struct etcd_member *member, char *buf, size_t size)
-{
-	char hex[ETCD_ID_HEX_SIZE];
-
-	snprintf(buf, size, "'%.64s' (%s)", member->name[0] ? member->name : "(not started)",
-		 etcd_id_hex(member->id, hex));
-	return buf;
-}
-
 /* ---- results ------------------------------------------------------------------------------- */
-
-static json_t *strings_json(char *const *list, size_t n)
-{
-	json_t *array = json_array();
-
-	for (size_t i = 0; array && i < n; i++)
-		json_array_append_new(array, json_string(list[i]));
-	return array;
-}
-
-static json_t *id_json(uint64_t id)
-{
-	char hex[ETCD_ID_HEX_SIZE];
-
-	return id ? json_string(etcd_id_hex(id, hex)) : json_null();
-}
-
-static json_t *member_json(const struct etcd_member *member)
-{
-	return json_pack("{s:o,s:s,s:o,s:o,s:b}", "id", id_json(member->id), "name", member->name,
-			 "peer_urls", strings_json(member->peer_urls, member->n_peer_urls),
-			 "client_urls", strings_json(member->client_urls, member->n_client_urls),
-			 "is_learner", member->is_learner);
-}
 
 static void set_members(struct module *m, const struct etcd_member_list *list, uint64_t skip)
 {
@@ -328,15 +286,15 @@ static void set_members(struct module *m, const struct etcd_member_list *list, u
 
 	for (size_t i = 0; array && i < list->n_members; i++)
 		if (list->members[i].id != skip)
-			json_array_append_new(array, member_json(&list->members[i]));
+			json_array_append_new(array, etcd_member_json(&list->members[i]));
 	module_set(m, "members", array);
-	module_set(m, "cluster_id", id_json(list->cluster_id));
+	module_set(m, "cluster_id", etcd_id_json(list->cluster_id));
 }
 
 static void set_member(struct module *m, const struct etcd_member *member)
 {
-	module_set(m, "member_id", member ? id_json(member->id) : json_null());
-	module_set(m, "member", member ? member_json(member) : json_null());
+	module_set(m, "member_id", member ? etcd_id_json(member->id) : json_null());
+	module_set(m, "member", member ? etcd_member_json(member) : json_null());
 }
 
 /* initial_cluster for member (or, when NULL, for the new member about to be added). */
@@ -354,64 +312,6 @@ static void set_initial_cluster(struct module *m, const struct job *j,
 }
 
 /* ---- health -------------------------------------------------------------------------------- */
-
-static void probe_endpoint(const struct etcd_client *c, const char *endpoint, struct probe *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->endpoint = endpoint;
-	if (etcd_status(c, endpoint, &p->status, &p->err) < 0)
-		return;
-	p->answered = true;
-	if (p->status.errors) {
-		error_set(&p->err, -EIO, "%s: %s", endpoint, p->status.errors);
-		return;
-	}
-	p->healthy = etcd_health(c, endpoint, &p->err) == 0;
-}
-
-static void probes_free(struct probe *probes, size_t n)
-{
-	for (size_t i = 0; probes && i < n; i++)
-		etcd_status_free(&probes[i].status);
-	free(probes);
-}
-
-static json_t *probe_json(const struct module *m, const struct probe *p)
-{
-	char *error = NULL;
-	json_t *entry;
-
-	if (!p->healthy && asprintf(&error, "%s%s", p->err.msg, tls_hint(m, &p->err)) < 0)
-		error = NULL;
-	entry = json_pack("{s:s,s:b,s:s?}", "endpoint", p->endpoint, "healthy", p->healthy, "error",
-			  error);
-	free(error);
-	if (!entry || !p->answered)
-		return entry;
-	json_object_set_new(entry, "member_id", id_json(p->status.member_id));
-	json_object_set_new(entry, "is_learner", json_boolean(p->status.is_learner));
-	json_object_set_new(entry, "leader", id_json(p->status.leader));
-	json_object_set_new(entry, "raft_index", json_integer((json_int_t)p->status.raft_index));
-	json_object_set_new(entry, "raft_term", json_integer((json_int_t)p->status.raft_term));
-	json_object_set_new(entry, "db_size", json_integer((json_int_t)p->status.db_size));
-	json_object_set_new(entry, "db_size_in_use",
-			    json_integer((json_int_t)p->status.db_size_in_use));
-	json_object_set_new(entry, "version", json_string(p->status.version));
-	return entry;
-}
-
-/* Probes every endpoint once; returns how many are healthy. */
-static size_t probe_all(struct job *j, struct probe *probes)
-{
-	size_t healthy = 0;
-
-	for (size_t i = 0; i < j->client.n_endpoints; i++) {
-		etcd_status_free(&probes[i].status);
-		probe_endpoint(&j->client, j->endpoints[i], &probes[i]);
-		healthy += probes[i].healthy;
-	}
-	return healthy;
-}
 
 /* ---- finding the member -------------------------------------------------------------------- */
 
@@ -456,11 +356,11 @@ static int check_same_member(struct module *m, const struct job *j,
 
 	if (by_name && by_urls && by_name != by_urls)
 		return module_fail(m, "name and peer_urls name two different members: %s and %s",
-				   member_label(by_name, a, sizeof(a)),
-				   member_label(by_urls, b, sizeof(b)));
+				   etcd_member_label(by_name, a, sizeof(a)),
+				   etcd_member_label(by_urls, b, sizeof(b)));
 	if (by_urls && !by_name && by_urls->name[0])
 		return module_fail(m, "peer_urls: already used by member %s, not '%s'",
-				   member_label(by_urls, a, sizeof(a)), module_str(m, "name"));
+				   etcd_member_label(by_urls, a, sizeof(a)), module_str(m, "name"));
 	if ((by_name || by_urls) && j->n_peer_urls) {
 		const struct etcd_member *found = by_name ? by_name : by_urls;
 
@@ -469,7 +369,7 @@ static int check_same_member(struct module *m, const struct job *j,
 			return module_fail(m,
 					   "peer_urls: member %s has other peer URLs (%s...); "
 					   "remove it first (state=absent) or correct peer_urls",
-					   member_label(found, a, sizeof(a)),
+					   etcd_member_label(found, a, sizeof(a)),
 					   found->n_peer_urls ? found->peer_urls[0] : "none");
 	}
 	return 0;
@@ -508,7 +408,7 @@ static int list_members(struct module *m, struct job *j)
 /* ---- state=query --------------------------------------------------------------------------- */
 
 /* "https://a:2379, https://b:2379" of the unhealthy endpoints, into buf. */
-static void list_unhealthy(const struct probe *probes, size_t n, char *buf, size_t size)
+static void list_unhealthy(const struct etcd_probe *probes, size_t n, char *buf, size_t size)
 {
 	size_t used = 0;
 
@@ -519,7 +419,7 @@ static void list_unhealthy(const struct probe *probes, size_t n, char *buf, size
 						 probes[i].endpoint);
 }
 
-static void report_health(struct module *m, struct job *j, const struct probe *probes,
+static void report_health(struct module *m, struct job *j, const struct etcd_probe *probes,
 			  size_t healthy)
 {
 	size_t n = j->client.n_endpoints;
@@ -528,7 +428,7 @@ static void report_health(struct module *m, struct job *j, const struct probe *p
 	char label[128] = "none", unhealthy[512];
 
 	for (size_t i = 0; i < n; i++) {
-		json_array_append_new(health, probe_json(m, &probes[i]));
+		json_array_append_new(health, etcd_probe_json(probes[i].healthy ? "" : tls_hint(m, &probes[i].err), &probes[i]));
 		if (!probes[i].healthy)
 			module_warn(m, "endpoint %s is unhealthy: %s%s", probes[i].endpoint,
 				    probes[i].err.msg, tls_hint(m, &probes[i].err));
@@ -536,10 +436,10 @@ static void report_health(struct module *m, struct job *j, const struct probe *p
 			leader = probes[i].status.leader;
 	}
 	module_set(m, "health", health);
-	module_set(m, "leader", id_json(leader));
+	module_set(m, "leader", etcd_id_json(leader));
 	module_set_bool(m, "healthy", healthy == n);
 	if (leader && etcd_member_by_id(&j->list, leader))
-		member_label(etcd_member_by_id(&j->list, leader), label, sizeof(label));
+		etcd_member_label(etcd_member_by_id(&j->list, leader), label, sizeof(label));
 	list_unhealthy(probes, n, unhealthy, sizeof(unhealthy));
 	set_msg(m, "%zu of %zu endpoints healthy%s%s%s; %zu members (%zu voting); leader %s",
 		healthy, n, healthy < n ? " (unhealthy: " : "", unhealthy,
@@ -550,16 +450,16 @@ static void report_health(struct module *m, struct job *j, const struct probe *p
 static int query(struct module *m, struct job *j)
 {
 	size_t n = j->client.n_endpoints, healthy;
-	struct probe *probes = calloc(n + 1, sizeof(*probes)); /* +1: never a 0-byte calloc */
+	struct etcd_probe *probes = calloc(n + 1, sizeof(*probes)); /* +1: never a 0-byte calloc */
 	struct error err;
 	int rc = -1, listed;
 
 	if (!probes)
 		return module_fail(m, "out of memory");
-	healthy = probe_all(j, probes);
+	healthy = etcd_probe_all(&j->client, probes);
 	while (module_bool(m, "wait") && healthy < n && !deadline_past(&j->deadline)) {
 		sleep_ms(POLL_MAX_MS / 2);
-		healthy = probe_all(j, probes);
+		healthy = etcd_probe_all(&j->client, probes);
 	}
 	listed = etcd_member_list(&j->client, &j->list, &err);
 	report_health(m, j, probes, healthy);
@@ -577,7 +477,7 @@ static int query(struct module *m, struct job *j)
 	}
 	rc = 0;
 out:
-	probes_free(probes, n);
+	etcd_probes_free(probes, n);
 	return rc;
 }
 
@@ -698,7 +598,7 @@ static int wait_started(struct module *m, struct job *j, uint64_t id,
 					   "within %lld s: start etcd on it with --name %s "
 					   "--initial-cluster-state existing and --initial-cluster "
 					   "as initial_cluster shows, then run again",
-					   member_label(*member, label, sizeof(label)),
+					   etcd_member_label(*member, label, sizeof(label)),
 					   module_int(m, "wait_timeout"), module_str(m, "name"));
 		}
 		sleep_ms(POLL_MAX_MS / 2);
@@ -738,7 +638,7 @@ static int promote_until_ready(struct module *m, struct job *j, const struct etc
 	uint64_t id = learner->id;
 	struct error err;
 
-	member_label(learner, label, sizeof(label));
+	etcd_member_label(learner, label, sizeof(label));
 	while (etcd_member_promote(&j->client, id, &err) < 0) {
 		if (err.reason != ERROR_LEARNER_NOT_READY) {
 			if (err.reason == ERROR_NOT_LEARNER)
@@ -797,7 +697,7 @@ static int present(struct module *m, struct job *j)
 	set_member(m, target);
 	module_set_bool(m, "is_learner",
 			m->check_mode && module_changed(m) ? false : target->is_learner);
-	set_msg(m, "member %s %s", member_label(target, label, sizeof(label)),
+	set_msg(m, "member %s %s", etcd_member_label(target, label, sizeof(label)),
 		module_changed(m) && m->check_mode ? "would be promoted to a voting member"
 		: module_changed(m)		   ? "promoted to a voting member"
 		: !target->is_learner		   ? "is a voting member"
@@ -816,53 +716,15 @@ struct voter_health {
 };
 
 /* The probe already made of endpoint, or NULL. */
-static const struct probe *probe_of(const struct job *j, const struct probe *probes,
-				    const char *endpoint)
-{
-	for (size_t i = 0; i < j->client.n_endpoints; i++)
-		if (etcd_url_same(endpoint, probes[i].endpoint))
-			return &probes[i];
-	return NULL;
-}
-
-/* Healthy through an endpoint already probed, else through one of its own client URLs. */
-static bool member_healthy(const struct job *j, const struct etcd_member *member,
-			   const struct probe *probes, struct error *why)
-{
-	const struct probe *known;
-	struct probe p;
-	bool healthy = false;
-
-	for (size_t i = 0; i < j->client.n_endpoints; i++)
-		if (probes[i].healthy && probes[i].status.member_id == member->id)
-			return true;
-	error_set(why, -EIO, "no client URL (not started)");
-	for (size_t u = 0; u < member->n_client_urls && !healthy; u++) {
-		known = probe_of(j, probes, member->client_urls[u]);
-		if (known && !known->healthy) {
-			*why = known->err; /* already failed: do not wait for it twice */
-			continue;
-		}
-		probe_endpoint(&j->client, member->client_urls[u], &p);
-		healthy = p.healthy && p.status.member_id == member->id;
-		if (p.healthy && !healthy)
-			error_set(why, -EIO, "%s answers as another member", p.endpoint);
-		else if (!healthy)
-			*why = p.err;
-		etcd_status_free(&p.status);
-	}
-	return healthy;
-}
-
 static void count_healthy_voters(struct job *j, uint64_t target, struct voter_health *h)
 {
 	size_t n = j->client.n_endpoints, used = 0;
-	struct probe *probes = calloc(n + 1, sizeof(*probes)); /* +1: never a 0-byte calloc */
+	struct etcd_probe *probes = calloc(n + 1, sizeof(*probes)); /* +1: never a 0-byte calloc */
 	struct error why;
 
 	memset(h, 0, sizeof(*h));
 	if (probes)
-		probe_all(j, probes);
+		etcd_probe_all(&j->client, probes);
 	for (size_t i = 0; probes && i < j->list.n_members; i++) {
 		const struct etcd_member *member = &j->list.members[i];
 		bool healthy;
@@ -870,7 +732,7 @@ static void count_healthy_voters(struct job *j, uint64_t target, struct voter_he
 		if (member->is_learner)
 			continue;
 		h->voters++;
-		healthy = member_healthy(j, member, probes, &why);
+		healthy = etcd_member_healthy(&j->client, member, probes, &why);
 		h->healthy += healthy;
 		if (member->id == target)
 			h->target_healthy = healthy;
@@ -879,7 +741,7 @@ static void count_healthy_voters(struct job *j, uint64_t target, struct voter_he
 			    (size_t)snprintf(h->unhealthy + used, sizeof(h->unhealthy) - used,
 					     "%s'%s': %s", used ? "; " : "", member->name, why.msg);
 	}
-	probes_free(probes, n);
+	etcd_probes_free(probes, n);
 }
 
 /*
@@ -896,7 +758,7 @@ static int check_removal(struct module *m, struct job *j, const struct etcd_memb
 	if (target->is_learner)
 		return 0;
 	count_healthy_voters(j, target->id, &h);
-	member_label(target, label, sizeof(label));
+	etcd_member_label(target, label, sizeof(label));
 	switch (etcd_removal_check(h.voters, h.healthy, true, h.target_healthy)) {
 	case ETCD_REMOVAL_SAFE:
 		return 0;
@@ -968,8 +830,8 @@ static int absent(struct module *m, struct job *j)
 		return 0;
 	}
 	id = target->id;
-	member_label(target, label, sizeof(label));
-	module_set(m, "member_id", id_json(id));
+	etcd_member_label(target, label, sizeof(label));
+	module_set(m, "member_id", etcd_id_json(id));
 	if (check_removal(m, j, target, &safe) < 0)
 		return -1;
 	if (!m->check_mode) {
@@ -1033,42 +895,6 @@ static int check_disk(struct module *m, struct job *j)
 /* ---- every member through its own client URLs (leader_moved, healthy) ----------------------- */
 
 /* Probes member through its client URLs until one answers as that member; false if none. */
-static bool probe_member(const struct job *j, const struct etcd_member *member, struct probe *p)
-{
-	memset(p, 0, sizeof(*p));
-	error_set(&p->err, -EIO, "no client URL (not started)");
-	for (size_t u = 0; u < member->n_client_urls; u++) {
-		etcd_status_free(&p->status);
-		probe_endpoint(&j->client, member->client_urls[u], p);
-		if (p->answered && p->status.member_id != member->id) {
-			error_set(&p->err, -EIO, "%s answers as another member", p->endpoint);
-			p->answered = p->healthy = false;
-		}
-		if (p->answered)
-			break;
-	}
-	return p->healthy;
-}
-
-/* probes[i] for j->list.members[i]; *leader = the leader a healthy member knows (0: none). */
-static void probe_members(const struct job *j, struct probe *probes,
-			  struct etcd_member_state *states, uint64_t *leader)
-{
-	*leader = 0;
-	for (size_t i = 0; i < j->list.n_members; i++) {
-		const struct etcd_member *member = &j->list.members[i];
-
-		etcd_status_free(&probes[i].status);
-		probe_member(j, member, &probes[i]);
-		states[i] = (struct etcd_member_state){.id = member->id,
-						       .voter = !member->is_learner,
-						       .healthy = probes[i].healthy,
-						       .raft_index = probes[i].status.raft_index};
-		if (!*leader && probes[i].healthy)
-			*leader = probes[i].status.leader;
-	}
-}
-
 /* The member name or id names (no peer_urls: these states act on running members). */
 static int find_running(struct module *m, struct job *j, const struct etcd_member **target)
 {
@@ -1085,25 +911,11 @@ static int find_running(struct module *m, struct job *j, const struct etcd_membe
 	return 0;
 }
 
-/* "'name' (id)" of the member with that id, or its hex id alone. */
-static const char *label_of(const struct job *j, uint64_t id, char *buf, size_t size)
-{
-	const struct etcd_member *member = etcd_member_by_id(&j->list, id);
-
-	if (member)
-		return member_label(member, buf, size);
-	if (!id)
-		snprintf(buf, size, "none");
-	else
-		etcd_id_hex(id, buf);
-	return buf;
-}
-
 /* ---- state=leader_moved -------------------------------------------------------------------- */
 
 /* One look at the cluster for leader_moved: members, their probes, the leader. */
 struct leadership {
-	struct probe *probes;
+	struct etcd_probe *probes;
 	struct etcd_member_state *states;
 	size_t n;
 	uint64_t leader;
@@ -1111,7 +923,7 @@ struct leadership {
 
 static void leadership_free(struct leadership *l)
 {
-	probes_free(l->probes, l->n);
+	etcd_probes_free(l->probes, l->n);
 	free(l->states);
 	memset(l, 0, sizeof(*l));
 }
@@ -1126,7 +938,7 @@ static int leadership_look(struct module *m, struct job *j, struct leadership *l
 	l->states = calloc(l->n + 1, sizeof(*l->states));
 	if (!l->probes || !l->states)
 		return module_fail(m, "out of memory");
-	probe_members(j, l->probes, l->states, &l->leader);
+	etcd_probe_members(&j->client, &j->list, l->probes, l->states, &l->leader);
 	return 0;
 }
 
@@ -1148,10 +960,10 @@ static void report_leadership(struct module *m, const struct job *j, uint64_t be
 			      uint64_t after, uint64_t transferee, uint64_t member)
 {
 	set_members(m, &j->list, 0);
-	module_set(m, "member_id", id_json(member));
-	module_set(m, "previous_leader", id_json(before));
-	module_set(m, "leader", id_json(after));
-	module_set(m, "transferee", id_json(transferee));
+	module_set(m, "member_id", etcd_id_json(member));
+	module_set(m, "previous_leader", etcd_id_json(before));
+	module_set(m, "leader", etcd_id_json(after));
+	module_set(m, "transferee", etcd_id_json(transferee));
 }
 
 /*
@@ -1199,7 +1011,7 @@ static int leader_moved(struct module *m, struct job *j)
 		if (leadership_look(m, j, &l) < 0 || find_running(m, j, &target) < 0)
 			goto out;
 		id = target->id;
-		member_label(target, label, sizeof(label));
+		etcd_member_label(target, label, sizeof(label));
 		if (!first_leader)
 			first_leader = l.leader;
 		if (l.leader && l.leader != id) {
@@ -1241,10 +1053,10 @@ static int leader_moved(struct module *m, struct job *j)
 			  asked ? transferee : 0, id);
 	if (asked)
 		set_msg(m, "%s leadership of %s to %s", m->check_mode ? "would hand the" : "handed the",
-			label, label_of(j, transferee, other, sizeof(other)));
+			label, etcd_label_of(&j->list, transferee, other, sizeof(other)));
 	else
 		set_msg(m, "%s is not the leader (the leader is %s): nothing to do", label,
-			label_of(j, l.leader, other, sizeof(other)));
+			etcd_label_of(&j->list, l.leader, other, sizeof(other)));
 	rc = 0;
 out:
 	leadership_free(&l);
@@ -1267,7 +1079,7 @@ struct catch_up {
 static int catch_up_look(struct module *m, struct job *j, struct catch_up *c, struct error *why)
 {
 	const struct etcd_member *target, *leader;
-	struct probe p = {0}, lp = {0};
+	struct etcd_probe p = {0}, lp = {0};
 	char label[128], leader_label[128];
 	int rc = 0;
 
@@ -1277,9 +1089,9 @@ static int catch_up_look(struct module *m, struct job *j, struct catch_up *c, st
 		return 0; /* no endpoint answers right now: look again */
 	if (find_running(m, j, &target) < 0)
 		return -1;
-	member_label(target, label, sizeof(label));
+	etcd_member_label(target, label, sizeof(label));
 	c->is_learner = target->is_learner;
-	if (!probe_member(j, target, &p)) {
+	if (!etcd_probe_member(&j->client, target, &p)) {
 		error_set(why, -EAGAIN, "%s is not healthy: %s", label, p.err.msg);
 		goto out;
 	}
@@ -1289,13 +1101,13 @@ static int catch_up_look(struct module *m, struct job *j, struct catch_up *c, st
 		error_set(why, -EAGAIN, "%s knows no leader", label);
 		goto out;
 	}
-	if (leader != target && !probe_member(j, leader, &lp)) {
+	if (leader != target && !etcd_probe_member(&j->client, leader, &lp)) {
 		error_set(why, -EAGAIN, "the leader is not healthy: %s", lp.err.msg);
 		goto out;
 	}
 	c->leader_index = leader == target ? p.status.raft_index : lp.status.raft_index;
 	etcd_status_free(&p.status);
-	if (leader != target && !probe_member(j, target, &p)) {
+	if (leader != target && !etcd_probe_member(&j->client, target, &p)) {
 		error_set(why, -EAGAIN, "%s is not healthy: %s", label, p.err.msg);
 		goto out;
 	}
@@ -1307,7 +1119,7 @@ static int catch_up_look(struct module *m, struct job *j, struct catch_up *c, st
 	if (!rc)
 		error_set(why, -EAGAIN, "%s has applied index %" PRIu64 ", the leader %s is at %" PRIu64
 			  ": %" PRIu64 " entries behind (max_lag %lld)",
-			  label, c->applied, member_label(leader, leader_label, sizeof(leader_label)),
+			  label, c->applied, etcd_member_label(leader, leader_label, sizeof(leader_label)),
 			  c->leader_index, c->lag, module_int(m, "max_lag"));
 out:
 	etcd_status_free(&p.status);
@@ -1338,7 +1150,7 @@ static int healthy_state(struct module *m, struct job *j)
 	module_set_changed(m, false);
 	set_members(m, &j->list, 0);
 	set_member(m, target);
-	module_set(m, "leader", id_json(c.leader));
+	module_set(m, "leader", etcd_id_json(c.leader));
 	module_set_bool(m, "healthy", true);
 	module_set_int(m, "applied_index", (long long)c.applied);
 	module_set_int(m, "leader_raft_index", (long long)c.leader_index);
@@ -1346,8 +1158,8 @@ static int healthy_state(struct module *m, struct job *j)
 	module_set_bool(m, "is_learner", c.is_learner);
 	set_msg(m, "member %s is healthy and caught up: applied index %" PRIu64
 		   ", leader %s at %" PRIu64 " (lag %" PRIu64 ", max_lag %lld)",
-		member_label(target, label, sizeof(label)), c.applied,
-		label_of(j, c.leader, leader, sizeof(leader)), c.leader_index, c.lag,
+		etcd_member_label(target, label, sizeof(label)), c.applied,
+		etcd_label_of(&j->list, c.leader, leader, sizeof(leader)), c.leader_index, c.lag,
 		module_int(m, "max_lag"));
 	return 0;
 }

@@ -105,23 +105,6 @@ static int mode_option(struct module *m, mode_t *mode)
 	return 0;
 }
 
-/* A list option joined with commas, as etcd's flags take it (caller frees). */
-static char *joined(const struct module *m, const char *option)
-{
-	size_t n = module_list_size(m, option), len = 1;
-	char *out;
-
-	for (size_t i = 0; i < n; i++)
-		len += strlen(module_list_str(m, option, i)) + 1;
-	out = calloc(1, len);
-	for (size_t i = 0; out && i < n; i++) {
-		if (i)
-			strcat(out, ",");
-		strcat(out, module_list_str(m, option, i));
-	}
-	return out;
-}
-
 /* ---- state=saved ----------------------------------------------------------------------------- */
 
 struct file_sink {
@@ -217,18 +200,11 @@ struct upload_job {
 /* The cluster's revision now (a linearizable count-only range): the snapshot holds it or later. */
 static int read_revision(struct etcd_client *c, char *out, size_t size, struct error *err)
 {
-	json_t *body = json_pack("{s:s, s:b}", "key", "AA==", "count_only", 1), *answer = NULL;
 	uint64_t revision = 0;
-	int rc = etcd_call(c, "kv/range", body, &answer, err);
+	int rc = etcd_revision(c, &revision, err);
 
 	if (rc == 0)
-		rc = etcd_uint64_from_json(json_object_get(json_object_get(answer, "header"),
-							   "revision"),
-					   &revision);
-	if (rc == 0)
 		snprintf(out, size, "%llu", (unsigned long long)revision);
-	json_decref(body);
-	json_decref(answer);
 	return rc;
 }
 
@@ -581,7 +557,8 @@ struct restore {
 /* Runs the tool into r->tmp; 0 when it exited 0. */
 static int restore_into_temp(struct module *m, struct restore *r, struct error *err)
 {
-	char *cluster = joined(m, "initial_cluster"), *peers = joined(m, "initial_advertise_peer_urls");
+	char *cluster = module_list_joined(m, "initial_cluster");
+	char *peers = module_list_joined(m, "initial_advertise_peer_urls");
 	struct restore_cmd cmd;
 	int status = 0, rc = -ENOMEM;
 

@@ -12,7 +12,7 @@ export DEBIAN_FRONTEND=noninteractive
 APT_PACKAGES=(
   # build + static archives Debian ships
   build-essential pkg-config libjansson-dev libssl-dev zlib1g-dev libc-ares-dev libcmocka-dev
-  clang libclang-rt-14-dev clang-tidy cppcheck file dpkg-dev
+  clang libclang-rt-14-dev clang-tidy clang-format cppcheck file dpkg-dev
   # to build libcurl.a and libsystemd.a from source packages
   autoconf automake libtool meson ninja-build gperf libcap-dev libmount-dev
   # test hosts and controller

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# make lint: clang-tidy and cppcheck over module_utils/ and modules/; any finding fails.
+# make lint: clang-format (.clang-format), clang-tidy and cppcheck over module_utils/ and
+# modules/ (clang-format also over the C of tests/ and bench/); any finding fails.
+# Reformat with: clang-format -i $(git ls-files '*.c' '*.h')
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shopt -s nullglob
 sources=(module_utils/*.c modules/*.c)
 flags=(-std=c11 -D_GNU_SOURCE -Imodule_utils -Ibuild/deps/include -DCURL_STATICLIB)
+formatted=(module_utils/*.[ch] modules/*.c tests/unit/*.[ch] tests/fuzz/*.c tests/integration/*.c
+  bench/*.c)
+echo "clang-format: ${#formatted[@]} files"
+clang-format --dry-run -Werror "${formatted[@]}"
 echo "clang-tidy: ${#sources[@]} files"
 clang-tidy --quiet "${sources[@]}" -- "${flags[@]}" 2>/dev/null
 echo "cppcheck: ${#sources[@]} files"

@@ -17,7 +17,7 @@ cleanup() {
   if [ -n "$imds_pid" ]; then kill "$imds_pid" 2>/dev/null; wait "$imds_pid" 2>/dev/null || true; fi
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
-trap cleanup EXIT
+assert_trap cleanup # every case runs; "N passed, M failed" at the end
 
 # The driver: dynamic, with the sanitizers, against the same sources as the modules.
 mkdir -p build/integration

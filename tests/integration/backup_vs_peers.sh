@@ -49,11 +49,11 @@ cleanup() {
   fi
   if [ "${KEEP:-0}" = 1 ] || [ "$status" != 0 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
-trap cleanup EXIT
+assert_trap cleanup # every case runs; "N passed, M failed" at the end
 t0=$(date +%s%N)
 step() { echo "-- $1 ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"; }
 get() { jq -r "$2" <<<"$1"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+fail() { assert_fail "${FUNCNAME[1]:-main}:${BASH_LINENO[0]}" "$*"; }
 mkdir -p "$work/out" "$work/files"
 
 step "start the AWS peer, the healthcheck receiver and a 3-member TLS etcd cluster"
@@ -220,7 +220,7 @@ assert_eq "fetched the newest: changed, key" "false true $key2" \
 aside=$(get "$out" .moved_aside)
 assert_contains "the existing dest moved aside" "$work/restore.before-restore-20" "$aside"
 assert_eq "the old dest is kept whole" "old" "$(cat "$aside/old-file")"
-diff -r -x db "$ca" "$work/restore" && echo "ok   diff -r: the restored tree is the source (without db/)" ||
+diff -r -x db "$ca" "$work/restore" && assert_pass "diff -r: the restored tree is the source (without db/)" ||
   fail "the restored tree differs from the source"
 assert_eq "db/ is not in the backup" "no" "$(exists "$work/restore/db")"
 tree_modes() { (cd "$1" && find . -path ./db -prune -o -printf '%m %U:%G %y %s %p\n' | sort); }
@@ -242,7 +242,7 @@ out=$(bk "$raw_opts"', "src": "'"$work/files/big.bin"'", "if_changed": true')
 assert_eq "uploaded" "false true" "$(get "$out" .failed) $(get "$out" .uploaded)"
 raw_key=$(get "$out" .key)
 parts=$(get "$out" .parts)
-[ "$parts" -gt 1 ] && echo "ok   multipart: $parts parts" || fail "expected parts > 1, got $parts"
+[ "$parts" -gt 1 ] && assert_pass "multipart: $parts parts" || fail "expected parts > 1, got $parts"
 assert_eq "sha256 is the file's, and recorded in the context" \
   "$(sha256sum <"$work/files/big.bin" | cut -d' ' -f1) $(sha256sum <"$work/files/big.bin" | cut -d' ' -f1)" \
   "$(get "$out" .sha256) $(get "$out" .context.sha256)"
@@ -251,14 +251,14 @@ assert_eq "stored_size is the object's" "$(stat -c %s "$work/raw.kms")" "$(get "
 node "$esdk" decrypt --raw-aes-key-file "$work/raw.key" --key-namespace etcd-ansible \
   --key-name etcd-ansible-backup --context cluster=t2 --context kind=file <"$work/raw.kms" \
   2>"$work/esdk.err" | gunzip >"$work/raw.esdk" || { cat "$work/esdk.err" >&2; fail "the JS SDK did not decrypt"; }
-cmp "$work/raw.esdk" "$work/files/big.bin" && echo "ok   the JS SDK (raw AES keyring) decrypts it; gunzip gives the source" ||
+cmp "$work/raw.esdk" "$work/files/big.bin" && assert_pass "the JS SDK (raw AES keyring) decrypts it; gunzip gives the source" ||
   fail "the JS SDK's plaintext differs"
 rm -f "$work/raw.esdk" "$work/raw.kms"
 printf '%s' "$(bk_args "$raw_opts"', "state": "fetched", "key": "'"$raw_key"'", "dest": "'"$work/out/raw.bin"'"')" >"$work/fetch.args"
 /usr/bin/time -v library/kms_s3_backup "$work/fetch.args" >"$work/fetch.out" 2>"$work/fetch.time"
 out=$(cat "$work/fetch.out")
 assert_eq "fetched" "false true" "$(get "$out" .failed) $(get "$out" .changed)"
-cmp "$work/out/raw.bin" "$work/files/big.bin" && echo "ok   fetched file is the source" || fail "fetched file differs"
+cmp "$work/out/raw.bin" "$work/files/big.bin" && assert_pass "fetched file is the source" || fail "fetched file differs"
 fetch_rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/fetch.time")
 fetch_wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/fetch.time")
 fetch_cpu=$(awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} END {print u+s}' "$work/fetch.time")
@@ -294,11 +294,11 @@ node "$esdk" decrypt --kms-key-arn "$kms_arn" --kms-endpoint "$peer" --context c
   --context kind=etcd-snapshot --context env=test --context "revision=$(get "$out" .revision)" \
   <"$work/snap.kms" 2>"$work/esdk.err" | gunzip >"$work/snap.esdk" ||
   { cat "$work/esdk.err" >&2; fail "the JS SDK did not decrypt"; }
-cmp "$work/snap.esdk" "$work/out/snap.db" && echo "ok   the JS SDK (KMS keyring) decrypts it; gunzip gives dest byte for byte" ||
+cmp "$work/snap.esdk" "$work/out/snap.db" && assert_pass "the JS SDK (KMS keyring) decrypts it; gunzip gives dest byte for byte" ||
   fail "the JS SDK's plaintext differs from dest"
 status=$(ETCDCTL_API=3 etcdctl snapshot status "$work/snap.esdk" -w json)
 assert_eq "etcdctl snapshot status on it: totalSize + 32 = size" "$(get "$out" .size)" "$(( $(get "$status" .totalSize) + 32 ))"
-[ "$(get "$status" .revision)" -ge "$(get "$out" .revision)" ] && echo "ok   its revision >= the module's" ||
+[ "$(get "$status" .revision)" -ge "$(get "$out" .revision)" ] && assert_pass "its revision >= the module's" ||
   fail "etcdctl revision $(get "$status" .revision) < $(get "$out" .revision)"
 rm -f "$work/snap.kms" "$work/snap.esdk" "$work/out/snap.db"
 
@@ -320,7 +320,7 @@ assert_eq "every rule used" "2 1 1" "$(curl -sf "$peer/_peer/faults" | jq -r '[.
 no_faults
 out=$(bk '"cluster": "t4", "state": "fetched", "key": "files/t4/faults-1.kms", "dest": "'"$work/out/faults.bin"'"')
 assert_eq "it fetches (every tag, the recorded sha256)" "false" "$(get "$out" .failed)"
-cmp "$work/out/faults.bin" "$work/files/big.bin" && echo "ok   and is the source" || fail "fetched file differs"
+cmp "$work/out/faults.bin" "$work/files/big.bin" && assert_pass "and is the source" || fail "fetched file differs"
 rm -f "$work/out/faults.bin"
 
 step "4b. CompleteMultipartUpload answers 200 with an <Error>"
@@ -332,7 +332,7 @@ if [ "$(get "$out" .failed)" = true ]; then
   assert_eq "a clean failure: no object" "" "$(keys_under files/t4/faults-2)"
 else
   out=$(bk '"cluster": "t4", "state": "fetched", "key": "files/t4/faults-2.kms", "dest": "'"$work/out/faults2.bin"'"')
-  cmp "$work/out/faults2.bin" "$work/files/big.bin" && echo "ok   retried: a valid object" || fail "object differs"
+  cmp "$work/out/faults2.bin" "$work/files/big.bin" && assert_pass "retried: a valid object" || fail "object differs"
   rm -f "$work/out/faults2.bin"
 fi
 assert_eq "no multipart upload left" "0" "$(uploads_left)"
@@ -423,7 +423,7 @@ head -c $(( size * 2 / 3 )) "$work/small.kms" >"$work/truncated.kms"
 upload "$work/flipped.kms" files/t2/flipped.kms
 upload "$work/truncated.kms" files/t2/truncated.kms
 out=$(bk "$raw_opts"', "state": "fetched", "key": "files/t2/small.kms", "dest": "'"$work/out/small.bin"'"')
-cmp "$work/out/small.bin" "$work/files/small.bin" && echo "ok   the untouched object fetches" || fail "untouched object differs"
+cmp "$work/out/small.bin" "$work/files/small.bin" && assert_pass "the untouched object fetches" || fail "untouched object differs"
 rm -f "$work/out/small.bin"
 for bad in flipped truncated; do
   out=$(bk "$raw_opts"', "state": "fetched", "key": "files/t2/'"$bad"'.kms", "dest": "'"$work/out/$bad.bin"'"')
@@ -489,7 +489,7 @@ rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/big.time")
 wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/big.time")
 cpu=$(awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} END {print u+s}' "$work/big.time")
 echo "     MEASURE saved+upload size=$(get "$out" .size) stored=$(get "$out" .stored_size) parts=$(get "$out" .parts) duration_s=$(get "$out" .duration_s) bytes_per_s=$(get "$out" .bytes_per_s) wall=$wall cpu_s=$cpu max_rss_kb=$rss"
-[ "$rss" -lt 65536 ] && echo "ok   constant memory: max RSS $rss KiB" || fail "max RSS $rss KiB"
+[ "$rss" -lt 65536 ] && assert_pass "constant memory: max RSS $rss KiB" || fail "max RSS $rss KiB"
 rm -f "$work/out/big.db"
 
 step "5. a member killed mid-stream: retried on another endpoint, one object, no upload left"
@@ -522,5 +522,5 @@ assert_eq "two multipart uploads started, one aborted, one completed" "2 1 1" \
   "$(( $(op_count "$after" CreateMultipartUpload) - $(op_count "$before" CreateMultipartUpload) )) $(( $(op_count "$after" AbortMultipartUpload) - $(op_count "$before" AbortMultipartUpload) )) $(( $(op_count "$after" CompleteMultipartUpload) - $(op_count "$before" CompleteMultipartUpload) ))"
 assert_eq "no multipart upload left" "0" "$(uploads_left)"
 out=$(bk '"state": "fetched", "kind": "etcd-snapshot", "cluster": "t5", "dest": "'"$work/out/t5.db"'"')
-cmp "$work/out/t5.db" "$work/out/big.db" && echo "ok   the object fetches and is dest byte for byte" || fail "the t5 object differs from dest"
+cmp "$work/out/t5.db" "$work/out/big.db" && assert_pass "the object fetches and is dest byte for byte" || fail "the t5 object differs from dest"
 step "done"

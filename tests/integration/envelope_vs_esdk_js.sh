@@ -15,7 +15,7 @@ command -v node >/dev/null || { echo "FAIL: node is missing (Debian nodejs)" >&2
   { echo "FAIL: tests/peers/esdk/node_modules is missing: npm ci in tests/peers/esdk" >&2; exit 1; }
 work=$(mktemp -d /tmp/envelope_vs_esdk_js.XXXXXX)
 cleanup() { if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi; }
-trap cleanup EXIT
+assert_trap cleanup # every case runs; "N passed, M failed" at the end
 t0=$(date +%s%N)
 step() { echo "-- $1 ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"; }
 
@@ -38,8 +38,8 @@ text_of() { base64 -w 76 <"$1" | head -c "$2" || true; }
 text_of "$work/p-5m-random" $((5 << 20)) >"$work/p-5m-text"
 
 same() { # same WHAT EXPECTED_FILE GOT_FILE
-  if cmp -s "$2" "$3"; then echo "ok   $1"; else
-    echo "FAIL: $1: $(stat -c %s "$2") bytes expected, $(stat -c %s "$3") came" >&2; return 1; fi
+  if cmp -s "$2" "$3"; then assert_pass "$1"; else
+    assert_fail "$1" "$(stat -c %s "$2") bytes expected, $(stat -c %s "$3") came"; fi
 }
 
 step "the SDK decrypts our messages"
@@ -89,7 +89,7 @@ for at in 0 5 50 150 $((size / 2)) $((size - 1)); do
     dd of="$work/bad.esdk" bs=1 seek="$at" conv=notrunc status=none
   if "$driver" decrypt "${ring[@]}" <"$work/bad.esdk" >/dev/null 2>"$work/drv.err"; then
     echo "FAIL: byte $at flipped, yet the message decrypted" >&2; exit 1; fi
-  echo "ok   byte $at flipped: $(cat "$work/drv.err")"
+  assert_pass "byte $at flipped: $(cat "$work/drv.err")"
 done
 head -c $((size - 1)) "$work/theirs.esdk" >"$work/bad.esdk"
 if "$driver" decrypt "${ring[@]}" <"$work/bad.esdk" >/dev/null 2>"$work/drv.err"; then
@@ -120,7 +120,7 @@ if [ "$mib" -gt 0 ]; then
     echo "bench encrypt ${g:-(no gzip)} $input: $secs s wall, $(awk -v s="$secs" -v u="$user" \
       -v y="$sys" -v m="$mib" 'BEGIN { printf "%.0f MiB/s; %.2f s CPU, %.0f MiB/s of CPU", \
       (s > 0 ? m / s : 0), u + y, (u + y > 0 ? m / (u + y) : 0) }'), max RSS $rss KiB"
-    [ "$rss" -lt 65536 ] || { echo "FAIL: max RSS $rss KiB: not constant memory" >&2; exit 1; }
+    [ "$rss" -lt 65536 ] || assert_fail "max RSS $rss KiB: not constant memory" "(see above)"
   done
   "$driver" encrypt --gzip "${ring[@]}" <"$work/$input" >"$work/big.esdk" 2>/dev/null
   /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$driver" decrypt --gzip "${ring[@]}" \
@@ -128,6 +128,6 @@ if [ "$mib" -gt 0 ]; then
   read -r secs user sys rss <"$work/time"
   echo "bench decrypt --gzip $input ($(stat -c %s "$work/big.esdk") bytes): $secs s wall," \
     "$user s user + $sys s sys, max RSS $rss KiB"
-  [ "$rss" -lt 65536 ] || { echo "FAIL: max RSS $rss KiB: not constant memory" >&2; exit 1; }
+  [ "$rss" -lt 65536 ] || assert_fail "max RSS $rss KiB: not constant memory" "(see above)"
 fi
 step "done"

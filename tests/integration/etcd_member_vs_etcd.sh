@@ -16,7 +16,7 @@ cleanup() {
   "$cluster" stop "$work"
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
-trap cleanup EXIT
+assert_trap cleanup # every case runs; "N passed, M failed" at the end
 t0=$(date +%s%N)
 step() { echo "-- $1 ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"; }
 
@@ -68,9 +68,9 @@ assert_eq "query succeeds" "false false" "$(get "$out" '.failed') $(get "$out" '
 ids=$(jq -r '[.members[].id] | sort | join(" ")' <<<"$out")
 assert_eq "ids are etcdctl's IDs in hex" "$(etcdctl_members | etcdctl_ids)" "$ids"
 for id in $ids; do
-  [[ "$id" =~ ^[0-9a-f]{1,16}$ ]] || { echo "FAIL: id '$id' is not hex" >&2; exit 1; }
+  [[ "$id" =~ ^[0-9a-f]{1,16}$ ]] || assert_fail "id '$id' is not hex" "(see above)"
 done
-echo "ok   ids are hex strings (etcdctl's form: no leading zeros)"
+assert_pass "ids are hex strings (etcdctl's form: no leading zeros)"
 assert_eq "3 voters" "false false false" \
   "$(jq -r '[.members[].is_learner | tostring] | join(" ")' <<<"$out")"
 assert_eq "cluster_id is etcdctl's" \
@@ -114,8 +114,8 @@ out=$(run_module "$(args '"state": "leader_moved", "name": "'"$leader"'", "wait_
 echo "     (moved in $(( ($(date +%s%N) - m0) / 1000000 )) ms)"
 assert_eq "moved" "false true moved" "$(get "$out" '.failed') $(get "$out" '.changed') $(get "$out" '.action')"
 new_leader=$(name_of_endpoint "$(etcdctl_leader)")
-[ "$new_leader" != "$leader" ] || { echo "FAIL: etcdctl still sees $leader as the leader" >&2; exit 1; }
-echo "ok   etcdctl: the leader went from $leader to $new_leader"
+[ "$new_leader" != "$leader" ] || assert_fail "etcdctl still sees $leader as the leader" "(see above)"
+assert_pass "etcdctl: the leader went from $leader to $new_leader"
 assert_eq "the module's leader is etcdctl's" "$new_leader" \
   "$(jq -r --arg id "$(get "$out" '.leader')" '.members[] | select(.id == $id) | .name' <<<"$out")"
 assert_eq "transferee is the new leader" "$(get "$out" '.leader')" "$(get "$out" '.transferee')"
@@ -130,7 +130,7 @@ assert_contains "says so with the indexes" "member '$leader' (" "$(get "$out" '.
 lag=$(get "$out" '.lag')
 [ "$lag" -le 100 ] && [ "$(get "$out" '.applied_index')" -gt 0 ] ||
   { echo "FAIL: lag $lag, applied_index $(get "$out" '.applied_index')" >&2; exit 1; }
-echo "ok   lag $lag entries (applied $(get "$out" '.applied_index'), leader at $(get "$out" '.leader_raft_index'))"
+assert_pass "lag $lag entries (applied $(get "$out" '.applied_index'), leader at $(get "$out" '.leader_raft_index'))"
 bad_lag=$(run_module "$(args '"state": "healthy", "name": "no-such-member"')")
 assert_contains "healthy: an unknown member fails at once" "no member named 'no-such-member'" "$(get "$bad_lag" '.msg')"
 

@@ -25,7 +25,7 @@ cleanup() {
   "$cluster" stop "$work"
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
-trap cleanup EXIT
+assert_trap cleanup # every case runs; "N passed, M failed" at the end
 t0=$(date +%s%N)
 step() { echo "-- $1 ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"; }
 get() { jq -r "$2" <<<"$1"; }
@@ -89,7 +89,7 @@ no_temp_files "saved"
 status=$(ETCDCTL_API=3 etcdctl snapshot status "$work/out/snap.db" -w json)
 rev=$(get "$out" '.revision')
 [ "$(get "$status" '.revision')" -ge "$rev" ] || { echo "FAIL: etcdctl revision $(get "$status" '.revision') < module revision $rev" >&2; exit 1; }
-echo "ok   etcdctl snapshot status: revision $(get "$status" '.revision') >= the module's $rev"
+assert_pass "etcdctl snapshot status: revision $(get "$status" '.revision') >= the module's $rev"
 # keys: 3000 + marker + etcd's own meta keys; compare with a snapshot etcdctl saves itself.
 ETCDCTL_API=3 etcdctl --cacert "$work/ca/ca.crt" --cert "$work/ca/client.crt" --key "$work/ca/client.key" \
   --endpoints "$ep1" snapshot save "$work/etcdctl.db" >/dev/null 2>&1
@@ -176,7 +176,7 @@ out=$(run_module "$(restore_args "$work/out/snap.db" "$work/restored" '"force": 
 assert_eq "restored with force" "false true" "$(get "$out" '.failed') $(get "$out" '.changed')"
 aside=$(get "$out" '.moved_aside')
 assert_contains "moved aside, named by the time" "$work/restored.before-restore-20" "$aside"
-[ -d "$aside/member/wal" ] && echo "ok   the old data dir is kept whole" || { echo "FAIL: $aside has no member/wal" >&2; exit 1; }
+[ -d "$aside/member/wal" ] && assert_pass "the old data dir is kept whole" || assert_fail "$aside has no member/wal" "(see above)"
 
 step "failures are clear and leave nothing behind"
 out=$(run_module "$(args '"state": "saved"')")
@@ -219,8 +219,8 @@ if [ "$big_mib" -gt 0 ]; then
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/big.time")
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/big.time")
   echo "     MEASURE size=$(get "$out" '.size') duration_s=$(get "$out" '.duration_s') bytes_per_s=$(get "$out" '.bytes_per_s') max_rss_kb=$rss wall=$wall generation_ms=$gen_ms"
-  [ "$rss" -lt 65536 ] && echo "ok   constant memory: max RSS $rss KiB for a $(get "$out" '.size') byte snapshot" \
-    || { echo "FAIL: max RSS $rss KiB" >&2; exit 1; }
+  [ "$rss" -lt 65536 ] && assert_pass "constant memory: max RSS $rss KiB for a $(get "$out" '.size') byte snapshot" \
+    || assert_fail "max RSS $rss KiB" "(see above)"
   status=$(ETCDCTL_API=3 etcdctl snapshot status "$work/out/big.db" -w json)
   assert_eq "etcdctl reads the big snapshot: totalSize + 32 = size" "$(get "$out" '.size')" "$(( $(get "$status" '.totalSize') + 32 ))"
 

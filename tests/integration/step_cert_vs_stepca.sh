@@ -12,7 +12,7 @@ cleanup() {
   [ -n "$stepca_pid" ] && kill "$stepca_pid" 2>/dev/null && wait "$stepca_pid" 2>/dev/null
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
-trap cleanup EXIT
+assert_trap cleanup # every case runs; "N passed, M failed" at the end
 port=$(free_port)
 ca_pw='ca-pass-7Qx!'
 prov_pw='prov-pass-9Zk$'
@@ -50,7 +50,7 @@ stepca_pid=$!
 if ! wait_for 20 curl -sf --cacert "$work/ca/certs/root_ca.crt" "https://127.0.0.1:$port/health"; then
   cat "$work/step-ca.log"; exit 1
 fi
-echo "ok   step-ca /health"
+assert_pass "step-ca /health"
 
 cert_args() { # cert_args ', "k": v...' [SANS_JSON]: the base options with these merged over them
   python3 -c '
@@ -70,7 +70,7 @@ out=$(run_module step_cert "$(cert_args '')")
 assert_eq "issued" "true issued" "$(json_get "$out" changed) $(json_get "$out" action)"
 assert_eq "key is 0400, cert 0644" "400 644" "$(stat -c %a "$work/node/peer.key" "$work/node/peer.crt" | xargs)"
 openssl verify -CAfile "$work/ca/certs/root_ca.crt" -untrusted "$work/node/peer.crt" "$work/node/peer.crt" >/dev/null
-echo "ok   openssl verifies the chain"
+assert_pass "openssl verifies the chain"
 sans=$(openssl x509 -in "$work/node/peer.crt" -noout -ext subjectAltName | tail -n1 | xargs)
 assert_eq "SANs" "DNS:node-1, IP Address:127.0.0.1" "$sans"
 assert_contains "EKU" "TLS Web Server Authentication, TLS Web Client Authentication" \
@@ -91,7 +91,7 @@ key_before=$(sha256sum <"$work/node/peer.key")
 out=$(run_module step_cert "$(cert_args ', "state": "renewed"')")
 assert_eq "renewed" "true renewed" "$(json_get "$out" changed) $(json_get "$out" action)"
 assert_eq "same key after renewal" "$key_before" "$(sha256sum <"$work/node/peer.key")"
-[ "$(json_get "$out" serial)" != "$serial1" ] && echo "ok   new serial"
+[ "$(json_get "$out" serial)" != "$serial1" ] && assert_pass "new serial"
 
 echo "-- past the renewal point renews (the timer's job)"
 out=$(run_module step_cert "$(cert_args ', "duration": "10m", "force": true')")
@@ -177,10 +177,10 @@ assert_eq "failed sets failed" "true" "$(json_get "$out" failed)"
 echo "-- absent removes, twice is a no-op; check mode removes nothing"
 out=$(run_module step_cert "$(cert_args ', "state": "absent", "_ansible_check_mode": true')")
 assert_eq "check mode predicts removal" "true" "$(json_get "$out" changed)"
-[ -e "$work/node/peer.crt" ] && [ -e "$work/node/peer.key" ] && echo "ok   check mode kept the files"
+[ -e "$work/node/peer.crt" ] && [ -e "$work/node/peer.key" ] && assert_pass "check mode kept the files"
 out=$(run_module step_cert "$(cert_args ', "state": "absent"')")
 assert_eq "removed" "true" "$(json_get "$out" changed)"
-[ ! -e "$work/node/peer.crt" ] && [ ! -e "$work/node/peer.key" ] && echo "ok   files gone"
+[ ! -e "$work/node/peer.crt" ] && [ ! -e "$work/node/peer.key" ] && assert_pass "files gone"
 out=$(run_module step_cert "$(cert_args ', "state": "absent"')")
 assert_eq "absent again" "false" "$(json_get "$out" changed)"
 echo "step_cert_vs_stepca: all passed"

@@ -13,6 +13,11 @@ ASSERT_FAILED=0
 ASSERT_CONTINUE=0
 ASSERT_FAILED_TITLES=()
 
+assert_ok() { # assert_ok TITLE CMD...: a case that passes when CMD succeeds
+  local title=$1; shift
+  if "$@"; then assert_pass "$title"; else assert_fail "$title" "failed: $*"; fi
+}
+
 assert_pass() { # assert_pass TITLE: counts a case that passed
   ASSERT_PASSED=$((ASSERT_PASSED + 1))
   echo "ok   $1"
@@ -32,9 +37,14 @@ assert_trap() {
   trap "_assert_exit $1" EXIT
 }
 
+_assert_status() { return "$1"; }
+
 _assert_exit() {
   local rc=$? t
-  "$@" || true
+  set +e
+  # CLEANUP sees the outcome in $?: the exit status, or 1 when a case failed
+  if [ "$rc" = 0 ] && [ "$ASSERT_FAILED" != 0 ]; then _assert_status 1; else _assert_status "$rc"; fi
+  "$@"
   for t in "${ASSERT_FAILED_TITLES[@]}"; do echo "  FAILED: $t"; done
   if [ "$rc" != 0 ] && [ "$ASSERT_FAILED" = 0 ]; then
     echo "stopped early (exit $rc) outside an assertion"

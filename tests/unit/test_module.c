@@ -410,6 +410,111 @@ static void test_main_prints_one_object(void **state)
 	free(out);
 }
 
+/* ---- a module described by a spec: required_if rules and the {state, handler} table ---- */
+
+static const char *ran;
+
+static int spec_present(struct module *m)
+{
+	ran = "present";
+	module_set_str(m, "did", "present");
+	return 0;
+}
+
+static int spec_absent(struct module *m)
+{
+	ran = "absent";
+	return 0;
+}
+
+static const char *const SPEC_PRESENT_NEEDS[] = { "dest", "sans", NULL };
+static const char *const SPEC_ABSENT_NEEDS[] = { "dest", "password", NULL };
+
+static const struct option_rule SPEC_RULES[] = {
+	{ .option = "state", .value = "present", .requires = SPEC_PRESENT_NEEDS },
+	{ .option = "state",
+	  .value = "absent",
+	  .requires = SPEC_ABSENT_NEEDS,
+	  .any = true,
+	  .why = " to know what to remove" },
+	{ 0 },
+};
+
+static const struct state_handler SPEC_STATES[] = {
+	{ "present", spec_present },
+	{ "absent", spec_absent },
+	{ 0 },
+};
+
+static const struct option_spec SPEC_OPTIONS[] = {
+	{ .name = "name", .type = OPT_STR, .required = true },
+	{ .name = "state", .type = OPT_STR, .def = "present" },
+	{ .name = "dest", .type = OPT_PATH },
+	{ .name = "sans", .type = OPT_LIST },
+	{ .name = "password", .type = OPT_STR, .no_log = true },
+	{ 0 },
+};
+
+static const struct module_spec SPEC = {
+	.name = "demo",
+	.options = SPEC_OPTIONS,
+	.rules = SPEC_RULES,
+	.states = SPEC_STATES,
+};
+
+/* Loads and dispatches like module_main_spec; returns the result (caller decrefs). */
+static json_t *run_spec(const char *text)
+{
+	struct module m;
+	json_t *result;
+	char *dump;
+
+	ran = NULL;
+	assert_int_equal(module_init_spec(&m, &SPEC), 0);
+	if (module_load_json(&m, text, strlen(text)) == 0)
+		module_dispatch(&m);
+	dump = module_result_dump(&m);
+	result = json_loads(dump, 0, NULL);
+	assert_non_null(result);
+	free(dump);
+	module_free(&m);
+	return result;
+}
+
+static void test_spec_rules_and_dispatch(void **state)
+{
+	json_t *r;
+	(void)state;
+
+	/* the state's choices are the table's, in its order */
+	r = run_spec("{\"name\": \"x\", \"state\": \"gone\"}");
+	assert_failed_with(r, "value of state must be one of: present, absent, got: gone");
+	assert_null(ran);
+	json_decref(r);
+	/* all of: the first missing one is named */
+	r = run_spec("{\"name\": \"x\", \"dest\": \"/d\"}");
+	assert_failed_with(r, "sans is required with state=present");
+	assert_null(ran);
+	json_decref(r);
+	/* an empty list is not given */
+	r = run_spec("{\"name\": \"x\", \"dest\": \"/d\", \"sans\": []}");
+	assert_failed_with(r, "sans is required with state=present");
+	json_decref(r);
+	r = run_spec("{\"name\": \"x\", \"dest\": \"/d\", \"sans\": [\"a\"]}");
+	assert_false(json_is_true(json_object_get(r, "failed")));
+	assert_string_equal(ran, "present");
+	assert_string_equal(json_string_value(json_object_get(r, "did")), "present");
+	json_decref(r);
+	/* one of */
+	r = run_spec("{\"name\": \"x\", \"state\": \"absent\"}");
+	assert_failed_with(r, "state=absent needs dest or password to know what to remove");
+	json_decref(r);
+	r = run_spec("{\"name\": \"x\", \"state\": \"absent\", \"password\": \"s3cret\"}");
+	assert_false(json_is_true(json_object_get(r, "failed")));
+	assert_string_equal(ran, "absent");
+	json_decref(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -428,6 +533,7 @@ int main(void)
 		cmocka_unit_test(test_diff_only_in_diff_mode),
 		cmocka_unit_test(test_args_file_kinds),
 		cmocka_unit_test(test_main_prints_one_object),
+		cmocka_unit_test(test_spec_rules_and_dispatch),
 	};
 	return cmocka_run_group_tests_name("module", tests, NULL, NULL);
 }
