@@ -333,7 +333,8 @@ static int tee_write(void *ctx, const unsigned char *data, size_t len, struct er
 			return rc;
 		if (rc < 0) {
 			t->file_failed = true;
-			fprintf(stderr, "etcd_snapshot: the local copy failed, the upload goes on: %s\n",
+			fprintf(stderr,
+				"etcd_snapshot: the local copy failed, the upload goes on: %s\n",
 				t->file_err.msg);
 		}
 	}
@@ -429,8 +430,9 @@ static void report_local_failure(struct module *m, const struct upload_job *job,
 {
 	module_set_bool(m, "local_copy_failed", true);
 	module_set_str(m, "local_error", local_err->msg);
-	module_warn(m, "dest: the local copy failed (%s); the snapshot is in S3 all the same: s3://%s/%s",
-		    local_err->msg, job->cfg.bucket, job->key);
+	module_warn(
+	    m, "dest: the local copy failed (%s); the snapshot is in S3 all the same: s3://%s/%s",
+	    local_err->msg, job->cfg.bucket, job->key);
 }
 
 /*
