@@ -194,7 +194,8 @@ static int find_bucket_leaf(void *ctx, uint32_t flags, const unsigned char *key,
 {
 	struct find_bucket *f = ctx;
 
-	if (!(flags & LEAF_BUCKET) || key_len != strlen(f->name) || memcmp(key, f->name, key_len))
+	if (!(flags & LEAF_BUCKET) || key_len != strlen(f->name) ||
+	    memcmp(key, f->name, key_len) != 0)
 		return 0;
 	if (value_len < BUCKET_HEADER)
 		return error_set(err, -EBADMSG, "bbolt bucket %s: header too short", f->name);
@@ -267,7 +268,7 @@ static int get_leaf(void *ctx, uint32_t flags, const unsigned char *key, size_t 
 	struct get *g = ctx;
 
 	(void)err;
-	if ((flags & LEAF_BUCKET) || key_len != strlen(g->key) || memcmp(key, g->key, key_len))
+	if ((flags & LEAF_BUCKET) || key_len != strlen(g->key) || memcmp(key, g->key, key_len) != 0)
 		return 0;
 	g->found = true;
 	*g->len = value_len;
