@@ -28,7 +28,7 @@
 static const char *const STATES[] = { "present", "renewed", "absent", NULL };
 
 static const struct option_spec options[] = {
-	{ .name = "ca_url", .type = OPT_STR },
+	{ .name = "ca_url", .type = OPT_STR, .url = true },
 	{ .name = "root", .type = OPT_PATH },
 	{ .name = "root_fingerprint", .type = OPT_STR },
 	{ .name = "provisioner", .type = OPT_STR, .def = "etcd-provisioner" },
@@ -46,7 +46,7 @@ static const struct option_spec options[] = {
 	{ .name = "state", .type = OPT_STR, .def = "present", .choices = STATES },
 	{ .name = "force", .type = OPT_BOOL, .def = "false" },
 	{ .name = "timeout", .type = OPT_INT, .def = "30" },
-	{ .name = "serving_url", .type = OPT_STR },
+	{ .name = "serving_url", .type = OPT_STR, .url = true },
 	{ 0 },
 };
 
