@@ -116,7 +116,7 @@ trap on_exit EXIT
 
 step="build the modules and the mirrors"
 # only the modules this scenario uses: the others may be work in progress
-make -s library/step_ca library/step_cert library/systemd_timer library/etcd_member >/dev/null
+make -s library/step_ca library/step_cert library/step_token library/systemd_timer library/etcd_member >/dev/null
 tests/peers/stepca/build.sh >/dev/null
 tests/peers/etcd/mirror.sh v3.4.23 v3.4.99 >/dev/null
 stepca=build/mirror/step-ca/v0.19.0/step-ca_linux_0.19.0_amd64.tar.gz
