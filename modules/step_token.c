@@ -21,13 +21,13 @@
 #include <string.h>
 
 static const struct option_spec options[] = {
-	{ .name = "path", .type = OPT_PATH, .def = "/etc/step-ca" },
-	{ .name = "provisioner", .type = OPT_STR, .def = "etcd-provisioner" },
-	{ .name = "provisioner_password", .type = OPT_STR, .required = true, .no_log = true },
-	{ .name = "ca_url", .type = OPT_LIST, .required = true, .url = true },
-	{ .name = "subject", .type = OPT_STR, .required = true },
-	{ .name = "sans", .type = OPT_LIST },
-	{ 0 },
+    {.name = "path", .type = OPT_PATH, .def = "/etc/step-ca"},
+    {.name = "provisioner", .type = OPT_STR, .def = "etcd-provisioner"},
+    {.name = "provisioner_password", .type = OPT_STR, .required = true, .no_log = true},
+    {.name = "ca_url", .type = OPT_LIST, .required = true, .url = true},
+    {.name = "subject", .type = OPT_STR, .required = true},
+    {.name = "sans", .type = OPT_LIST},
+    {0},
 };
 
 /* The parsed ca.json of the CA at path (caller decrefs), or NULL after module_fail. */
@@ -95,7 +95,8 @@ static int run(struct module *m)
 		goto out;
 	provisioner = stepca_config_provisioner(config, name);
 	if (!provisioner) {
-		module_fail(m, "provisioner: no JWK provisioner '%s' in %s/config/ca.json", name, path);
+		module_fail(m, "provisioner: no JWK provisioner '%s' in %s/config/ca.json", name,
+			    path);
 		goto out;
 	}
 	if (stepca_provisioner_key(json_object_get(provisioner, "key"),
@@ -104,9 +105,9 @@ static int run(struct module *m)
 		module_fail(m, "provisioner_password: %s", err.msg);
 		goto out;
 	}
-	if (!m->check_mode &&
-	    stepca_sign_token(key, kid, name, module_list_str(m, "ca_url", 0),
-			      module_str(m, "subject"), sans, n_sans, fingerprint, &token, &err) < 0) {
+	if (!m->check_mode && stepca_sign_token(key, kid, name, module_list_str(m, "ca_url", 0),
+						module_str(m, "subject"), sans, n_sans, fingerprint,
+						&token, &err) < 0) {
 		module_fail(m, "cannot make the token: %s", err.msg);
 		goto out;
 	}
