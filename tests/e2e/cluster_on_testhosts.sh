@@ -122,7 +122,7 @@ trap on_exit EXIT
 
 step="build the modules and the mirrors"
 # only the modules this scenario uses: the others may be work in progress
-make -s library/step_ca library/step_cert library/systemd_timer library/etcd_member library/etcd_data >/dev/null
+make -s library/step_ca library/step_cert library/step_token library/systemd_timer library/etcd_member library/etcd_data >/dev/null
 tests/peers/stepca/build.sh >/dev/null
 tests/peers/etcd/mirror.sh v3.4.23 v3.4.99 >/dev/null
 stepca=build/mirror/step-ca/v0.19.0/step-ca_linux_0.19.0_amd64.tar.gz
@@ -239,6 +239,34 @@ for want in "heartbeat-interval: 250" "election-timeout: 5000" "snapshot-count: 
   "listen-client-urls: \"https://$(ip_of "$h1"):2379,https://127.0.0.1:2379\""; do
   assert_contains "config: $want" "$want" "$conf"
 done
+
+step="the peer port takes peer certificates only; TLS 1.2 AEAD or TLS 1.3 only (issue #11)"
+tls_on() { # tls_on HOST HOST:PORT ARGS...: an HTTP GET /members over openssl s_client on HOST
+  on "$1" "printf 'GET /members HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect $2 -quiet \
+    -CAfile /etc/etcd/ssl/root_ca.crt ${*:3} 2>/dev/null | head -n 1"
+}
+with_cert() { # with_cert HOST KIND: the s_client options for HOST's KIND certificate (leaf + chain)
+  echo "-cert /etc/etcd/ssl/etcd-$1-$2.crt -cert_chain /etc/etcd/ssl/etcd-$1-$2.crt -key /etc/etcd/ssl/etcd-$1-$2.key"
+}
+peer2=$(ip_of "$h2"):2380
+assert_contains "$h1's peer certificate is accepted on $h2's peer port" "HTTP/1.0 200" \
+  "$(tls_on "$h1" "$peer2" $(with_cert "$h1" peer))"
+assert_not_contains "$h4's client certificate is refused on $h2's peer port from $h4's own address" "HTTP/1." \
+  "$(tls_on "$h4" "$peer2" $(with_cert "$h4" client))"
+assert_not_contains "$h1's client certificate is refused on $h2's peer port too" "HTTP/1." \
+  "$(tls_on "$h1" "$peer2" $(with_cert "$h1" client))"
+for port in 2379 2380; do
+  ep=$(ip_of "$h2"):$port kind=$([ "$port" = 2379 ] && echo client || echo peer)
+  assert_contains "$port: TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 accepted" "HTTP/1." \
+    "$(tls_on "$h1" "$ep" -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 $(with_cert "$h1" "$kind"))"
+  assert_contains "$port: TLS 1.3 accepted" "HTTP/1." "$(tls_on "$h1" "$ep" -tls1_3 $(with_cert "$h1" "$kind"))"
+  for cipher in ECDHE-ECDSA-AES128-SHA ECDHE-ECDSA-AES256-SHA; do
+    assert_not_contains "$port: CBC-SHA1 $cipher refused" "HTTP/1." \
+      "$(tls_on "$h1" "$ep" -tls1_2 -cipher "$cipher" $(with_cert "$h1" "$kind"))"
+  done
+  assert_not_contains "$port: TLS 1.1 refused" "HTTP/1." \
+    "$(tls_on "$h1" "$ep" -tls1_1 -cipher 'ALL:@SECLEVEL=0' $(with_cert "$h1" "$kind"))"
+done
 member_query "$h1" "$eps3" "$work/adhoc-query-3.log" >"$work/query-3.json"
 assert_eq "etcd_member query: 3 voters, all healthy" "3 0 true" \
   "$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); m = r["members"];
@@ -267,6 +295,7 @@ add_run=$(elapsed "$t0")
 assert_contains "$h4 was added as a learner" "Add $h4 to the cluster as a learner" "$(cat "$work/run-4-add.log")"
 assert_eq "$h4: added, started and promoted" "3" \
   "$(grep -A1 -E "TASK .*(Add $h4 to the cluster as a learner|Start and enable etcd-default-4|Promote $h4 once)" "$work/run-4-add.log" | grep -c "^changed: \[$h4\]")"
+echo "ok   $h4 joined with its peer certificate (CN $(on "$h4" openssl x509 -noout -subject -nameopt oneline -in "/etc/etcd/ssl/etcd-$h4-peer.crt" | sed 's/.*CN = //'))"
 assert_eq "the disk of $h4 was measured before it joined" "1" \
   "$(grep -c "\"msg\": \"$h4: fsync latency in /var/lib/etcd" "$work/run-4-add.log")"
 member_query "$h1" "$eps4" "$work/adhoc-query-4.log" >"$work/query-4.json"
