@@ -624,7 +624,8 @@ static const struct probe *probe_by_member(const struct job *j, const struct pro
 					   uint64_t id)
 {
 	for (size_t i = 0; i < j->client.n_endpoints; i++)
-		if (probes[i].answered && probes[i].status.member_id == id && probes[i].status.version)
+		if (probes[i].answered && probes[i].status.member_id == id &&
+		    probes[i].status.version)
 			return &probes[i];
 	return NULL;
 }
@@ -668,13 +669,14 @@ static int refuse_upgrade(struct module *m, const struct job *j, enum etcd_upgra
 				   target, running, t->major, t->minor ? t->minor - 1 : 0, t->major,
 				   t->minor ? t->minor - 1 : 0, target);
 	if (decision == ETCD_UPGRADE_DOWNGRADE)
-		return module_fail(m,
-				   "target_version %s is older than what the members run (%s): etcd "
-				   "cannot go back to an older minor version in place. Keep "
-				   "etcd_version at what runs, or restore a backup taken before the "
-				   "upgrade into a new cluster of the old version "
-				   "(playbooks/restore-etcd-cluster.yaml). Nothing was changed",
-				   target, running);
+		return module_fail(
+		    m,
+		    "target_version %s is older than what the members run (%s): etcd "
+		    "cannot go back to an older minor version in place. Keep "
+		    "etcd_version at what runs, or restore a backup taken before the "
+		    "upgrade into a new cluster of the old version "
+		    "(playbooks/restore-etcd-cluster.yaml). Nothing was changed",
+		    target, running);
 	return module_fail(m,
 			   "the members run different versions (%s) and target_version %s is not "
 			   "the way to bring them together: first run every member on one version "
@@ -690,7 +692,7 @@ static int refuse_upgrade(struct module *m, const struct job *j, enum etcd_upgra
  */
 static int check_upgrade(struct module *m, const struct job *j, const struct probe *probes)
 {
-	static const char *const NAMES[] = {"none", "patch", "minor", "resume",
+	static const char *const NAMES[] = {"none",	   "patch",	"minor", "resume",
 					    "skips_minor", "downgrade", "mixed"};
 	size_t n = j->list.n_members;
 	struct etcd_semver *versions = calloc(n + 1, sizeof(*versions));
@@ -755,12 +757,13 @@ static int query(struct module *m, struct job *j)
 	if (module_has(m, "name") || module_has(m, "id") || j->n_peer_urls)
 		set_member(m, find_named(m, j));
 	if (module_bool(m, "wait") && healthy < n) {
-		module_fail(m, "wait_timeout: %zu of %zu endpoints still unhealthy after %lld s%s",
-			    n - healthy, n, module_int(m, "wait_timeout"),
-			    module_has(m, "target_version")
-				? "; an upgrade starts only on a healthy cluster: bring the members "
-				  "named in health back (journalctl, systemctl start), then run it again"
-				: "");
+		module_fail(
+		    m, "wait_timeout: %zu of %zu endpoints still unhealthy after %lld s%s",
+		    n - healthy, n, module_int(m, "wait_timeout"),
+		    module_has(m, "target_version")
+			? "; an upgrade starts only on a healthy cluster: bring the members "
+			  "named in health back (journalctl, systemctl start), then run it again"
+			: "");
 		goto out;
 	}
 	if (module_has(m, "target_version") && check_upgrade(m, j, probes) < 0)

@@ -406,15 +406,15 @@ static void test_raft_lag(void **state)
 	assert_true(etcd_raft_lag(0, UINT64_MAX) == 0);
 }
 
-static struct etcd_semver V(const char *text)
-{
+static struct etcd_semver V(const char *text) {
 	struct etcd_semver v;
 
 	assert_int_equal(etcd_semver_parse(text, &v), 0);
 	return v;
 }
 
-static void test_semver_parse(void **state)
+static void
+test_semver_parse(void **state)
 {
 	struct etcd_semver v;
 
@@ -435,9 +435,12 @@ static void test_semver_parse(void **state)
 	assert_int_equal(etcd_semver_parse("3.5.16 ", &v), -EINVAL);
 	assert_int_equal(etcd_semver_parse("3.-5.1", &v), -EINVAL);
 	assert_int_equal(etcd_semver_parse("3.99999999999999999999.1", &v), -EINVAL);
-	assert_true(etcd_semver_cmp(&(struct etcd_semver){3, 4, 23}, &(struct etcd_semver){3, 5, 0}) < 0);
-	assert_true(etcd_semver_cmp(&(struct etcd_semver){3, 5, 16}, &(struct etcd_semver){3, 5, 2}) > 0);
-	assert_true(etcd_semver_cmp(&(struct etcd_semver){4, 0, 0}, &(struct etcd_semver){3, 9, 9}) > 0);
+	assert_true(
+	    etcd_semver_cmp(&(struct etcd_semver){3, 4, 23}, &(struct etcd_semver){3, 5, 0}) < 0);
+	assert_true(
+	    etcd_semver_cmp(&(struct etcd_semver){3, 5, 16}, &(struct etcd_semver){3, 5, 2}) > 0);
+	assert_true(
+	    etcd_semver_cmp(&(struct etcd_semver){4, 0, 0}, &(struct etcd_semver){3, 9, 9}) > 0);
 }
 
 /* check("3.4.23 3.4.23 3.4.23", "v3.5.16") */
