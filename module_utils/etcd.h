@@ -3,15 +3,18 @@
  * for etcd 3.4 and 3.5 (PROTOCOLS §3): cluster member list/add/remove/promote, maintenance status
  * and GET /health. etcd_post() is the door for any other call (kv/range, maintenance/...).
  *
- * Gateway facts this unit is built on (checked against etcd 3.4.23, etcdserverpb/rpc.proto):
- * - every call is a POST of a JSON body to /v3/<service>/<method>: 3.4 serves the gateway under
- *   /v3 and /v3beta (/v3alpha is a 404), 3.5 under /v3, so /v3 is the prefix for both;
+ * Gateway facts this unit is built on (checked against etcd 3.4.23 and 3.5.16, rpc.proto):
+ * - every call is a POST of a JSON body to /v3/<service>/<method>: 3.4.23 and 3.5.16 both serve
+ *   the gateway under /v3 and /v3beta (/v3alpha is a 404); /v3 is the one that stays;
  * - uint64 fields (IDs, dbSize, raftIndex...) are JSON strings in decimal (proto3 JSON mapping):
  *   cluster and member IDs exceed 2^53 and often INT64_MAX, so they are parsed with strtoull and
  *   never pass through a double;
  * - zero values are omitted: a missing isLearner is false, a missing name is "" (the member was
  *   added but has not started yet), a missing clientURLs is an empty list;
- * - errors come as {"error": "...", "message": "...", "code": N} with a mapped HTTP status.
+ * - errors come with a mapped HTTP status as {"error": "...", "message": "...", "code": N} from
+ *   3.4 and {"code": N, "message": "..."} from 3.5 (no "error"): message is the field to read;
+ * - GET /health answers {"health":"true"} (3.4) or {"health":"true","reason":""} (3.5); GET
+ *   /version {"etcdserver":"3.5.16","etcdcluster":"3.5.0"} on both.
  *
  * IDs are shown to people as etcdctl and etcd's logs show them: lowercase hex without leading
  * zeros (types.ID.String(), strconv.FormatUint(id, 16)).
