@@ -472,6 +472,7 @@ static int spec_present(struct module *m)
 
 static int spec_absent(struct module *m)
 {
+	(void)m;
 	ran = "absent";
 	return 0;
 }
