@@ -37,7 +37,7 @@
 static const char *const STATES[] = {"saved", "verified", "restored", NULL};
 
 static const struct option_spec options[] = {
-    {.name = "endpoints", .type = OPT_LIST},
+    {.name = "endpoints", .type = OPT_LIST, .url = true},
     {.name = "ca_cert", .type = OPT_PATH},
     {.name = "client_cert", .type = OPT_PATH},
     {.name = "client_key", .type = OPT_PATH},
@@ -47,14 +47,14 @@ static const struct option_spec options[] = {
     {.name = "owner", .type = OPT_STR},
     {.name = "group", .type = OPT_STR},
     {.name = "mode", .type = OPT_RAW},
-    {.name = "upload", .type = OPT_DICT},
+    {.name = "upload", .type = OPT_DICT, .url = true},
     {.name = "only_on_leader", .type = OPT_BOOL, .def = "false"},
     {.name = "data_dir", .type = OPT_PATH},
     {.name = "wal_dir", .type = OPT_PATH},
     {.name = "name", .type = OPT_STR},
-    {.name = "initial_cluster", .type = OPT_LIST},
+    {.name = "initial_cluster", .type = OPT_LIST, .url = true},
     {.name = "initial_cluster_token", .type = OPT_STR},
-    {.name = "initial_advertise_peer_urls", .type = OPT_LIST},
+    {.name = "initial_advertise_peer_urls", .type = OPT_LIST, .url = true},
     {.name = "etcdctl", .type = OPT_PATH},
     {.name = "etcdutl", .type = OPT_PATH},
     {.name = "skip_hash_check", .type = OPT_BOOL, .def = "false"},
@@ -266,7 +266,7 @@ static int upload_begin(struct module *m, struct upload_job *j, struct etcd_clie
 	j->key = backup_key_new(j->cfg.prefix, BACKUP_KIND_ETCD, j->cfg.cluster, NULL, time(NULL));
 	if (!j->key)
 		return error_set(err, -ENOMEM, "out of memory");
-	fprintf(stderr, "etcd_snapshot: streaming to s3://%s/%s\n", j->cfg.bucket, j->key);
+	module_note(m, "streaming to s3://%s/%s", j->cfg.bucket, j->key);
 	j->up = backup_upload_new(&j->session, j->key, &j->ctx, err);
 	return j->up ? 0 : -EIO;
 }
@@ -482,7 +482,7 @@ static int run_saved(struct module *m)
 	if (module_bool(m, "only_on_leader") && !first_is_leader(&client, why, sizeof(why))) {
 		module_set_bool(m, "skipped", true);
 		module_set_str(m, "msg", why);
-		fprintf(stderr, "etcd_snapshot: skipped: %s; the leader's job takes the backup\n", why);
+		module_note(m, "skipped: %s; the leader's job takes the backup", why);
 		goto out;
 	}
 	if (m->check_mode) {
@@ -501,7 +501,7 @@ static int run_saved(struct module *m)
 	if (rc < 0)
 		module_fail(m, "%s", err.msg);
 	else
-		fprintf(stderr, "etcd_snapshot: done\n");
+		module_note(m, "done");
 out:
 	free(endpoints);
 	return m->failed ? -1 : 0;
