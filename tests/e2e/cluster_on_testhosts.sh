@@ -462,7 +462,8 @@ safety_t0=$(date +%s)
 run_version=$(on "$h1" "readlink /proc/\$(systemctl show -p MainPID --value etcd-default-1)/exe" | sed 's|.*/etcd-||')
 safety_play() { play "$@" -e etcd_version="$run_version" -e etcd_health_timeout=60; }
 keys_of() { # keys_of HOST [ENDPOINT]: "<count> <revision>" of every key, read on ENDPOINT (HOST's own)
-  etcdctl_on "$1" "${2:-https://$(ip_of "$1"):2379}" get "" --prefix --count-only --consistency=s -w json |
+  # --limit=1: the answer's count is still every key of the range (etcd's RangeResponse.count).
+  etcdctl_on "$1" "${2:-https://$(ip_of "$1"):2379}" get "''" --prefix --limit=1 --consistency=s -w json |
     python3 -c 'import json, sys; r = json.load(sys.stdin); print(r.get("count", 0), r["header"]["revision"])'
 }
 put_keys() { # put_keys PREFIX N: N puts from H1, each acknowledged one listed in /root/acked-PREFIX
