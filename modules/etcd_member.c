@@ -35,12 +35,12 @@ static const char *const STATES[] = {"query", "present", "absent", "leader_moved
 static const char *const ID_ALIASES[] = {"member_id", NULL};
 
 static const struct option_spec options[] = {
-    {.name = "endpoints", .type = OPT_LIST},
+    {.name = "endpoints", .type = OPT_LIST, .url = true},
     {.name = "ca_cert", .type = OPT_PATH},
     {.name = "client_cert", .type = OPT_PATH},
     {.name = "client_key", .type = OPT_PATH},
     {.name = "name", .type = OPT_STR},
-    {.name = "peer_urls", .type = OPT_LIST},
+    {.name = "peer_urls", .type = OPT_LIST, .url = true},
     {.name = "id", .type = OPT_STR, .aliases = ID_ALIASES},
     {.name = "state", .type = OPT_STR, .def = "query", .choices = STATES},
     {.name = "learner", .type = OPT_BOOL, .def = "true"},
@@ -96,9 +96,10 @@ static void job_free(struct job *j)
  * One step of a retry loop: says on stderr what is awaited (never stdout: DESIGN §2), sleeps,
  * and returns the next pause (doubling up to POLL_MAX_MS).
  */
-static long backoff(const char *what, const struct error *err, long pause_ms)
+static long backoff(const struct module *m, const char *what, const struct error *err,
+		    long pause_ms)
 {
-	fprintf(stderr, "etcd_member: %s: %s; again in %ld ms\n", what, err->msg, pause_ms);
+	module_note(m, "%s: %s; again in %ld ms", what, err->msg, pause_ms);
 	sleep_ms(pause_ms);
 	return pause_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : pause_ms * 2;
 }
@@ -812,7 +813,7 @@ static int add_until_accepted(struct module *m, struct job *j, bool learner, uin
 			       &err) < 0) {
 		if (!strstr(err.msg, "unhealthy cluster") || deadline_past(&j->deadline))
 			return add_failed(m, j, &err, id);
-		pause = backoff("member add refused", &err, pause);
+		pause = backoff(m, "member add refused", &err, pause);
 	}
 	etcd_member_list_free(&j->list);
 	j->list = after;
@@ -929,7 +930,7 @@ static int promote_until_ready(struct module *m, struct job *j, const struct etc
 					   "leader within %lld s: %s%s",
 					   label, module_int(m, "wait_timeout"), err.msg, lag);
 		}
-		pause = backoff("learner not ready for promotion", &err, pause);
+		pause = backoff(m, "learner not ready for promotion", &err, pause);
 	}
 	return 0;
 }
@@ -1123,7 +1124,7 @@ static int remove_until_accepted(struct module *m, struct job *j, uint64_t id, b
 						 "remaining voters cannot keep a quorum)"
 					       : "",
 					   tls_hint(m, err.msg));
-		pause = backoff("member remove refused", &err, pause);
+		pause = backoff(m, "member remove refused", &err, pause);
 	}
 	return 0;
 }
@@ -1410,7 +1411,7 @@ static int leader_moved(struct module *m, struct job *j)
 				    module_int(m, "wait_timeout"), why.msg);
 			goto out;
 		}
-		pause = backoff("leadership not moved yet", &why, pause);
+		pause = backoff(m, "leadership not moved yet", &why, pause);
 	}
 	module_set_changed(m, asked);
 	module_set_str(m, "action", asked ? "moved" : "none");
@@ -1508,7 +1509,7 @@ static int healthy_state(struct module *m, struct job *j)
 					   "after %lld s: %s",
 					   module_str(m, module_has(m, "id") ? "id" : "name"),
 					   module_int(m, "wait_timeout"), why.msg);
-		pause = backoff("member not healthy and caught up yet", &why, pause);
+		pause = backoff(m, "member not healthy and caught up yet", &why, pause);
 	}
 	if (rc < 0 || find_running(m, j, &target) < 0)
 		return -1;

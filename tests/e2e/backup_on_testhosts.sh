@@ -16,6 +16,9 @@
 #   - a snapshot of etcd 3.4.23 (saved by etcd_snapshot from a local 3.4 etcd) restored onto the
 #     3.5.16 members: its data is served, every member still runs 3.5.16;
 #   - restore-ca-from-backup.yaml brings a lost CA back on the primary (same root, step-ca serves);
+#   - every playbook runs in --check mode against this cluster with failed=0 and changes nothing
+#     (no object, no data dir moved, the CA untouched); a missing variable is named by an assert;
+#   - the backup logs are rotated by the logrotate drop-in the role installs;
 #   - delete with etcd_backup on takes a last backup first.
 # KEEP=1 keeps the hosts and the peer. Logs: build/e2e/backup/.
 set -euo pipefail
@@ -306,10 +309,58 @@ assert_contains "step-ca answers /health with the restored root" '"status":"ok"'
   "$(ctl curl -fsS --cacert "$work/root_ca.crt" "https://$(ip_of "$h1"):9000/health")"
 assert_eq "the CA key kept its mode" "400" "$(on "$h1" stat -c %a /etc/step-ca/secrets/intermediate_ca_key)"
 
+echo "-- every playbook in --check mode against the deployed cluster (issue 10)"
+step="--check runs"
+check_t0=$(date +%s)
+objects_before=$(objects "")
+aside_before=$(for h in "$h1" "$h2" "$h3"; do on "$h" 'ls -d /var/lib/etcd/*.before-* 2>/dev/null'; done | wc -l)
+root_ca_sum=$(on "$h1" sha256sum /etc/step-ca/certs/root_ca.crt | cut -d' ' -f1)
+check_play() { # check_play NAME ARGS...: ansible-playbook --check ... must end with failed=0
+  local name=$1
+  shift
+  play "$work/run-check-$name.log" "$inv" --check "$@"
+  assert_eq "--check $name: failed=0" "0" "$(recap_sum "$work/run-check-$name.log" failed)"
+}
+check_play deploy etcd.yaml -e etcd_action=deploy -b
+check_play backup etcd.yaml -e etcd_action=backup -b
+check_play delete etcd.yaml -e etcd_delete_cluster=true -e etcd_delete_confirm=true -b
+check_play restore-etcd playbooks/restore-etcd-cluster.yaml -e restore_confirm=false
+assert_contains "--check restore-etcd-cluster says what it would do" "Check mode: cluster default would be restored from s3://etcd-backups/" \
+  "$(cat "$work/run-check-restore-etcd.log")"
+check_play restore-ca-s3 playbooks/restore-ca-from-backup.yaml -e target_node="$h1"
+check_play restore-ca playbooks/restore-ca.yaml -e source_node="$h2" -e target_node="$h1"
+check_play setup-kms playbooks/setup-kms.yaml -e kms_endpoint_url="$peer" -e aws_region=us-east-1
+assert_eq "after the --check runs: no object added or removed" "$objects_before" "$(objects "")"
+assert_eq "no data dir moved aside" "$aside_before" \
+  "$(for h in "$h1" "$h2" "$h3"; do on "$h" 'ls -d /var/lib/etcd/*.before-* 2>/dev/null'; done | wc -l)"
+assert_eq "the cluster still serves its data, 3 members healthy" "yes 3" \
+  "$(etcdctl_on "$h1" get --print-value-only /e2e/before-backup) $(etcdctl_on "$h1" endpoint health 2>&1 | grep -c 'is healthy')"
+assert_eq "the CA is untouched, step-ca serves" "$root_ca_sum active" \
+  "$(on "$h1" sha256sum /etc/step-ca/certs/root_ca.crt | cut -d' ' -f1) $(on "$h1" systemctl is-active step-ca)"
+play_fails "$work/run-check-no-bucket.log" "$inv" playbooks/restore-ca-from-backup.yaml -e target_node="$h1" \
+  -e step_ca_backup_s3_bucket=""
+assert_contains "restore-ca-from-backup without a CA bucket names the variable" "step_ca_backup_s3_bucket is not set" \
+  "$(cat "$work/run-check-no-bucket.log")"
+play_fails "$work/run-check-no-nodes.log" "$inv" playbooks/restore-ca.yaml
+assert_contains "restore-ca without source_node/target_node names them" "-e source_node=<cert-manager with the CA>" \
+  "$(cat "$work/run-check-no-nodes.log")"
+check_run=$(( $(date +%s) - check_t0 ))
+
+echo "-- the backup logs are rotated (logrotate drop-in)"
+step="logrotate"
+on "$h1" cat /etc/logrotate.d/etcd-backups >"$work/logrotate.conf"
+assert_contains "the drop-in covers the backup logs" "/var/log/etcd-backups/*.log {" "$(cat "$work/logrotate.conf")"
+rm -rf "$work/lr" && mkdir -p "$work/lr"
+on "$h1" cat /var/log/etcd-backups/etcd-backup.log >"$work/lr/etcd-backup.log"
+sed "s|/var/log/etcd-backups/|$work/lr/|" "$work/logrotate.conf" >"$work/lr.conf"
+logrotate -f -s "$work/lr.state" "$work/lr.conf" 2>"$work/lr.err" || { cat "$work/lr.err" >&2; exit 1; }
+assert_eq "logrotate (controller's, same drop-in) rotates it: a new empty log, the old one kept" "0 yes" \
+  "$(stat -c %s "$work/lr/etcd-backup.log") $(test -s "$work/lr/etcd-backup.log.1" && echo yes || echo no)"
+
 echo "-- delete takes a last backup"
 step="delete"
 before=$(objects default/)
 play "$work/run-10-delete.log" "$inv" etcd.yaml -e etcd_delete_cluster=true -e etcd_delete_confirm=true -b
 assert_eq "a backup was taken before the delete" "$((before + 1))" "$(objects default/)"
 
-echo "backup e2e: restore of 3 members from S3 in ${restore_s3} s"
+echo "backup e2e: restore of 3 members from S3 in ${restore_s3} s; --check of every playbook ${check_run} s"

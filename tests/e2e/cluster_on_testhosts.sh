@@ -21,6 +21,12 @@
 #     the rest runs on 3.5.16;
 #   - a stopped member: etcd_member state=query reports it unhealthy, naming its endpoint, and
 #     an upgrade stops at its health gate;
+#   - no command loses data (issue 10): with one member stopped, deploy starts it and waits until it
+#     caught up (every key acknowledged meanwhile is on it); a member that cannot start is reported
+#     with its journal; with every member stopped, create -e etcd_force_create=true is refused
+#     (naming the data, systemctl start and playbooks/restore-etcd-cluster.yaml) and deploy brings
+#     the cluster back with the same key count and revision; a genuinely half-done create (one
+#     member started alone, no quorum, no write) is recovered by force-create, its data moved aside;
 #   - delete with etcd_delete_confirm=true: units, data, certificates, timers and the CA are gone.
 # Hosts are H1..H4 = ${HOSTS_PREFIX:-eh}1..4 from tests/hosts/hosts.sh (HOSTS_* variables pick
 # another set). Hosts this script starts are torn down at the end; hosts that were up stay up.
@@ -121,7 +127,7 @@ trap on_exit EXIT
 
 step="build the modules and the mirrors"
 # only the modules this scenario uses: the others may be work in progress
-make -s library/step_ca library/step_cert library/systemd_timer library/etcd_member >/dev/null
+make -s library/step_ca library/step_cert library/step_token library/systemd_timer library/etcd_member library/etcd_data >/dev/null
 tests/peers/stepca/build.sh >/dev/null
 tests/peers/etcd/mirror.sh v3.4.23 v3.5.16 >/dev/null
 tests/peers/etcd/writer/build.sh >/dev/null
@@ -241,6 +247,34 @@ for want in "heartbeat-interval: 250" "election-timeout: 5000" "snapshot-count: 
   "listen-client-urls: \"https://$(ip_of "$h1"):2379,https://127.0.0.1:2379\""; do
   assert_contains "config: $want" "$want" "$conf"
 done
+
+step="the peer port takes peer certificates only; TLS 1.2 AEAD or TLS 1.3 only (issue #11)"
+tls_on() { # tls_on HOST HOST:PORT ARGS...: an HTTP GET /members over openssl s_client on HOST
+  on "$1" "printf 'GET /members HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect $2 -quiet \
+    -CAfile /etc/etcd/ssl/root_ca.crt ${*:3} 2>/dev/null | head -n 1"
+}
+with_cert() { # with_cert HOST KIND: the s_client options for HOST's KIND certificate (leaf + chain)
+  echo "-cert /etc/etcd/ssl/etcd-$1-$2.crt -cert_chain /etc/etcd/ssl/etcd-$1-$2.crt -key /etc/etcd/ssl/etcd-$1-$2.key"
+}
+peer2=$(ip_of "$h2"):2380
+assert_contains "$h1's peer certificate is accepted on $h2's peer port" "HTTP/1.0 200" \
+  "$(tls_on "$h1" "$peer2" $(with_cert "$h1" peer))"
+assert_not_contains "$h4's client certificate is refused on $h2's peer port from $h4's own address" "HTTP/1." \
+  "$(tls_on "$h4" "$peer2" $(with_cert "$h4" client))"
+assert_not_contains "$h1's client certificate is refused on $h2's peer port too" "HTTP/1." \
+  "$(tls_on "$h1" "$peer2" $(with_cert "$h1" client))"
+for port in 2379 2380; do
+  ep=$(ip_of "$h2"):$port kind=$([ "$port" = 2379 ] && echo client || echo peer)
+  assert_contains "$port: TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 accepted" "HTTP/1." \
+    "$(tls_on "$h1" "$ep" -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 $(with_cert "$h1" "$kind"))"
+  assert_contains "$port: TLS 1.3 accepted" "HTTP/1." "$(tls_on "$h1" "$ep" -tls1_3 $(with_cert "$h1" "$kind"))"
+  for cipher in ECDHE-ECDSA-AES128-SHA ECDHE-ECDSA-AES256-SHA; do
+    assert_not_contains "$port: CBC-SHA1 $cipher refused" "HTTP/1." \
+      "$(tls_on "$h1" "$ep" -tls1_2 -cipher "$cipher" $(with_cert "$h1" "$kind"))"
+  done
+  assert_not_contains "$port: TLS 1.1 refused" "HTTP/1." \
+    "$(tls_on "$h1" "$ep" -tls1_1 -cipher 'ALL:@SECLEVEL=0' $(with_cert "$h1" "$kind"))"
+done
 member_query "$h1" "$eps3" "$work/adhoc-query-3.log" >"$work/query-3.json"
 assert_eq "etcd_member query: 3 voters, all healthy" "3 0 true" \
   "$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); m = r["members"];
@@ -269,6 +303,7 @@ add_run=$(elapsed "$t0")
 assert_contains "$h4 was added as a learner" "Add $h4 to the cluster as a learner" "$(cat "$work/run-4-add.log")"
 assert_eq "$h4: added, started and promoted" "3" \
   "$(grep -A1 -E "TASK .*(Add $h4 to the cluster as a learner|Start and enable etcd-default-4|Promote $h4 once)" "$work/run-4-add.log" | grep -c "^changed: \[$h4\]")"
+echo "ok   $h4 joined with its peer certificate (CN $(on "$h4" openssl x509 -noout -subject -nameopt oneline -in "/etc/etcd/ssl/etcd-$h4-peer.crt" | sed 's/.*CN = //'))"
 assert_eq "the disk of $h4 was measured before it joined" "1" \
   "$(grep -c "\"msg\": \"$h4: fsync latency in /var/lib/etcd" "$work/run-4-add.log")"
 member_query "$h1" "$eps4" "$work/adhoc-query-4.log" >"$work/query-4.json"
@@ -419,6 +454,93 @@ wait_for 60 sh -c "tests/hosts/hosts.sh ssh $h1 ETCDCTL_API=3 /opt/bin/etcdctl -
   endpoint health" || { echo "FAIL: the cluster is not healthy again after $h3 restarted" >&2; exit 1; }
 echo "ok   healthy again once $h3 runs"
 
+# ---- No operator command loses data (issue 10): self-contained, on the running 3-member cluster.
+echo "-- deploy brings a stopped member back; force-create never clears data that held keys"
+step="safety: prepare"
+safety_t0=$(date +%s)
+# The version the members run now (the upgrade above may have changed it): deploy keeps it.
+run_version=$(on "$h1" "readlink /proc/\$(systemctl show -p MainPID --value etcd-default-1)/exe" | sed 's|.*/etcd-||')
+safety_play() { play "$@" -e etcd_version="$run_version" -e etcd_health_timeout=60; }
+keys_of() { # keys_of HOST [ENDPOINT]: "<count> <revision>" of every key, read on ENDPOINT (HOST's own)
+  etcdctl_on "$1" "${2:-https://$(ip_of "$1"):2379}" get "" --prefix --count-only --consistency=s -w json |
+    python3 -c 'import json, sys; r = json.load(sys.stdin); print(r.get("count", 0), r["header"]["revision"])'
+}
+put_keys() { # put_keys PREFIX N: N puts from H1, each acknowledged one listed in /root/acked-PREFIX
+  on "$h1" "rm -f /root/acked-$1; for i in \$(seq $2); do ETCDCTL_API=3 /opt/bin/etcdctl --endpoints=$eps3 \
+    --cacert=/etc/etcd/ssl/root_ca.crt --cert=/etc/etcd/ssl/etcd-$h1-client.crt --key=/etc/etcd/ssl/etcd-$h1-client.key \
+    --command-timeout=5s put $1/\$i \$i >/dev/null && echo \$i >>/root/acked-$1; done; wc -l </root/acked-$1"
+}
+
+step="safety: deploy starts a stopped member"
+on "$h3" systemctl stop etcd-default-3
+acked=$(put_keys stopped 200)
+[ "$acked" -eq 200 ] || { echo "FAIL: only $acked of 200 puts acknowledged with $h3 stopped" >&2; exit 1; }
+safety_play "$work/run-s1-deploy-stopped.log" "$inv" etcd.yaml -e etcd_action=deploy -b
+assert_eq "deploy started the stopped member on $h3 only" "$h3" \
+  "$(grep -A3 'TASK .*Start etcd-default-[0-9], installed but stopped' "$work/run-s1-deploy-stopped.log" | sed -n 's/^changed: \[\([^]]*\)\].*/\1/p' | xargs)"
+assert_contains "and waited until it caught up" "etcd-default-3 on $h3 was stopped and is back: member '$h3' (" \
+  "$(cat "$work/run-s1-deploy-stopped.log")"
+assert_eq "$h3 runs again" "active" "$(on "$h3" systemctl is-active etcd-default-3)"
+etcdctl_on "$h3" "https://$(ip_of "$h3"):2379" get stopped/ --prefix --keys-only --consistency=s |
+  sed -n 's|^stopped/||p' | sort >"$work/stopped.stored"
+on "$h1" sort /root/acked-stopped >"$work/stopped.acked"
+assert_eq "every acknowledged key is on $h3 (200 acknowledged while it was stopped)" "0 200" \
+  "$(comm -23 "$work/stopped.acked" "$work/stopped.stored" | wc -l) $(wc -l <"$work/stopped.stored")"
+
+step="safety: a member that cannot start is reported with its journal"
+on "$h3" 'systemctl stop etcd-default-3; chown root:root /var/lib/etcd/default'
+play_fails "$work/run-s2-deploy-broken.log" "$inv" etcd.yaml -e etcd_action=deploy -e etcd_version="$run_version" \
+  -e etcd_health_timeout=15 -b
+assert_contains "the failure names the member that did not come back" \
+  "etcd-default-3 on $h3 was stopped; this run started it, but it did not become healthy" "$(cat "$work/run-s2-deploy-broken.log")"
+assert_contains "with its journal lines" "permission denied" "$(grep -A30 "Check that etcd-default-3 came back" "$work/run-s2-deploy-broken.log")"
+on "$h3" 'chown etcd:etcd /var/lib/etcd/default; systemctl restart etcd-default-3'
+
+step="safety: force-create in a full outage"
+wait_for 60 sh -c "tests/hosts/hosts.sh ssh $h1 ETCDCTL_API=3 /opt/bin/etcdctl --endpoints=$eps3 --cacert=/etc/etcd/ssl/root_ca.crt \
+  --cert=/etc/etcd/ssl/etcd-$h1-client.crt --key=/etc/etcd/ssl/etcd-$h1-client.key endpoint health" ||
+  { echo "FAIL: the cluster is not healthy again after $h3 was repaired" >&2; exit 1; }
+put_keys outage 1000 >/dev/null
+before=$(keys_of "$h1")
+for i in 1 2 3; do on "${prefix}$i" systemctl stop "etcd-default-$i"; done
+play_fails "$work/run-s3-force-create.log" "$inv" etcd.yaml -e etcd_action=create -e etcd_force_create=true \
+  -e etcd_force_create_confirm=true -e etcd_version="$run_version" -b
+refusal=$(sed -n 's/.*"msg": "\(etcd_force_create refused[^"]*\)".*/\1/p' "$work/run-s3-force-create.log" | head -n1)
+assert_contains "force-create with every member stopped is refused" "etcd_force_create refused, nothing was changed" "$refusal"
+assert_contains "naming the data that holds keys" "$h1:/var/lib/etcd/default holds user data (" "$refusal"
+assert_contains "how to start the members" "systemctl start etcd-default-<index>" "$refusal"
+assert_contains "and the restore playbook" "playbooks/restore-etcd-cluster.yaml" "$refusal"
+for h in "$h1" "$h2" "$h3"; do
+  assert_eq "$h: the data dir is untouched, nothing moved aside" "yes 0" \
+    "$(on "$h" 'test -d /var/lib/etcd/default/member && echo yes || echo no; ls -d /var/lib/etcd/default.before-force-create-* 2>/dev/null | wc -l' | xargs)"
+done
+safety_play "$work/run-s4-deploy-outage.log" "$inv" etcd.yaml -e etcd_action=deploy -b
+assert_eq "deploy started the 3 stopped members" "3" \
+  "$(grep -A4 'TASK .*Start etcd-default-[0-9], installed but stopped' "$work/run-s4-deploy-outage.log" | grep -c '^changed:')"
+after=$(keys_of "$h1")
+assert_eq "key count and revision unchanged once the members run again" "$before" "$after"
+echo "     keys, revision before the outage: $before; after force-create (refused) and deploy: $after"
+echo "     refusal: $refusal"
+
+step="safety: a genuinely half-done create is recovered by force-create"
+for i in 1 2 3; do
+  on "${prefix}$i" "systemctl stop etcd-default-$i; mv /var/lib/etcd/default /var/lib/etcd/e2e-populated-$i;
+    install -d -o etcd -g etcd -m 0700 /var/lib/etcd/default"
+done
+# Only $h1 starts: no quorum, no leader, no write - a first start that failed before any data.
+on "$h1" systemctl start --no-block etcd-default-1
+wait_for 30 on "$h1" test -e /var/lib/etcd/default/member/snap/db || { echo "FAIL: $h1 wrote no bootstrap data" >&2; exit 1; }
+sleep 3
+on "$h1" systemctl stop etcd-default-1
+safety_play "$work/run-s5-force-create.log" "$inv" etcd.yaml -e etcd_action=create -e etcd_force_create=true \
+  -e etcd_force_create_confirm=true -b
+assert_contains "the failed bootstrap's data is moved aside" "$h1: the data of the failed create is kept in /var/lib/etcd/default.before-force-create-" \
+  "$(cat "$work/run-s5-force-create.log")"
+assert_eq "$h1: the old bootstrap is kept whole" "1" "$(on "$h1" 'ls -d /var/lib/etcd/default.before-force-create-*/member/wal | wc -l')"
+assert_contains "the cluster is created anew" "3 of 3 endpoints healthy; 3 members (3 voting)" "$(cat "$work/run-s5-force-create.log")"
+assert_eq "a new, empty cluster (0 keys)" "0" "$(keys_of "$h1" | cut -d' ' -f1)"
+safety_run=$(( $(date +%s) - safety_t0 ))
+
 echo "-- delete (README \"Delete Cluster\")"
 step="delete the cluster"
 play "$work/run-11-delete.log" "$inv" etcd.yaml -e etcd_delete_cluster=true -e etcd_delete_confirm=true -b
@@ -433,4 +555,5 @@ assert_eq "delete again: changed=0" "0 0" \
   "$(recap_sum "$work/run-12-delete-again.log" changed) $(recap_sum "$work/run-12-delete-again.log" failed)"
 
 echo "timing: create from nothing ${create_run} s, idempotent rerun ${rerun_run} s, add node ${add_run} s, upgrade ${upgrade_run} s (3 members + 1 client)"
+echo "timing: data-safety section (stopped member, full outage, force-create) ${safety_run} s"
 echo "cluster_on_testhosts: all passed"

@@ -100,7 +100,7 @@ on_exit() {
 trap on_exit EXIT
 
 step="build the modules and the mirrors"
-make -s library/step_ca library/step_cert library/systemd_timer library/etcd_member >/dev/null
+make -s library/step_ca library/step_cert library/step_token library/systemd_timer library/etcd_member >/dev/null
 tests/peers/stepca/build.sh >/dev/null
 tests/peers/etcd/mirror.sh v3.5.16 >/dev/null
 stepca=build/mirror/step-ca/v0.19.0/step-ca_linux_0.19.0_amd64.tar.gz
