@@ -17,7 +17,9 @@ LIBDIR   := library
 
 MODULES  := $(patsubst modules/%.c,%,$(wildcard modules/*.c))
 BINARIES := $(addprefix $(LIBDIR)/,$(MODULES))
-DOCS     := $(patsubst modules/%.yml,$(LIBDIR)/%.yml,$(wildcard modules/*.yml))
+REAL_BINARIES := $(addprefix $(LIBDIR)/.bin/,$(MODULES))
+DOCS     := $(patsubst modules/%.yml,$(LIBDIR)/%.yml,$(wildcard modules/*.yml)) \
+            $(patsubst modules/%.yml,$(LIBDIR)/%.ini,$(wildcard modules/*.yml))
 UTILS_SRC := $(wildcard module_utils/*.c)
 UTILS_OBJ := $(patsubst module_utils/%.c,$(OBJ)/%.o,$(UTILS_SRC))
 DEP_LIBS := $(DEPS)/lib/libcurl.a $(DEPS)/lib/libsystemd.a
@@ -39,7 +41,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRC))
 .SECONDARY:
 
 .PHONY: all deps test unit static integration e2e fuzz lint demo demo-down bench clean
-all: $(BINARIES) $(DOCS)
+all: $(REAL_BINARIES) $(BINARIES) $(DOCS)
 
 deps:
 	scripts/deps.sh
@@ -63,15 +65,24 @@ UTILS_LIB := $(OBJ)/libmodule_utils.a
 $(UTILS_LIB): $(UTILS_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(LIBDIR)/%: $(OBJ)/mod_%.o $(UTILS_LIB) | $(LIBDIR)
+$(LIBDIR)/.bin/%: $(OBJ)/mod_%.o $(UTILS_LIB) | $(LIBDIR)/.bin
 	@echo "  LD      $@ (static)"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) 2>$(OBJ)/link-$*.log || { cat $(OBJ)/link-$*.log; exit 1; }
+
+# library/NAME is a link to the binary in library/.bin/ and library/NAME.ini a copy of its docs:
+# ansible-core before 2.17 (ansible/ansible#85279) reads a binary module as text for
+# `ansible-doc -l` and lists it as a "documentation formatting error". The listing skips links
+# and lists NAME.ini (the loader never runs .ini files); running a task follows the link.
+$(LIBDIR)/%: $(LIBDIR)/.bin/% | $(LIBDIR)
+	$(Q)ln -sfn .bin/$* $@
 
 # Sidecar docs beside the binaries, so `ansible-doc -M library NAME` finds them.
 $(LIBDIR)/%.yml: modules/%.yml | $(LIBDIR)
 	$(Q)cp $< $@
+$(LIBDIR)/%.ini: modules/%.yml | $(LIBDIR)
+	$(Q)cp $< $@
 
-$(OBJ) $(LIBDIR) build/unit:
+$(OBJ) $(LIBDIR) $(LIBDIR)/.bin build/unit:
 	mkdir -p $@
 
 build/unit/%: tests/unit/%.c $(UTILS_SRC) module_utils/*.h tests/unit/*.h | build/unit $(DEP_LIBS)
