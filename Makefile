@@ -6,6 +6,8 @@
 #   make fuzz       libFuzzer: args, envelope, tar, snapshot, s3_xml targets, FUZZ_SECONDS each
 #                   (default 60; FUZZ_TARGETS="tar envelope" picks some)
 #   make lint       clang-tidy + cppcheck
+#   make collection the Ansible collection etcd_ansible.etcd into build/collection/
+#   make ansible-check  module docs vs option tables, playbook syntax, ansible-lint, collection
 #   make demo       local test hosts + a demo deployment; make demo-down tears it down
 
 CC       ?= cc
@@ -40,7 +42,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRC))
 # Objects are intermediate files of the pattern rules: keep them so a rebuild is incremental.
 .SECONDARY:
 
-.PHONY: all deps test unit static integration e2e fuzz lint demo demo-down bench clean
+.PHONY: all deps test unit static integration e2e fuzz lint demo demo-down bench clean collection ansible-check
 all: $(REAL_BINARIES) $(BINARIES) $(DOCS)
 
 deps:
@@ -107,8 +109,18 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) lint
 	$(MAKE) static
+	$(MAKE) ansible-check
 	$(MAKE) integration
 	$(MAKE) e2e
+
+# The Ansible collection etcd_ansible.etcd: build/collection/etcd_ansible-etcd-VERSION.tar.gz
+collection: all
+	scripts/collection.sh
+
+# Ansible-side checks: module docs against the option tables, --syntax-check of every playbook,
+# ansible-lint --profile production, the collection built, installed and used by FQCN.
+ansible-check: all
+	tests/ansible/run.sh
 
 fuzz:
 	FUZZ_TARGETS="$(FUZZ_TARGETS)" tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)
