@@ -122,6 +122,10 @@ collection: all
 ansible-check: all
 	tests/ansible/run.sh
 
+# The roles diagram (README, docs/): committed, regenerated from its Graphviz source.
+docs/ansible-roles.png: docs/ansible-roles.dot
+	dot -Tpng -Gdpi=110 $< -o $@
+
 fuzz:
 	FUZZ_TARGETS="$(FUZZ_TARGETS)" tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make ansible-check: the Ansible side, without test hosts. Each case runs even when an earlier
 # one failed; the script ends with "N passed, M failed".
-#   1. modules/NAME.yml against each binary's option table; ansible-doc -l lists every module
+#   1. modules/NAME.yml against each binary's option table; ansible-doc -l lists every module;
+#      every role default has a meta/argument_specs.yml entry; the roles diagram names every role
 #   2. ansible-playbook --syntax-check of every playbook in the checkout
 #   3. ansible-lint --profile production (config: .ansible-lint)
 #   4. the collection: `make collection`, installed with ansible-galaxy into a directory outside
@@ -30,6 +31,24 @@ run_case() { # run_case TITLE FUNCTION: runs it, logs into $work/<function>.log
 }
 
 module_docs() { python3 tests/ansible/module_docs.py library; }
+
+role_specs() { python3 tests/ansible/role_specs.py; }
+
+# docs/ansible-roles.dot renders and names every role (a new role must appear in the diagram).
+diagram() {
+  local role rc=0
+  dot -Tsvg docs/ansible-roles.dot >/dev/null || return 1
+  [ -s docs/ansible-roles.png ] || { echo "docs/ansible-roles.png is missing: make docs/ansible-roles.png"; return 1; }
+  for role in $(find roles -name meta -type d | sed 's#^roles/##; s#/meta$##'); do
+    if grep -q "\"$role[\"\\]" docs/ansible-roles.dot; then
+      echo "ok   $role"
+    else
+      echo "FAIL $role is not in docs/ansible-roles.dot"
+      rc=1
+    fi
+  done
+  return $rc
+}
 
 # Every YAML file of the checkout whose top level is a list of plays.
 playbooks() {
@@ -115,6 +134,8 @@ YML
 }
 
 run_case "module docs agree with the option tables; ansible-doc lists every module" module_docs
+run_case "every role default has an argument_specs entry" role_specs
+run_case "the roles diagram renders and names every role" diagram
 run_case "ansible-playbook --syntax-check of every playbook" syntax_check
 run_case "ansible-lint --profile production" lint
 run_case "collection etcd_ansible.etcd: built, installed, used by FQCN outside the checkout" collection
