@@ -27,7 +27,7 @@ fqcn=etcd_ansible.etcd
 rm -rf "$out/src" "$out"/etcd_ansible-etcd-*.tar.gz
 mkdir -p "$src/meta" "$src/plugins/modules/.bin" "$src/playbooks" "$src/docs"
 
-cp collection/galaxy.yml collection/README.md "$src/"
+cp collection/galaxy.yml collection/README.md collection/CHANGELOG.md "$src/"
 cp collection/meta/runtime.yml "$src/meta/"
 cp LICENSE "$src/"
 cp docs/*.md "$src/docs/"
