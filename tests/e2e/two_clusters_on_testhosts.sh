@@ -79,7 +79,8 @@ etcdctl_on() {
 play_b() {
   local log=$1
   shift
-  if ! (cd "$outside" && ctl ansible-playbook -i inventory.ini -e @"$work/vars.yml" etcd_ansible.etcd.etcd "$@") >"$log" 2>&1; then
+  if ! (cd "$outside" && "$top/tests/hosts/hosts.sh" ctl ansible-playbook -i inventory.ini -e @"$work/vars.yml" \
+    etcd_ansible.etcd.etcd "$@") >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     echo "FAIL: (cd $outside && ansible-playbook -i inventory.ini etcd_ansible.etcd.etcd $*) (log: $log)" >&2
     return 1
