@@ -42,7 +42,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRC))
 # Objects are intermediate files of the pattern rules: keep them so a rebuild is incremental.
 .SECONDARY:
 
-.PHONY: all deps test unit static integration e2e fuzz lint demo demo-down bench clean collection ansible-check
+.PHONY: all deps test unit static integration e2e fuzz lint playbooks demo demo-down bench clean collection ansible-check
 all: $(REAL_BINARIES) $(BINARIES) $(DOCS)
 
 deps:
@@ -108,6 +108,7 @@ test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) lint
+	$(MAKE) playbooks
 	$(MAKE) static
 	$(MAKE) ansible-check
 	$(MAKE) integration
@@ -131,6 +132,10 @@ fuzz:
 
 lint:
 	tests/lint.sh
+
+# Every shipped playbook passes ansible-playbook --syntax-check with no extra variables.
+playbooks:
+	tests/playbooks/syntax.sh
 
 demo: all
 	scripts/demo.sh up
