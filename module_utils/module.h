@@ -74,6 +74,12 @@ typedef int (*module_run_fn)(struct module *m);
 int module_main(int argc, char **argv, const char *name, const struct option_spec *options,
 		module_run_fn run);
 
+/* `MODULE --describe-options` prints the option table as JSON instead of running: type, required,
+ * default (coerced as an option value), choices, no_log, elements, aliases of each option, so a
+ * test can check modules/NAME.yml against it (as ansible-test validate-modules does). */
+#define MODULE_DESCRIBE_FLAG "--describe-options"
+json_t *module_describe_options(const char *name, const struct option_spec *options); /* new ref */
+
 /* The pieces module_main is made of (used by tests and the fuzz target). */
 int module_init(struct module *m, const char *name, const struct option_spec *options);
 int module_load_file(struct module *m, const char *path);

@@ -364,5 +364,5 @@ fi
 step "memory of a query"
 printf '%s' "$(args '')" >"$work/args.json"
 /usr/bin/time -v library/etcd_member "$work/args.json" >/dev/null 2>"$work/time.txt" || true
-echo "     max RSS of a query: $(awk -F': ' '/Maximum resident/ {print $2}' "$work/time.txt") KiB; binary $(stat -c %s library/etcd_member) bytes"
+echo "     max RSS of a query: $(awk -F': ' '/Maximum resident/ {print $2}' "$work/time.txt") KiB; binary $(stat -L -c %s library/etcd_member) bytes"
 step "etcd_member_vs_etcd: all passed"
