@@ -6,6 +6,8 @@
 #   make fuzz       libFuzzer: args, envelope, tar, snapshot, s3_xml targets, FUZZ_SECONDS each
 #                   (default 60; FUZZ_TARGETS="tar envelope" picks some)
 #   make lint       clang-tidy + cppcheck
+#   make collection the Ansible collection etcd_ansible.etcd into build/collection/
+#   make ansible-check  module docs vs option tables, playbook syntax, ansible-lint, collection
 #   make demo       local test hosts + a demo deployment; make demo-down tears it down
 
 CC       ?= cc
@@ -17,7 +19,9 @@ LIBDIR   := library
 
 MODULES  := $(patsubst modules/%.c,%,$(wildcard modules/*.c))
 BINARIES := $(addprefix $(LIBDIR)/,$(MODULES))
-DOCS     := $(patsubst modules/%.yml,$(LIBDIR)/%.yml,$(wildcard modules/*.yml))
+REAL_BINARIES := $(addprefix $(LIBDIR)/.bin/,$(MODULES))
+DOCS     := $(patsubst modules/%.yml,$(LIBDIR)/%.yml,$(wildcard modules/*.yml)) \
+            $(patsubst modules/%.yml,$(LIBDIR)/%.ini,$(wildcard modules/*.yml))
 UTILS_SRC := $(wildcard module_utils/*.c)
 UTILS_OBJ := $(patsubst module_utils/%.c,$(OBJ)/%.o,$(UTILS_SRC))
 DEP_LIBS := $(DEPS)/lib/libcurl.a $(DEPS)/lib/libsystemd.a
@@ -38,8 +42,8 @@ UNIT_BIN := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRC))
 # Objects are intermediate files of the pattern rules: keep them so a rebuild is incremental.
 .SECONDARY:
 
-.PHONY: all deps test unit static integration e2e fuzz lint playbooks demo demo-down bench clean
-all: $(BINARIES) $(DOCS)
+.PHONY: all deps test unit static integration e2e fuzz lint playbooks demo demo-down bench clean collection ansible-check
+all: $(REAL_BINARIES) $(BINARIES) $(DOCS)
 
 deps:
 	scripts/deps.sh
@@ -63,15 +67,24 @@ UTILS_LIB := $(OBJ)/libmodule_utils.a
 $(UTILS_LIB): $(UTILS_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(LIBDIR)/%: $(OBJ)/mod_%.o $(UTILS_LIB) | $(LIBDIR)
+$(LIBDIR)/.bin/%: $(OBJ)/mod_%.o $(UTILS_LIB) | $(LIBDIR)/.bin
 	@echo "  LD      $@ (static)"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) 2>$(OBJ)/link-$*.log || { cat $(OBJ)/link-$*.log; exit 1; }
+
+# library/NAME is a link to the binary in library/.bin/ and library/NAME.ini a copy of its docs:
+# ansible-core before 2.17 (ansible/ansible#85279) reads a binary module as text for
+# `ansible-doc -l` and lists it as a "documentation formatting error". The listing skips links
+# and lists NAME.ini (the loader never runs .ini files); running a task follows the link.
+$(LIBDIR)/%: $(LIBDIR)/.bin/% | $(LIBDIR)
+	$(Q)ln -sfn .bin/$* $@
 
 # Sidecar docs beside the binaries, so `ansible-doc -M library NAME` finds them.
 $(LIBDIR)/%.yml: modules/%.yml | $(LIBDIR)
 	$(Q)cp $< $@
+$(LIBDIR)/%.ini: modules/%.yml | $(LIBDIR)
+	$(Q)cp $< $@
 
-$(OBJ) $(LIBDIR) build/unit:
+$(OBJ) $(LIBDIR) $(LIBDIR)/.bin build/unit:
 	mkdir -p $@
 
 build/unit/%: tests/unit/%.c $(UTILS_SRC) module_utils/*.h tests/unit/*.h | build/unit $(DEP_LIBS)
@@ -97,8 +110,22 @@ test: deps
 	$(MAKE) lint
 	$(MAKE) playbooks
 	$(MAKE) static
+	$(MAKE) ansible-check
 	$(MAKE) integration
 	$(MAKE) e2e
+
+# The Ansible collection etcd_ansible.etcd: build/collection/etcd_ansible-etcd-VERSION.tar.gz
+collection: all
+	scripts/collection.sh
+
+# Ansible-side checks: module docs against the option tables, --syntax-check of every playbook,
+# ansible-lint --profile production, the collection built, installed and used by FQCN.
+ansible-check: all
+	tests/ansible/run.sh
+
+# The roles diagram (README, docs/): committed, regenerated from its Graphviz source.
+docs/ansible-roles.png: docs/ansible-roles.dot
+	dot -Tpng -Gdpi=110 $< -o $@
 
 fuzz:
 	FUZZ_TARGETS="$(FUZZ_TARGETS)" tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)

@@ -217,8 +217,8 @@ item2_local() {
   local b i n=200 t0
   echo '{"_ansible_check_mode": true}' >"$work/noop.json"
   for b in library/*; do
-    case $b in *.yml) continue ;; esac
-    note "facts.size.$(basename "$b")" "$(stat -c %s "$b")"
+    case $b in *.yml | *.ini) continue ;; esac
+    note "facts.size.$(basename "$b")" "$(stat -L -c %s "$b")"
     for i in $(seq "$RUNS"); do
       t0=$(date +%s%N)
       for _ in $(seq $n); do "$b" "$work/noop.json" >/dev/null 2>&1; done

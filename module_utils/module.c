@@ -965,6 +965,75 @@ char *module_result_dump(struct module *m)
 	return text;
 }
 
+/* ---- the option table as data ------------------------------------------------------------- */
+
+static const char *const OPT_TYPE_NAMES[] = {
+	[OPT_STR] = "str",   [OPT_INT] = "int",   [OPT_BOOL] = "bool", [OPT_LIST] = "list",
+	[OPT_DICT] = "dict", [OPT_PATH] = "path", [OPT_RAW] = "raw",
+};
+
+static json_t *string_array(const char *const *items)
+{
+	json_t *a = json_array();
+
+	for (; a && items && *items; items++)
+		json_array_append_new(a, json_string(*items));
+	return a;
+}
+
+/* One option as the docs describe it; the default is coerced as a task's value would be. */
+static json_t *describe_option(struct module *m, const struct option_spec *o)
+{
+	json_t *d = json_pack("{s:s, s:b, s:b}", "type", OPT_TYPE_NAMES[o->type], "required",
+			      o->required, "no_log", o->no_log);
+
+	if (!d)
+		return NULL;
+	if (o->type == OPT_LIST)
+		json_object_set_new(d, "elements", json_string(OPT_TYPE_NAMES[o->elements]));
+	if (o->choices)
+		json_object_set_new(d, "choices", string_array(o->choices));
+	else if (m->state_choices && strcmp(o->name, "state") == 0)
+		json_object_set_new(d, "choices", string_array(m->state_choices));
+	if (o->aliases)
+		json_object_set_new(d, "aliases", string_array(o->aliases));
+	if (o->def) {
+		json_t *raw = json_string(o->def);
+		json_t *value = raw ? coerce(m, o->name, o->type, o->elements, raw) : NULL;
+
+		json_decref(raw);
+		json_object_set_new(d, "default", value ? value : json_null());
+	}
+	return d;
+}
+
+static json_t *describe(const char *name, const struct option_spec *options,
+		       const struct module_spec *spec)
+{
+	struct module m;
+	json_t *opts, *out = NULL;
+
+	if ((spec ? module_init_spec(&m, spec) : module_init(&m, name, options)) < 0)
+		goto out;
+	opts = json_object();
+	for (const struct option_spec *o = options; opts && o->name; o++)
+		json_object_set_new(opts, o->name, describe_option(&m, o));
+	out = json_pack("{s:s, s:o}", "module", name, "options", opts);
+out:
+	module_free(&m);
+	return out;
+}
+
+json_t *module_describe_options(const char *name, const struct option_spec *options)
+{
+	return describe(name, options, NULL);
+}
+
+json_t *module_describe_spec(const struct module_spec *spec)
+{
+	return describe(spec->name, spec->options, spec);
+}
+
 /* ---- main --------------------------------------------------------------------------------- */
 
 static bool write_all(int fd, const char *buf, size_t len)
@@ -982,6 +1051,19 @@ static bool write_all(int fd, const char *buf, size_t len)
 	return true;
 }
 
+/* MODULE_DESCRIBE_FLAG: the option table as JSON on stdout, for the docs test. */
+static int describe_options(int fd, const char *name, const struct option_spec *options,
+			    const struct module_spec *spec)
+{
+	json_t *d = spec ? module_describe_spec(spec) : module_describe_options(name, options);
+	char *text = d ? json_dumps(d, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
+	int code = (text && write_all(fd, text, strlen(text)) && write_all(fd, "\n", 1)) ? 0 : 1;
+
+	free(text);
+	json_decref(d);
+	return code;
+}
+
 static int run_module(int argc, char **argv, const char *name, const struct option_spec *options,
 		      const struct module_spec *spec, module_run_fn run)
 {
@@ -994,6 +1076,8 @@ static int run_module(int argc, char **argv, const char *name, const struct opti
 	result_fd = dup(STDOUT_FILENO);
 	if (result_fd < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
 		result_fd = STDOUT_FILENO;
+	if (argc == 2 && strcmp(argv[1], MODULE_DESCRIBE_FLAG) == 0)
+		return describe_options(result_fd, name, options, spec);
 	if ((spec ? module_init_spec(&m, spec) : module_init(&m, name, options)) < 0)
 		return 1;
 	if (argc != 2)

@@ -120,6 +120,14 @@ int module_init_spec(struct module *m, const struct module_spec *spec);
 /* Runs `before` then the handler of the state option's value (what module_main_spec does). */
 int module_dispatch(struct module *m);
 
+/* `MODULE --describe-options` prints the option table as JSON instead of running: type, required,
+ * default (coerced as an option value), choices, no_log, elements, aliases of each option, so a
+ * test can check modules/NAME.yml against it (as ansible-test validate-modules does). */
+#define MODULE_DESCRIBE_FLAG "--describe-options"
+json_t *module_describe_options(const char *name, const struct option_spec *options); /* new ref */
+/* The same for a module spec: the choices of `state` are its states. */
+json_t *module_describe_spec(const struct module_spec *spec); /* new ref */
+
 /* The pieces module_main is made of (used by tests and the fuzz target). */
 int module_init(struct module *m, const char *name, const struct option_spec *options);
 int module_load_file(struct module *m, const char *path);

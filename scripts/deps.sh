@@ -23,6 +23,8 @@ APT_PACKAGES=(
   etcd-server etcd-client golang-go golang-github-smallstep-certificates-dev
   # CLIs used by tests/peers/stepca/smoke.sh; the real AWS CLI proves tests/peers/aws
   openssl curl jq strace awscli
+  # make ansible-check (ansible-lint --profile production); docs/ansible-roles.png from its .dot
+  ansible-lint graphviz
 )
 
 log() { printf '[deps] %s\n' "$*" >&2; }

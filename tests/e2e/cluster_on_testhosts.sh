@@ -302,7 +302,7 @@ play "$work/run-4-add.log" "$inv4" etcd.yaml -e etcd_action=create --limit "$h4"
 add_run=$(elapsed "$t0")
 assert_contains "$h4 was added as a learner" "Add $h4 to the cluster as a learner" "$(cat "$work/run-4-add.log")"
 assert_eq "$h4: added, started and promoted" "3" \
-  "$(grep -A1 -E "TASK .*(Add $h4 to the cluster as a learner|Start and enable etcd-default-4|Promote $h4 once)" "$work/run-4-add.log" | grep -c "^changed: \[$h4\]")"
+  "$(grep -A1 -E "TASK .*(Add to the cluster as a learner $h4|Start and enable etcd-default-4|Promote, once caught up with the leader, $h4)" "$work/run-4-add.log" | grep -c "^changed: \[$h4\]")"
 echo "ok   $h4 joined with its peer certificate (CN $(on "$h4" openssl x509 -noout -subject -nameopt oneline -in "/etc/etcd/ssl/etcd-$h4-peer.crt" | sed 's/.*CN = //'))"
 assert_eq "the disk of $h4 was measured before it joined" "1" \
   "$(grep -c "\"msg\": \"$h4: fsync latency in /var/lib/etcd" "$work/run-4-add.log")"
@@ -383,9 +383,9 @@ assert_ne "the pre-upgrade snapshot is on $h1" "" "$(on "$h1" 'find /var/lib/etc
 leader_index=$(( ${leader_before#"$prefix"} ))
 assert_eq "the leader ($leader_before) restarted last" "$leader_index" "${restarts##* }"
 assert_eq "the leadership was handed over once (etcd_member state=leader_moved), before the leader's restart" "1" \
-  "$(grep -A1 'Move the leadership away from' "$work/run-8-upgrade.log" | grep -c '^changed:')"
-assert_eq "the leader handed over just before its own restart" "Move the leadership away from $leader_before before the restart" \
-  "$(grep -B3 '^changed:' "$work/run-8-upgrade.log" | grep -o 'Move the leadership away from [^ ]* before the restart' | tail -n1)"
+  "$(grep -A1 'Move the leadership away before restarting' "$work/run-8-upgrade.log" | grep -c '^changed:')"
+assert_eq "the leader handed over just before its own restart" "Move the leadership away before restarting $leader_before" \
+  "$(grep -B3 '^changed:' "$work/run-8-upgrade.log" | grep -o 'Move the leadership away before restarting [^ ]*[0-9]' | tail -n1)"
 assert_eq "each restarted member was awaited until healthy and caught up (etcd_member state=healthy)" "3" \
   "$(grep -c "is healthy and caught up: applied index" "$work/run-8-upgrade.log")"
 assert_eq "the disk of each member was measured before its upgrade" "3" \
@@ -462,7 +462,8 @@ safety_t0=$(date +%s)
 run_version=$(on "$h1" "readlink /proc/\$(systemctl show -p MainPID --value etcd-default-1)/exe" | sed 's|.*/etcd-||')
 safety_play() { play "$@" -e etcd_version="$run_version" -e etcd_health_timeout=60; }
 keys_of() { # keys_of HOST [ENDPOINT]: "<count> <revision>" of every key, read on ENDPOINT (HOST's own)
-  etcdctl_on "$1" "${2:-https://$(ip_of "$1"):2379}" get "" --prefix --count-only --consistency=s -w json |
+  # --limit=1: the answer's count is still every key of the range (etcd's RangeResponse.count).
+  etcdctl_on "$1" "${2:-https://$(ip_of "$1"):2379}" get "''" --prefix --limit=1 --consistency=s -w json |
     python3 -c 'import json, sys; r = json.load(sys.stdin); print(r.get("count", 0), r["header"]["revision"])'
 }
 put_keys() { # put_keys PREFIX N: N puts from H1, each acknowledged one listed in /root/acked-PREFIX

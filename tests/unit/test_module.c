@@ -563,6 +563,33 @@ static void test_spec_rules_and_dispatch(void **state)
 	assert_false(json_is_true(json_object_get(r, "failed")));
 	assert_string_equal(ran, "absent");
 	json_decref(r);
+/* --describe-options: the table as data, defaults coerced, for the docs test. */
+static void test_describe_options(void **state)
+{
+	(void)state;
+	json_t *d = module_describe_options("demo", OPTIONS);
+	json_t *o = json_object_get(d, "options");
+
+	assert_non_null(d);
+	assert_string_equal(json_string_value(json_object_get(d, "module")), "demo");
+	assert_int_equal(json_object_size(o), 10);
+	json_t *name = json_object_get(o, "name");
+	assert_true(json_is_true(json_object_get(name, "required")));
+	assert_string_equal(json_string_value(json_array_get(json_object_get(name, "aliases"), 0)),
+			    "unit");
+	json_t *st = json_object_get(o, "state");
+	assert_string_equal(json_string_value(json_object_get(st, "default")), "present");
+	assert_int_equal(json_array_size(json_object_get(st, "choices")), 2);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(o, "count"), "default")), 3);
+	assert_true(json_is_false(json_object_get(json_object_get(o, "force"), "default")));
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(o, "ports"), "elements")), "int");
+	assert_true(json_is_true(json_object_get(json_object_get(o, "password"), "no_log")));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "dest"), "type")),
+			    "path");
+	assert_null(json_object_get(json_object_get(o, "sans"), "default"));
+	json_decref(d);
 }
 
 int main(void)
@@ -586,6 +613,7 @@ int main(void)
 		cmocka_unit_test(test_args_file_kinds),
 		cmocka_unit_test(test_main_prints_one_object),
 		cmocka_unit_test(test_spec_rules_and_dispatch),
+		cmocka_unit_test(test_describe_options),
 	};
 	return cmocka_run_group_tests_name("module", tests, NULL, NULL);
 }
