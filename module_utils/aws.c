@@ -264,7 +264,7 @@ bool aws_ok(const struct http_response *resp)
 }
 
 int aws_call_send(struct aws *aws, const struct aws_call *c, struct http_response *resp,
-		     struct error *err)
+		  struct error *err)
 {
 	const char *host = strstr(c->base, "://");
 	const char *hdrs[AWS_CALL_MAX_HEADERS + 6] = {0};

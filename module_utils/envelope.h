@@ -1,9 +1,9 @@
 /*
  * envelope: the backup object format (docs/backups.md). A payload, optionally gzip-compressed
- * (zlib, gzip wrapper, RFC 1952), is encrypted as an AWS Encryption SDK message: message format version
- * 2, algorithm suite 0x0478 (AES-256-GCM, HKDF-SHA512, key commitment, no signature), framed
- * content. Any ESDK (JavaScript, Python, the CLI) decrypts what the writer makes, and the reader
- * decrypts what they make with that suite. Sources: the ESDK developer guide "Message format
+ * (zlib, gzip wrapper, RFC 1952), is encrypted as an AWS Encryption SDK message: message format
+ * version 2, algorithm suite 0x0478 (AES-256-GCM, HKDF-SHA512, key commitment, no signature),
+ * framed content. Any ESDK (JavaScript, Python, the CLI) decrypts what the writer makes, and the
+ * reader decrypts what they make with that suite. Sources: the ESDK developer guide "Message format
  * reference", "Body AAD reference", "Algorithms reference", and @aws-crypto/serialize 5.0.2.
  *
  * Streaming, both ways, in constant memory: the writer and the reader each hold one frame of

@@ -4,7 +4,7 @@
 #include <string.h>
 
 static void format(struct error *err, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+    __attribute__((format(printf, 2, 0)));
 
 static void format(struct error *err, const char *fmt, va_list ap)
 {

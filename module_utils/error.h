@@ -54,15 +54,15 @@ struct error {
 /* Formats the message into err (if not NULL), sets ERROR_UNKNOWN and returns code (expected to
  * be negative). */
 int error_set(struct error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* error_set with a reason. */
 int error_set_reason(struct error *err, enum error_reason reason, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* Prefixes an existing message: "context: previous message". Keeps the reason. Returns code. */
 int error_wrap(struct error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* The reason's name in lower case ("tls_closed"), for logs and tests. */
 const char *error_reason_name(enum error_reason reason);

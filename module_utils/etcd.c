@@ -560,7 +560,8 @@ enum error_reason etcd_error_reason(const char *message)
 		return ERROR_REMOTE;
 	/* etcd 3.4's gateway, when it cannot reach its own gRPC server (docs/protocols.md, etcd
 	 * JSON gateway): the whole message */
-	if (strncmp(message, "connection closed", 17) == 0 || strstr(message, ": connection closed"))
+	if (strncmp(message, "connection closed", 17) == 0 ||
+	    strstr(message, ": connection closed"))
 		return ERROR_GATEWAY_CLOSED;
 	for (size_t i = 0; i < sizeof(ETCD_ERRORS) / sizeof(ETCD_ERRORS[0]); i++)
 		if (strstr(message, ETCD_ERRORS[i].text))
@@ -896,9 +897,8 @@ int etcd_revision(struct etcd_client *c, uint64_t *revision, struct error *err)
 	int rc = etcd_call(c, "kv/range", body, &answer, err);
 
 	if (rc == 0)
-		rc = etcd_uint64_from_json(json_object_get(json_object_get(answer, "header"),
-							   "revision"),
-					   revision);
+		rc = etcd_uint64_from_json(
+		    json_object_get(json_object_get(answer, "header"), "revision"), revision);
 	json_decref(body);
 	json_decref(answer);
 	return rc;

@@ -32,9 +32,10 @@ json_t *etcd_id_json(uint64_t id)
 
 json_t *etcd_member_json(const struct etcd_member *member)
 {
-	return json_pack("{s:o,s:s,s:o,s:o,s:b}", "id", etcd_id_json(member->id), "name", member->name,
-			 "peer_urls", etcd_strings_json(member->peer_urls, member->n_peer_urls),
-			 "client_urls", etcd_strings_json(member->client_urls, member->n_client_urls),
+	return json_pack("{s:o,s:s,s:o,s:o,s:b}", "id", etcd_id_json(member->id), "name",
+			 member->name, "peer_urls",
+			 etcd_strings_json(member->peer_urls, member->n_peer_urls), "client_urls",
+			 etcd_strings_json(member->client_urls, member->n_client_urls),
 			 "is_learner", member->is_learner);
 }
 /* "'name' (id)" of the member with that id, or its hex id alone. */
@@ -106,7 +107,7 @@ size_t etcd_probe_all(const struct etcd_client *c, struct etcd_probe *probes)
 	return healthy;
 }
 const struct etcd_probe *etcd_probe_of(const struct etcd_client *c, const struct etcd_probe *probes,
-				    const char *endpoint)
+				       const char *endpoint)
 {
 	for (size_t i = 0; i < c->n_endpoints; i++)
 		if (etcd_url_same(endpoint, probes[i].endpoint))
@@ -116,7 +117,7 @@ const struct etcd_probe *etcd_probe_of(const struct etcd_client *c, const struct
 
 /* Healthy through an endpoint already probed, else through one of its own client URLs. */
 bool etcd_member_healthy(const struct etcd_client *c, const struct etcd_member *member,
-			   const struct etcd_probe *probes, struct error *why)
+			 const struct etcd_probe *probes, struct error *why)
 {
 	const struct etcd_probe *known;
 	struct etcd_probe p;
@@ -142,7 +143,8 @@ bool etcd_member_healthy(const struct etcd_client *c, const struct etcd_member *
 	}
 	return healthy;
 }
-bool etcd_probe_member(const struct etcd_client *c, const struct etcd_member *member, struct etcd_probe *p)
+bool etcd_probe_member(const struct etcd_client *c, const struct etcd_member *member,
+		       struct etcd_probe *p)
 {
 	memset(p, 0, sizeof(*p));
 	error_set(&p->err, -EIO, "no client URL (not started)");
@@ -160,8 +162,9 @@ bool etcd_probe_member(const struct etcd_client *c, const struct etcd_member *me
 }
 
 /* probes[i] for list->members[i]; *leader = the leader a healthy member knows (0: none). */
-void etcd_probe_members(const struct etcd_client *c, const struct etcd_member_list *list, struct etcd_probe *probes,
-			  struct etcd_member_state *states, uint64_t *leader)
+void etcd_probe_members(const struct etcd_client *c, const struct etcd_member_list *list,
+			struct etcd_probe *probes, struct etcd_member_state *states,
+			uint64_t *leader)
 {
 	*leader = 0;
 	for (size_t i = 0; i < list->n_members; i++) {

@@ -33,8 +33,8 @@ void etcd_probes_free(struct etcd_probe *probes, size_t n);
 /* Probes every endpoint of c into probes[0..n_endpoints); returns how many are healthy. */
 size_t etcd_probe_all(const struct etcd_client *c, struct etcd_probe *probes);
 /* The probe (of etcd_probe_all's) for that endpoint, or NULL. */
-const struct etcd_probe *etcd_probe_of(const struct etcd_client *c,
-				       const struct etcd_probe *probes, const char *endpoint);
+const struct etcd_probe *etcd_probe_of(const struct etcd_client *c, const struct etcd_probe *probes,
+				       const char *endpoint);
 /* Healthy through an endpoint already probed, else through one of its own client URLs; *why
  * says why not. */
 bool etcd_member_healthy(const struct etcd_client *c, const struct etcd_member *member,
@@ -51,8 +51,7 @@ void etcd_probe_members(const struct etcd_client *c, const struct etcd_member_li
 /* "'name' (id)" of a member, for messages; buf holds at least 96 bytes. */
 const char *etcd_member_label(const struct etcd_member *member, char *buf, size_t size);
 /* The label of the member with that id in list, its hex id alone, or "none" for 0. */
-const char *etcd_label_of(const struct etcd_member_list *list, uint64_t id, char *buf,
-			  size_t size);
+const char *etcd_label_of(const struct etcd_member_list *list, uint64_t id, char *buf, size_t size);
 
 /* JSON: a list of strings; an id as hex (null for 0); a member as etcd_member reports it; a
  * probe ({endpoint, healthy, error (with hint appended), member_id, leader, raft_index, ...}). */

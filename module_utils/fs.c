@@ -87,7 +87,8 @@ static int random_suffix(char *buf, size_t size)
 	static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
 	unsigned char bytes[8];
 
-	if (size < sizeof(bytes) + 1 || getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
+	if (size < sizeof(bytes) + 1 ||
+	    getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
 		return -EIO;
 	for (size_t i = 0; i < sizeof(bytes); i++)
 		buf[i] = alphabet[bytes[i] % (sizeof(alphabet) - 1)];
@@ -218,7 +219,7 @@ int fs_mkdir_p(const char *path, mode_t mode, struct error *err)
 	if (len == 0 || len >= sizeof(buf))
 		return error_set(err, -ENAMETOOLONG, "invalid directory path");
 	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; ; p++) {
+	for (char *p = buf + 1;; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;
 		char saved = *p;
@@ -293,7 +294,7 @@ static int parse_id(const char *s, unsigned long *out)
 
 int fs_lookup_user(const char *name, uid_t *uid, gid_t *primary_gid, struct error *err)
 {
-	char *fields[4] = { NULL }, *text = NULL;
+	char *fields[4] = {NULL}, *text = NULL;
 	unsigned long u, g;
 	int rc;
 
@@ -307,7 +308,8 @@ int fs_lookup_user(const char *name, uid_t *uid, gid_t *primary_gid, struct erro
 	if (rc < 0)
 		return rc;
 	if (parse_id(fields[2], &u) < 0 || parse_id(fields[3], &g) < 0)
-		rc = error_set(err, -EINVAL, "malformed entry for user '%s' in %s", name, passwd_file);
+		rc = error_set(err, -EINVAL, "malformed entry for user '%s' in %s", name,
+			       passwd_file);
 	else {
 		*uid = (uid_t)u;
 		if (primary_gid)
@@ -319,7 +321,7 @@ int fs_lookup_user(const char *name, uid_t *uid, gid_t *primary_gid, struct erro
 
 int fs_lookup_group(const char *name, gid_t *gid, struct error *err)
 {
-	char *fields[4] = { NULL }, *text = NULL;
+	char *fields[4] = {NULL}, *text = NULL;
 	unsigned long g;
 	int rc;
 
@@ -331,7 +333,8 @@ int fs_lookup_group(const char *name, gid_t *gid, struct error *err)
 	if (rc < 0)
 		return rc;
 	if (parse_id(fields[2], &g) < 0)
-		rc = error_set(err, -EINVAL, "malformed entry for group '%s' in %s", name, group_file);
+		rc = error_set(err, -EINVAL, "malformed entry for group '%s' in %s", name,
+			       group_file);
 	else
 		*gid = (gid_t)g;
 	free(text);
@@ -436,8 +439,7 @@ int fs_aside_name(const char *path, const char *tag, char *out, size_t size)
 	return 0;
 }
 
-int fs_move_aside(const char *path, const char *tag, char *aside, size_t size,
-		  struct error *err)
+int fs_move_aside(const char *path, const char *tag, char *aside, size_t size, struct error *err)
 {
 	aside[0] = '\0';
 	if (!fs_exists(path))

@@ -35,7 +35,8 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 /* Creates path (which must not exist) with exactly mode; returns the open fd for writing. */
 int fs_create_exclusive(const char *path, mode_t mode, struct error *err);
 
-/* Creates a unique temp file beside path (path.tmp.XXXXXX) with mode; fills tmp_path (size >= PATH_MAX). */
+/* Creates a unique temp file beside path (path.tmp.XXXXXX) with mode; fills tmp_path (size >=
+ * PATH_MAX). */
 int fs_create_temp_beside(const char *path, mode_t mode, char *tmp_path, size_t tmp_size,
 			  struct error *err);
 
@@ -80,8 +81,7 @@ bool fs_occupied(const char *path);
 int fs_aside_name(const char *path, const char *tag, char *out, size_t size);
 /* Renames path to fs_aside_name(path, tag) (aside gets the name, "" when path does not exist).
  * Nothing is deleted. */
-int fs_move_aside(const char *path, const char *tag, char *aside, size_t size,
-		  struct error *err);
+int fs_move_aside(const char *path, const char *tag, char *aside, size_t size, struct error *err);
 
 /* ---- trees this process made ---- */
 

@@ -22,10 +22,10 @@ static void curl_init(void)
 const char *http_system_ca_bundle(void)
 {
 	static const char *const bundles[] = {
-		"/etc/ssl/certs/ca-certificates.crt", /* Debian, Ubuntu */
-		"/etc/pki/tls/certs/ca-bundle.crt",   /* RHEL, Fedora */
-		"/etc/ssl/ca-bundle.pem",             /* SUSE */
-		NULL,
+	    "/etc/ssl/certs/ca-certificates.crt", /* Debian, Ubuntu */
+	    "/etc/pki/tls/certs/ca-bundle.crt",	  /* RHEL, Fedora */
+	    "/etc/ssl/ca-bundle.pem",		  /* SUSE */
+	    NULL,
 	};
 
 	for (const char *const *b = bundles; *b; b++)
@@ -46,8 +46,8 @@ struct transfer {
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 {
 	struct transfer *t = userdata;
-	size_t len = size * nmemb, max = t->req->max_response ? t->req->max_response
-							     : HTTP_DEFAULT_MAX_RESPONSE;
+	size_t len = size * nmemb,
+	       max = t->req->max_response ? t->req->max_response : HTTP_DEFAULT_MAX_RESPONSE;
 	long status = 0;
 	char *grown;
 
@@ -210,14 +210,17 @@ static bool is_idempotent(const struct http_request *req)
 static bool retryable(CURLcode code, long status)
 {
 	switch (code) {
-	case CURLE_OK: return status >= 500;
+	case CURLE_OK:
+		return status >= 500;
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_OPERATION_TIMEDOUT:
 	case CURLE_SEND_ERROR:
 	case CURLE_RECV_ERROR:
 	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE: return true;
-	default: return false;
+	case CURLE_PARTIAL_FILE:
+		return true;
+	default:
+		return false;
 	}
 }
 
@@ -250,9 +253,9 @@ static void reset_response(struct http_response *resp)
  */
 static bool peer_ended_handshake(const char *detail)
 {
-	static const char *const signs[] = {"alert",	      "getpeername", "Connection reset",
-					    "unexpected eof", "SSL_read",    "Send failure",
-					    NULL};
+	static const char *const signs[] = {
+	    "alert",	    "getpeername", "Connection reset", "unexpected eof", "SSL_read",
+	    "Send failure", NULL};
 
 	for (const char *const *s = signs; *s; s++)
 		if (strstr(detail, *s))
@@ -273,7 +276,8 @@ enum error_reason http_reason_of(int code, long status, bool tls, long verify_re
 	case CURLE_COULDNT_CONNECT:
 		return ERROR_REFUSED;
 	case CURLE_PEER_FAILED_VERIFICATION:
-		/* OpenSSL's verdict on the chain is kept; curl's own host name check leaves it OK */
+		/* OpenSSL's verdict on the chain is kept; curl's own host name check leaves it OK
+		 */
 		return verify_result != 0 ? ERROR_TLS_UNTRUSTED : ERROR_TLS_NAME;
 	case CURLE_SSL_CONNECT_ERROR:
 		return peer_ended_handshake(detail ? detail : "") ? ERROR_TLS_CLOSED : ERROR_TLS;
@@ -317,7 +321,7 @@ enum error_reason http_status_reason(long status)
 static int perform_once(const struct http_request *req, struct http_response *resp,
 			struct curl_slist *headers, CURLcode *code, struct error *err)
 {
-	struct transfer t = { .req = req, .resp = resp };
+	struct transfer t = {.req = req, .resp = resp};
 	char errbuf[CURL_ERROR_SIZE] = "";
 	const char *type = NULL;
 	long verify_result = 0;
@@ -342,18 +346,17 @@ static int perform_once(const struct http_request *req, struct http_response *re
 	if (t.callback_failed)
 		return error_set_reason(err, ERROR_IO, -EIO,
 					"%s: transfer aborted by the local stream", req->url);
-	return error_set_reason(err,
-				http_reason_of(*code, resp->status,
-					       strncasecmp(req->url, "https:", 6) == 0,
-					       verify_result, errbuf),
-				-EIO, "%s: %s", req->url,
-				errbuf[0] ? errbuf : curl_easy_strerror(*code));
+	return error_set_reason(
+	    err,
+	    http_reason_of(*code, resp->status, strncasecmp(req->url, "https:", 6) == 0,
+			   verify_result, errbuf),
+	    -EIO, "%s: %s", req->url, errbuf[0] ? errbuf : curl_easy_strerror(*code));
 }
 
 int http_request(const struct http_request *req, struct http_response *resp, struct error *err)
 {
-	int attempts = 1 + (is_idempotent(req) && !req->read_body ? (req->retries ? req->retries : 2)
-								  : 0);
+	int attempts =
+	    1 + (is_idempotent(req) && !req->read_body ? (req->retries ? req->retries : 2) : 0);
 	struct curl_slist *headers = NULL;
 	CURLcode code = CURLE_OK;
 	int rc = 0;
@@ -397,7 +400,8 @@ char *http_response_header(const struct http_response *resp, const char *name)
 
 			while (v < stop && (*v == ' ' || *v == '\t'))
 				v++;
-			while (stop > v && (stop[-1] == '\r' || stop[-1] == ' ' || stop[-1] == '\t'))
+			while (stop > v &&
+			       (stop[-1] == '\r' || stop[-1] == ' ' || stop[-1] == '\t'))
 				stop--;
 			return strndup(v, (size_t)(stop - v));
 		}
@@ -412,8 +416,8 @@ static void describe_failure(const struct http_response *resp, char *out, size_t
 	json_t *doc = resp->body ? json_loads(resp->body, 0, NULL) : NULL;
 	const char *msg = NULL;
 
-	for (const char *const *k = (const char *const[]){ "message", "error", "msg", NULL }; *k && !msg;
-	     k++)
+	for (const char *const *k = (const char *const[]){"message", "error", "msg", NULL};
+	     *k && !msg; k++)
 		msg = json_string_value(json_object_get(doc, *k));
 	if (!msg)
 		msg = resp->body ? resp->body : "";
@@ -427,10 +431,10 @@ static void describe_failure(const struct http_response *resp, char *out, size_t
 int http_json(const char *method, const char *url, const json_t *body, const struct http_tls *tls,
 	      long timeout_ms, json_t **out, struct error *err)
 {
-	static const char *const headers[] = { "Content-Type: application/json",
-					       "Accept: application/json", NULL };
-	struct http_request req = { .method = method, .url = url, .headers = headers, .tls = tls,
-				    .timeout_ms = timeout_ms };
+	static const char *const headers[] = {"Content-Type: application/json",
+					      "Accept: application/json", NULL};
+	struct http_request req = {
+	    .method = method, .url = url, .headers = headers, .tls = tls, .timeout_ms = timeout_ms};
 	struct http_response resp;
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	char detail[320];
@@ -506,10 +510,11 @@ int http_served_certificate(const char *url, const struct http_tls *tls, char **
 		long verify_result = 0;
 
 		curl_easy_getinfo(curl, CURLINFO_SSL_VERIFYRESULT, &verify_result);
-		rc = error_set_reason(err, http_reason_of(code, 0, true, verify_result, errbuf), -EIO,
-				      "%s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(code));
+		rc = error_set_reason(err, http_reason_of(code, 0, true, verify_result, errbuf),
+				      -EIO, "%s: %s", url,
+				      errbuf[0] ? errbuf : curl_easy_strerror(code));
 	} else if (curl_easy_getinfo(curl, CURLINFO_CERTINFO, &info) != CURLE_OK ||
-		 !(*leaf_pem = leaf_from_certinfo(info)))
+		   !(*leaf_pem = leaf_from_certinfo(info)))
 		rc = error_set(err, -EPROTO, "%s: the server presented no certificate", url);
 	curl_easy_cleanup(curl);
 	return rc;

@@ -39,18 +39,18 @@ struct http_request {
 	const char *method; /* "GET" when NULL */
 	const char *url;
 	const char *const *headers; /* "Name: value", NULL-terminated; may be NULL */
-	const void *body;           /* request body buffer, or NULL */
+	const void *body;	    /* request body buffer, or NULL */
 	size_t body_len;
-	http_read_fn read_body;     /* alternatively, a streamed body of body_len bytes */
+	http_read_fn read_body; /* alternatively, a streamed body of body_len bytes */
 	void *read_ctx;
-	http_write_fn write_body;   /* stream the response body instead of buffering it */
+	http_write_fn write_body; /* stream the response body instead of buffering it */
 	void *write_ctx;
 	const struct http_tls *tls;
-	long timeout_ms;            /* whole request; default 30 s */
-	long connect_timeout_ms;    /* default 10 s */
-	int retries;                /* extra attempts for idempotent requests; default 2 */
-	bool idempotent;            /* retry even if the method is not GET/HEAD */
-	size_t max_response;        /* cap on a buffered body; default HTTP_DEFAULT_MAX_RESPONSE */
+	long timeout_ms;	 /* whole request; default 30 s */
+	long connect_timeout_ms; /* default 10 s */
+	int retries;		 /* extra attempts for idempotent requests; default 2 */
+	bool idempotent;	 /* retry even if the method is not GET/HEAD */
+	size_t max_response;	 /* cap on a buffered body; default HTTP_DEFAULT_MAX_RESPONSE */
 };
 
 struct http_response {
@@ -65,7 +65,8 @@ struct http_response {
 int http_request(const struct http_request *req, struct http_response *resp, struct error *err);
 void http_response_free(struct http_response *resp);
 
-/* Sleeps before retry number attempt (0, 1, ...): 200 ms doubling up to 6.4 s, half of it jitter. */
+/* Sleeps before retry number attempt (0, 1, ...): 200 ms doubling up to 6.4 s, half of it jitter.
+ */
 void http_backoff(int attempt);
 
 /*

@@ -51,22 +51,22 @@ static int kms_call(struct aws *aws, const char *op, json_t *body, json_t **out,
 		return error_set(err, -ENOMEM, "KMS %s: out of memory", op);
 	snprintf(target, sizeof(target), "X-Amz-Target: TrentService.%s", op);
 	rc = aws_call_send(aws,
-		       &(struct aws_call){.service = "kms",
-				      .method = "POST",
-				      .base = aws_kms_endpoint(aws),
-				      .path = "/",
-				      .headers = headers,
-				      .body = text,
-				      .body_len = strlen(text)},
-		       &resp, err);
+			   &(struct aws_call){.service = "kms",
+					      .method = "POST",
+					      .base = aws_kms_endpoint(aws),
+					      .path = "/",
+					      .headers = headers,
+					      .body = text,
+					      .body_len = strlen(text)},
+			   &resp, err);
 	if (rc < 0) {
 		rc = error_wrap(err, rc, "KMS %s", op);
 		goto out;
 	}
 	/* Some operations (CreateAlias, PutKeyPolicy) answer 200 with an empty body. */
-	doc = resp.body_len ? json_loadb(resp.body, resp.body_len, 0, NULL)
-	      : aws_ok(&resp)   ? json_object()
-			    : NULL;
+	doc = resp.body_len   ? json_loadb(resp.body, resp.body_len, 0, NULL)
+	      : aws_ok(&resp) ? json_object()
+			      : NULL;
 	if (!aws_ok(&resp)) {
 		const char *type = json_string_value(json_object_get(doc, "__type"));
 		const char *msg = json_string_value(json_object_get(doc, "message"));

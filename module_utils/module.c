@@ -38,39 +38,50 @@ static const char *type_name(const json_t *v)
 	if (!v)
 		return "null";
 	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "dict";
-	case JSON_ARRAY: return "list";
-	case JSON_STRING: return "str";
-	case JSON_INTEGER: return "int";
-	case JSON_REAL: return "float";
+	case JSON_OBJECT:
+		return "dict";
+	case JSON_ARRAY:
+		return "list";
+	case JSON_STRING:
+		return "str";
+	case JSON_INTEGER:
+		return "int";
+	case JSON_REAL:
+		return "float";
 	case JSON_TRUE:
-	case JSON_FALSE: return "bool";
-	default: return "null";
+	case JSON_FALSE:
+		return "bool";
+	default:
+		return "null";
 	}
 }
 
-/* ---- coercion, as Ansible's check_type_* functions do it -------------------------------------- */
+/* ---- coercion, as Ansible's check_type_* functions do it --------------------------------------
+ */
 
-static json_t *coerce(struct module *m, const char *name, enum opt_type type, enum opt_type elements,
-		      const json_t *v);
+static json_t *coerce(struct module *m, const char *name, enum opt_type type,
+		      enum opt_type elements, const json_t *v);
 
 static json_t *coerce_str(struct module *m, const char *name, const json_t *v)
 {
 	char buf[64];
 
 	switch (json_typeof(v)) {
-	case JSON_STRING: return json_incref((json_t *)v);
+	case JSON_STRING:
+		return json_incref((json_t *)v);
 	case JSON_INTEGER:
 		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 		return json_string(buf);
 	case JSON_REAL:
 		snprintf(buf, sizeof(buf), "%.17g", json_real_value(v));
 		return json_string(buf);
-	case JSON_TRUE: return json_string("True");
-	case JSON_FALSE: return json_string("False");
+	case JSON_TRUE:
+		return json_string("True");
+	case JSON_FALSE:
+		return json_string("False");
 	default:
-		module_fail(m, "argument '%s' is of type %s and we were unable to convert to str", name,
-			    type_name(v));
+		module_fail(m, "argument '%s' is of type %s and we were unable to convert to str",
+			    name, type_name(v));
 		return NULL;
 	}
 }
@@ -111,8 +122,8 @@ static json_t *coerce_int(struct module *m, const char *name, const json_t *v)
 
 static int bool_from_string(const char *s)
 {
-	static const char *const truthy[] = { "yes", "on", "1", "true", "y", "t", NULL };
-	static const char *const falsy[] = { "no", "off", "0", "false", "n", "f", "", NULL };
+	static const char *const truthy[] = {"yes", "on", "1", "true", "y", "t", NULL};
+	static const char *const falsy[] = {"no", "off", "0", "false", "n", "f", "", NULL};
 
 	for (const char *const *t = truthy; *t; t++)
 		if (strcasecmp(s, *t) == 0)
@@ -135,8 +146,10 @@ static json_t *coerce_bool(struct module *m, const char *name, const json_t *v)
 		b = (int)json_integer_value(v);
 	if (b >= 0)
 		return json_boolean(b);
-	module_fail(m, "argument '%s' is of type %s and we were unable to convert to bool: "
-		    "use true/false, yes/no or 1/0", name, type_name(v));
+	module_fail(m,
+		    "argument '%s' is of type %s and we were unable to convert to bool: "
+		    "use true/false, yes/no or 1/0",
+		    name, type_name(v));
 	return NULL;
 }
 
@@ -193,14 +206,15 @@ static json_t *coerce_list(struct module *m, const char *name, enum opt_type ele
 	} else if (json_is_number(v)) {
 		raw = json_pack("[O]", v);
 	} else {
-		module_fail(m, "argument '%s' is of type %s and we were unable to convert to list", name,
-			    type_name(v));
+		module_fail(m, "argument '%s' is of type %s and we were unable to convert to list",
+			    name, type_name(v));
 		goto fail;
 	}
 	out = json_array();
 	if (!raw || !out)
 		goto fail;
-	json_array_foreach(raw, i, item) {
+	json_array_foreach(raw, i, item)
+	{
 		json_t *c = coerce(m, name, elements, OPT_STR, item);
 
 		if (!c || json_array_append_new(out, c) != 0)
@@ -249,8 +263,10 @@ static json_t *coerce_dict(struct module *m, const char *name, const json_t *v)
 			return out;
 		json_decref(out);
 	}
-	module_fail(m, "argument '%s' is of type %s and we were unable to convert to dict "
-		    "(use a mapping or \"key=value, key2=value2\")", name, type_name(v));
+	module_fail(m,
+		    "argument '%s' is of type %s and we were unable to convert to dict "
+		    "(use a mapping or \"key=value, key2=value2\")",
+		    name, type_name(v));
 	return NULL;
 }
 
@@ -273,8 +289,10 @@ static json_t *coerce_path(struct module *m, const char *name, const json_t *v)
 
 	/* Checks on a path (inside a directory, beside a file) only hold if it cannot walk out. */
 	if (p && has_dotdot(p)) {
-		module_fail(m, "argument '%s': '..' is not allowed in a path, got '%s'; give the path "
-			    "without it", name, p);
+		module_fail(m,
+			    "argument '%s': '..' is not allowed in a path, got '%s'; give the path "
+			    "without it",
+			    name, p);
 		json_decref(s);
 		return NULL;
 	}
@@ -291,17 +309,24 @@ static json_t *coerce_path(struct module *m, const char *name, const json_t *v)
 	return out;
 }
 
-static json_t *coerce(struct module *m, const char *name, enum opt_type type, enum opt_type elements,
-		      const json_t *v)
+static json_t *coerce(struct module *m, const char *name, enum opt_type type,
+		      enum opt_type elements, const json_t *v)
 {
 	switch (type) {
-	case OPT_STR: return coerce_str(m, name, v);
-	case OPT_INT: return coerce_int(m, name, v);
-	case OPT_BOOL: return coerce_bool(m, name, v);
-	case OPT_LIST: return coerce_list(m, name, elements, v);
-	case OPT_DICT: return coerce_dict(m, name, v);
-	case OPT_PATH: return coerce_path(m, name, v);
-	case OPT_RAW: return json_incref((json_t *)v);
+	case OPT_STR:
+		return coerce_str(m, name, v);
+	case OPT_INT:
+		return coerce_int(m, name, v);
+	case OPT_BOOL:
+		return coerce_bool(m, name, v);
+	case OPT_LIST:
+		return coerce_list(m, name, elements, v);
+	case OPT_DICT:
+		return coerce_dict(m, name, v);
+	case OPT_PATH:
+		return coerce_path(m, name, v);
+	case OPT_RAW:
+		return json_incref((json_t *)v);
 	}
 	return NULL;
 }
@@ -350,11 +375,9 @@ static void collect_secrets(struct module *m, const json_t *v)
 	if (json_is_string(v)) {
 		module_add_secret(m, json_string_value(v));
 	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, item)
-			collect_secrets(m, item);
+		json_array_foreach(v, i, item) collect_secrets(m, item);
 	} else if (json_is_object(v)) {
-		json_object_foreach((json_t *)v, key, item)
-			collect_secrets(m, item);
+		json_object_foreach((json_t *)v, key, item) collect_secrets(m, item);
 	}
 }
 
@@ -368,18 +391,17 @@ static void collect_url_secrets(struct module *m, const json_t *v)
 	if (json_is_string(v)) {
 		module_add_url_secrets(m, json_string_value(v));
 	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, item)
-			collect_url_secrets(m, item);
+		json_array_foreach(v, i, item) collect_url_secrets(m, item);
 	} else if (json_is_object(v)) {
-		json_object_foreach((json_t *)v, key, item)
-			collect_url_secrets(m, item);
+		json_object_foreach((json_t *)v, key, item) collect_url_secrets(m, item);
 	}
 }
 
 static void read_ansible_key(struct module *m, const char *key, const json_t *v)
 {
-	int b = json_is_boolean(v) ? json_is_true(v)
-		: json_is_string(v) ? bool_from_string(json_string_value(v)) : -1;
+	int b = json_is_boolean(v)  ? json_is_true(v)
+		: json_is_string(v) ? bool_from_string(json_string_value(v))
+				    : -1;
 
 	if (strcmp(key, "_ansible_check_mode") == 0)
 		m->check_mode = b == 1;
@@ -398,11 +420,13 @@ static int reject_unknown(struct module *m, const json_t *args)
 	const char *key;
 	json_t *v;
 
-	json_object_foreach((json_t *)args, key, v) {
+	json_object_foreach((json_t *)args, key, v)
+	{
 		if (strncmp(key, "_ansible_", 9) == 0 || option_find(m->options, key))
 			continue;
 		if (u < sizeof(unknown)) {
-			int n = snprintf(unknown + u, sizeof(unknown) - u, "%s%.64s", u ? ", " : "", key);
+			int n = snprintf(unknown + u, sizeof(unknown) - u, "%s%.64s", u ? ", " : "",
+					 key);
 
 			u += n > 0 ? (size_t)n : 0;
 		}
@@ -410,12 +434,15 @@ static int reject_unknown(struct module *m, const json_t *args)
 	if (!u)
 		return 0;
 	for (const struct option_spec *o = m->options; o->name && s < sizeof(supported); o++) {
-		int n = snprintf(supported + s, sizeof(supported) - s, "%s%s", s ? ", " : "", o->name);
+		int n =
+		    snprintf(supported + s, sizeof(supported) - s, "%s%s", s ? ", " : "", o->name);
 
 		s += n > 0 ? (size_t)n : 0;
 	}
-	return module_fail(m, "Unsupported parameters for (%s) module: %s. Supported parameters "
-			   "include: %s.", m->name, unknown, supported);
+	return module_fail(m,
+			   "Unsupported parameters for (%s) module: %s. Supported parameters "
+			   "include: %s.",
+			   m->name, unknown, supported);
 }
 
 /* The user's value for o (by name or alias), or NULL. */
@@ -462,7 +489,10 @@ static void join_or(const char *const *names, char *out, size_t size)
 		n++;
 	out[0] = '\0';
 	for (size_t i = 0; i < n && used < size; i++) {
-		int w = snprintf(out + used, size - used, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ",
+		int w = snprintf(out + used, size - used, "%s%s",
+				 i == 0	      ? ""
+				 : i + 1 == n ? " or "
+					      : ", ",
 				 names[i]);
 
 		if (w < 0)
@@ -512,9 +542,8 @@ static int validate(struct module *m, const json_t *args)
 	const char *key;
 	json_t *v;
 
-	json_object_foreach((json_t *)args, key, v)
-		if (strncmp(key, "_ansible_", 9) == 0)
-			read_ansible_key(m, key, v);
+	json_object_foreach((json_t *)args, key, v) if (strncmp(key, "_ansible_", 9) == 0)
+	    read_ansible_key(m, key, v);
 	/* Secrets first, so that any later message is scrubbed even if validation stops early. */
 	for (const struct option_spec *o = m->options; o->name; o++) {
 		if (o->no_log && given_value(args, o))
@@ -590,7 +619,8 @@ static void set_invocation(struct module *m, const json_t *args)
 	json_t *shown = json_object(), *v;
 	const char *key;
 
-	json_object_foreach((json_t *)(args ? args : m->params), key, v) {
+	json_object_foreach((json_t *)(args ? args : m->params), key, v)
+	{
 		const struct option_spec *o = option_find(m->options, key);
 
 		if (strncmp(key, "_ansible_", 9) == 0)
@@ -803,9 +833,9 @@ void module_add_diff(struct module *m, const char *header, const char *before, c
 		diff = json_array();
 		json_object_set_new(m->result, "diff", diff);
 	}
-	json_array_append_new(diff, json_pack("{s:s, s:s, s:s, s:s}", "before", before ? before : "",
-					      "after", after ? after : "", "before_header", header,
-					      "after_header", header));
+	json_array_append_new(diff, json_pack("{s:s, s:s, s:s, s:s}", "before",
+					      before ? before : "", "after", after ? after : "",
+					      "before_header", header, "after_header", header));
 }
 
 void module_add_secret(struct module *m, const char *secret)
@@ -819,7 +849,8 @@ void module_add_url_secrets(struct module *m, const char *text)
 	size_t offset, len;
 
 	for (const char *p = text; p && url_find_credential(p, &offset, &len); p += offset + len) {
-		char *raw = strndup(p + offset, len), *decoded = url_percent_decode(p + offset, len);
+		char *raw = strndup(p + offset, len),
+		     *decoded = url_percent_decode(p + offset, len);
 
 		module_add_secret(m, raw);
 		if (raw && decoded && strcmp(raw, decoded) != 0)
@@ -878,7 +909,8 @@ char *module_scrub(const struct module *m, const char *text)
 	size_t i;
 	json_t *s;
 
-	json_array_foreach(m->secrets, i, s) {
+	json_array_foreach(m->secrets, i, s)
+	{
 		char *next;
 
 		if (!out || !strstr(out, json_string_value(s)))
@@ -913,7 +945,8 @@ static void scrub_keys(const struct module *m, json_t *obj)
 	json_t *item;
 	void *tmp;
 
-	json_object_foreach_safe(obj, tmp, key, item) {
+	json_object_foreach_safe(obj, tmp, key, item)
+	{
 		char *clean = module_scrub(m, key);
 
 		if (clean && strcmp(clean, key) != 0) {
@@ -932,18 +965,22 @@ static void scrub_tree(const struct module *m, json_t *v, int depth)
 	size_t i;
 
 	if (json_is_array(v)) {
-		json_array_foreach(v, i, item) {
+		json_array_foreach(v, i, item)
+		{
 			if (json_is_string(item))
-				json_array_set_new(v, i, scrubbed_string(m, json_string_value(item)));
+				json_array_set_new(v, i,
+						   scrubbed_string(m, json_string_value(item)));
 			else
 				scrub_tree(m, item, depth + 1);
 		}
 	} else if (json_is_object(v)) {
 		if (depth > 0)
 			scrub_keys(m, v);
-		json_object_foreach(v, key, item) {
+		json_object_foreach(v, key, item)
+		{
 			if (json_is_string(item))
-				json_object_set_new(v, key, scrubbed_string(m, json_string_value(item)));
+				json_object_set_new(v, key,
+						    scrubbed_string(m, json_string_value(item)));
 			else
 				scrub_tree(m, item, depth + 1);
 		}
@@ -968,8 +1005,8 @@ char *module_result_dump(struct module *m)
 /* ---- the option table as data ------------------------------------------------------------- */
 
 static const char *const OPT_TYPE_NAMES[] = {
-	[OPT_STR] = "str",   [OPT_INT] = "int",   [OPT_BOOL] = "bool", [OPT_LIST] = "list",
-	[OPT_DICT] = "dict", [OPT_PATH] = "path", [OPT_RAW] = "raw",
+    [OPT_STR] = "str",	 [OPT_INT] = "int",   [OPT_BOOL] = "bool", [OPT_LIST] = "list",
+    [OPT_DICT] = "dict", [OPT_PATH] = "path", [OPT_RAW] = "raw",
 };
 
 static json_t *string_array(const char *const *items)
@@ -1008,7 +1045,7 @@ static json_t *describe_option(struct module *m, const struct option_spec *o)
 }
 
 static json_t *describe(const char *name, const struct option_spec *options,
-		       const struct module_spec *spec)
+			const struct module_spec *spec)
 {
 	struct module m;
 	json_t *opts, *out = NULL;
@@ -1081,7 +1118,8 @@ static int run_module(int argc, char **argv, const char *name, const struct opti
 	if ((spec ? module_init_spec(&m, spec) : module_init(&m, name, options)) < 0)
 		return 1;
 	if (argc != 2)
-		module_fail(&m, "usage: %s ARGS_FILE (a JSON object of options, as Ansible passes it)",
+		module_fail(&m,
+			    "usage: %s ARGS_FILE (a JSON object of options, as Ansible passes it)",
 			    name);
 	else if (module_load_file(&m, argv[1]) == 0 && run(&m) < 0 && !m.failed)
 		module_fail(&m, "%s failed without a message (a bug: please report it)", name);

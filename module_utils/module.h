@@ -48,12 +48,12 @@ struct option_spec {
 	const char *name;
 	enum opt_type type;
 	bool required;
-	const char *def;             /* default, written as a user would (coerced like input) */
-	const char *const *choices;  /* NULL-terminated allowed values (OPT_STR only) */
-	bool no_log;                 /* value masked in every output */
-	enum opt_type elements;      /* for OPT_LIST: the type of each element (OPT_STR default) */
-	const char *const *aliases;  /* NULL-terminated other names accepted */
-	bool url;                    /* holds URLs (any depth): their credentials are secrets */
+	const char *def;	    /* default, written as a user would (coerced like input) */
+	const char *const *choices; /* NULL-terminated allowed values (OPT_STR only) */
+	bool no_log;		    /* value masked in every output */
+	enum opt_type elements;	    /* for OPT_LIST: the type of each element (OPT_STR default) */
+	const char *const *aliases; /* NULL-terminated other names accepted */
+	bool url;		    /* holds URLs (any depth): their credentials are secrets */
 };
 
 /*
@@ -89,7 +89,7 @@ struct state_handler {
 struct module_spec {
 	const char *name;
 	const struct option_spec *options;
-	const struct option_rule *rules;     /* {0}-terminated; may be NULL */
+	const struct option_rule *rules;    /* {0}-terminated; may be NULL */
 	const struct state_handler *states; /* {0}-terminated; NULL: a module without states */
 	module_run_fn before;		    /* may be NULL */
 	module_run_fn run;		    /* the module without states: its one job */
@@ -100,8 +100,8 @@ struct module {
 	const struct option_spec *options;
 	const struct module_spec *spec; /* NULL for modules without a table (tests) */
 	const char **state_choices;	/* the states of spec, NULL-terminated (malloc'ed) */
-	json_t *params;  /* validated options, defaults applied; absent optional options are null */
-	json_t *result;  /* what run() returns to Ansible */
+	json_t *params;	 /* validated options, defaults applied; absent optional options are null */
+	json_t *result;	 /* what run() returns to Ansible */
 	json_t *secrets; /* array of strings to scrub from every output */
 	bool check_mode;
 	bool diff_mode;
@@ -140,7 +140,7 @@ const char *module_str(const struct module *m, const char *option);
 long long module_int(const struct module *m, const char *option);
 bool module_bool(const struct module *m, const char *option);
 json_t *module_get(const struct module *m, const char *option); /* borrowed */
-bool module_has(const struct module *m, const char *option);   /* set and not null */
+bool module_has(const struct module *m, const char *option);	/* set and not null */
 size_t module_list_size(const struct module *m, const char *option);
 const char *module_list_str(const struct module *m, const char *option, size_t index);
 /* A list option joined with commas, as command-line flags take it (caller frees; NULL: ENOMEM). */
@@ -162,7 +162,8 @@ bool module_changed(const struct module *m);
 /* Adds one {before, after, before_header, after_header} entry to result.diff (diff mode only). */
 void module_add_diff(struct module *m, const char *header, const char *before, const char *after);
 /* A progress line on stderr ("NAME: text"), scrubbed like the result; stdout stays the JSON. */
-void module_note(const struct module *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void module_note(const struct module *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* A value derived from a secret (a decrypted key, a token) that must never be printed. */
 void module_add_secret(struct module *m, const char *secret);
 

@@ -30,7 +30,8 @@ int proc_run(char *const *argv, char *const *envp, long timeout_s, char *out, si
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDONLY);
 
-		if (null < 0 || dup2(null, 0) < 0 || dup2(pipefd[1], 1) < 0 || dup2(pipefd[1], 2) < 0)
+		if (null < 0 || dup2(null, 0) < 0 || dup2(pipefd[1], 1) < 0 ||
+		    dup2(pipefd[1], 2) < 0)
 			_exit(126);
 		execve(argv[0], argv, envp);
 		_exit(127);

@@ -99,7 +99,7 @@ static const char *stamp_before(const char *key, const char *suffix)
 
 static time_t parse_stamp(const char *stamp)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	const char *end;
 
 	if (!stamp)
@@ -112,7 +112,7 @@ static time_t parse_stamp(const char *stamp)
 
 time_t backup_key_time(const char *key)
 {
-	const char *suffixes[] = { "-snapshot.db.kms", ".tar.kms", ".kms" };
+	const char *suffixes[] = {"-snapshot.db.kms", ".tar.kms", ".kms"};
 
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
 		time_t t = parse_stamp(stamp_before(key, suffixes[i]));

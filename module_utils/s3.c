@@ -51,8 +51,8 @@ static int s3_target(struct aws *aws, const char *bucket, const char *key, struc
 			     key ? "/" : "", enc_key) < 0)
 			t->path = NULL;
 	} else {
-		if (asprintf(&t->base, "https://%s.s3.%s.amazonaws.com", enc_bucket, aws_region(aws)) <
-		    0)
+		if (asprintf(&t->base, "https://%s.s3.%s.amazonaws.com", enc_bucket,
+			     aws_region(aws)) < 0)
 			t->base = NULL;
 		if (asprintf(&t->path, "/%s", enc_key) < 0)
 			t->path = NULL;
@@ -73,20 +73,13 @@ enum error_reason s3_error_reason(long status, const char *code)
 		const char *code;
 		enum error_reason reason;
 	} codes[] = {
-	    {"NoSuchKey", ERROR_NOT_FOUND},
-	    {"NoSuchBucket", ERROR_NOT_FOUND},
-	    {"NoSuchUpload", ERROR_NOT_FOUND},
-	    {"NotFound", ERROR_NOT_FOUND},
-	    {"AccessDenied", ERROR_AUTH},
-	    {"SignatureDoesNotMatch", ERROR_AUTH},
-	    {"InvalidAccessKeyId", ERROR_AUTH},
-	    {"ExpiredToken", ERROR_AUTH},
-	    {"InvalidToken", ERROR_AUTH},
-	    {"AuthorizationHeaderMalformed", ERROR_AUTH},
-	    {"RequestTimeTooSkewed", ERROR_AUTH},
-	    {"BucketAlreadyOwnedByYou", ERROR_EXISTS},
-	    {"BucketAlreadyExists", ERROR_EXISTS},
-	    {"RequestTimeout", ERROR_TIMEOUT},
+	    {"NoSuchKey", ERROR_NOT_FOUND},	   {"NoSuchBucket", ERROR_NOT_FOUND},
+	    {"NoSuchUpload", ERROR_NOT_FOUND},	   {"NotFound", ERROR_NOT_FOUND},
+	    {"AccessDenied", ERROR_AUTH},	   {"SignatureDoesNotMatch", ERROR_AUTH},
+	    {"InvalidAccessKeyId", ERROR_AUTH},	   {"ExpiredToken", ERROR_AUTH},
+	    {"InvalidToken", ERROR_AUTH},	   {"AuthorizationHeaderMalformed", ERROR_AUTH},
+	    {"RequestTimeTooSkewed", ERROR_AUTH},  {"BucketAlreadyOwnedByYou", ERROR_EXISTS},
+	    {"BucketAlreadyExists", ERROR_EXISTS}, {"RequestTimeout", ERROR_TIMEOUT},
 	};
 
 	for (size_t i = 0; code && i < sizeof(codes) / sizeof(codes[0]); i++)
@@ -107,7 +100,7 @@ static int s3_fail(const char *op, const char *bucket, const char *key,
 		code = strdup("NotFound");
 	rc = error_set_reason(err, s3_error_reason(resp->status, code), rc,
 			      "S3 %s s3://%s/%s: HTTP %ld %s: %.300s", op, bucket, key ? key : "",
-		       resp->status, code ? code : "(no code)", msg ? msg : "(no message)");
+			      resp->status, code ? code : "(no code)", msg ? msg : "(no message)");
 	free(code);
 	free(msg);
 	return rc;
@@ -166,16 +159,16 @@ int s3_put_object(struct aws *aws, const char *bucket, const char *key, const vo
 		goto out;
 	}
 	rc = aws_call_send(aws,
-		       &(struct aws_call){.service = "s3",
-				      .method = "PUT",
-				      .base = t.base,
-				      .path = t.path,
-				      .headers = (const char *const *)lines,
-				      .body = data ? data : "",
-				      .body_len = len,
-				      .idempotent = true,
-				      .timeout_ms = AWS_TRANSFER_TIMEOUT_MS},
-		       &resp, err);
+			   &(struct aws_call){.service = "s3",
+					      .method = "PUT",
+					      .base = t.base,
+					      .path = t.path,
+					      .headers = (const char *const *)lines,
+					      .body = data ? data : "",
+					      .body_len = len,
+					      .idempotent = true,
+					      .timeout_ms = AWS_TRANSFER_TIMEOUT_MS},
+			   &resp, err);
 	if (rc < 0) {
 		rc = error_wrap(err, rc, "S3 PutObject s3://%s/%s", bucket, key);
 		goto out;
@@ -263,18 +256,19 @@ static int upload_create(struct s3_upload *u, struct error *err)
 	if (rc < 0)
 		return error_set(err, rc, "out of memory");
 	rc = aws_call_send(u->aws,
-		       &(struct aws_call){.service = "s3",
-				      .method = "POST",
-				      .base = t.base,
-				      .path = t.path,
-				      .query = "uploads=",
-				      .headers = (const char *const *)u->meta_lines},
-		       &resp, err);
+			   &(struct aws_call){.service = "s3",
+					      .method = "POST",
+					      .base = t.base,
+					      .path = t.path,
+					      .query = "uploads=",
+					      .headers = (const char *const *)u->meta_lines},
+			   &resp, err);
 	if (rc < 0)
 		rc = error_wrap(err, rc, "S3 CreateMultipartUpload s3://%s/%s", u->bucket, u->key);
 	else if (!aws_ok(&resp))
 		rc = s3_fail("CreateMultipartUpload", u->bucket, u->key, &resp, err);
-	else if (!(u->upload_id = aws_xml_get(resp.body ? resp.body : "", resp.body_len, "UploadId")))
+	else if (!(u->upload_id =
+		       aws_xml_get(resp.body ? resp.body : "", resp.body_len, "UploadId")))
 		rc = error_set(err, -EPROTO, "S3 CreateMultipartUpload s3://%s/%s: no UploadId",
 			       u->bucket, u->key);
 	http_response_free(&resp);
@@ -304,16 +298,16 @@ static int upload_part(struct s3_upload *u, struct error *err)
 		goto out;
 	}
 	rc = aws_call_send(u->aws,
-		       &(struct aws_call){.service = "s3",
-				      .method = "PUT",
-				      .base = t.base,
-				      .path = t.path,
-				      .query = query,
-				      .body = u->buf,
-				      .body_len = u->fill,
-				      .idempotent = true,
-				      .timeout_ms = AWS_TRANSFER_TIMEOUT_MS},
-		       &resp, err);
+			   &(struct aws_call){.service = "s3",
+					      .method = "PUT",
+					      .base = t.base,
+					      .path = t.path,
+					      .query = query,
+					      .body = u->buf,
+					      .body_len = u->fill,
+					      .idempotent = true,
+					      .timeout_ms = AWS_TRANSFER_TIMEOUT_MS},
+			   &resp, err);
 	if (rc < 0) {
 		rc = error_wrap(err, rc, "S3 UploadPart %u s3://%s/%s", number, u->bucket, u->key);
 		goto out;
@@ -505,16 +499,16 @@ int s3_upload_finish(struct s3_upload *u, struct s3_put_result *out, struct erro
 		if (rc < 0)
 			return error_set(err, rc, "out of memory");
 		rc = aws_call_send(u->aws,
-			       &(struct aws_call){.service = "s3",
-					      .method = "PUT",
-					      .base = t.base,
-					      .path = t.path,
-					      .headers = (const char *const *)u->meta_lines,
-					      .body = u->buf,
-					      .body_len = u->fill,
-					      .idempotent = true,
-					      .timeout_ms = AWS_TRANSFER_TIMEOUT_MS},
-			       &resp, err);
+				   &(struct aws_call){.service = "s3",
+						      .method = "PUT",
+						      .base = t.base,
+						      .path = t.path,
+						      .headers = (const char *const *)u->meta_lines,
+						      .body = u->buf,
+						      .body_len = u->fill,
+						      .idempotent = true,
+						      .timeout_ms = AWS_TRANSFER_TIMEOUT_MS},
+				   &resp, err);
 		if (rc < 0)
 			rc = error_wrap(err, rc, "S3 PutObject s3://%s/%s", u->bucket, u->key);
 		else if (!aws_ok(&resp))
@@ -555,13 +549,13 @@ void s3_upload_abort(struct s3_upload *u)
 	    asprintf(&query, "uploadId=%s", id) >= 0)
 		/* DELETE is idempotent: retried on 5xx; its failure leaves nothing more to do. */
 		aws_call_send(u->aws,
-			  &(struct aws_call){.service = "s3",
-					 .method = "DELETE",
-					 .base = t.base,
-					 .path = t.path,
-					 .query = query,
-					 .idempotent = true},
-			  &resp, &ignored);
+			      &(struct aws_call){.service = "s3",
+						 .method = "DELETE",
+						 .base = t.base,
+						 .path = t.path,
+						 .query = query,
+						 .idempotent = true},
+			      &resp, &ignored);
 	else
 		query = NULL;
 	free(u->upload_id);
@@ -608,15 +602,15 @@ int s3_get_object(struct aws *aws, const char *bucket, const char *key, uint64_t
 	else
 		snprintf(range, sizeof(range), "Range: bytes=%llu-", (unsigned long long)offset);
 	rc = aws_call_send(aws,
-		       &(struct aws_call){.service = "s3",
-				      .method = "GET",
-				      .base = t.base,
-				      .path = t.path,
-				      .headers = length || offset ? headers : NULL,
-				      .write = write,
-				      .write_ctx = ctx,
-				      .timeout_ms = AWS_TRANSFER_TIMEOUT_MS},
-		       &resp, err);
+			   &(struct aws_call){.service = "s3",
+					      .method = "GET",
+					      .base = t.base,
+					      .path = t.path,
+					      .headers = length || offset ? headers : NULL,
+					      .write = write,
+					      .write_ctx = ctx,
+					      .timeout_ms = AWS_TRANSFER_TIMEOUT_MS},
+			   &resp, err);
 	if (rc < 0)
 		rc = error_wrap(err, rc, "S3 GetObject s3://%s/%s", bucket, key);
 	else if (!aws_ok(&resp))
@@ -722,7 +716,8 @@ int s3_head_object(struct aws *aws, const char *bucket, const char *key, struct 
 	if (rc < 0)
 		return error_set(err, rc, "out of memory");
 	rc = aws_call_send(
-	    aws, &(struct aws_call){.service = "s3", .method = "HEAD", .base = t.base, .path = t.path},
+	    aws,
+	    &(struct aws_call){.service = "s3", .method = "HEAD", .base = t.base, .path = t.path},
 	    &resp, err);
 	if (rc < 0) {
 		rc = error_wrap(err, rc, "S3 HeadObject s3://%s/%s", bucket, key);
@@ -753,7 +748,8 @@ out:
 static int list_entry(const char *xml, size_t len, s3_list_fn fn, void *ctx, bool *bad)
 {
 	char *key = aws_xml_get(xml, len, "Key"), *size = aws_xml_get(xml, len, "Size");
-	char *modified = aws_xml_get(xml, len, "LastModified"), *etag = aws_xml_get(xml, len, "ETag");
+	char *modified = aws_xml_get(xml, len, "LastModified"),
+	     *etag = aws_xml_get(xml, len, "ETag");
 	int rc = 0;
 
 	*bad = !key || !size;
@@ -799,12 +795,12 @@ int s3_list_objects(struct aws *aws, const char *bucket, const char *prefix, s3_
 		}
 		http_response_free(&resp);
 		rc = aws_call_send(aws,
-			       &(struct aws_call){.service = "s3",
-					      .method = "GET",
-					      .base = t.base,
-					      .path = t.path,
-					      .query = query},
-			       &resp, err);
+				   &(struct aws_call){.service = "s3",
+						      .method = "GET",
+						      .base = t.base,
+						      .path = t.path,
+						      .query = query},
+				   &resp, err);
 		if (rc < 0) {
 			rc = error_wrap(err, rc, "S3 ListObjectsV2 s3://%s/%s", bucket,
 					prefix ? prefix : "");
@@ -860,12 +856,12 @@ int s3_delete_object(struct aws *aws, const char *bucket, const char *key, struc
 	if (rc < 0)
 		return error_set(err, rc, "out of memory");
 	rc = aws_call_send(aws,
-		       &(struct aws_call){.service = "s3",
-				      .method = "DELETE",
-				      .base = t.base,
-				      .path = t.path,
-				      .idempotent = true},
-		       &resp, err);
+			   &(struct aws_call){.service = "s3",
+					      .method = "DELETE",
+					      .base = t.base,
+					      .path = t.path,
+					      .idempotent = true},
+			   &resp, err);
 	if (rc < 0)
 		rc = error_wrap(err, rc, "S3 DeleteObject s3://%s/%s", bucket, key);
 	else if (!aws_ok(&resp))
@@ -905,16 +901,16 @@ static int delete_batch(struct aws *aws, const struct s3_target *t, const char *
 	}
 	snprintf(md5_h, sizeof(md5_h), "Content-MD5: %s", b64);
 	rc = aws_call_send(aws,
-		       &(struct aws_call){.service = "s3",
-				      .method = "POST",
-				      .base = t->base,
-				      .path = t->path,
-				      .query = "delete=",
-				      .headers = headers,
-				      .body = body.data,
-				      .body_len = body.len,
-				      .idempotent = true},
-		       &resp, err);
+			   &(struct aws_call){.service = "s3",
+					      .method = "POST",
+					      .base = t->base,
+					      .path = t->path,
+					      .query = "delete=",
+					      .headers = headers,
+					      .body = body.data,
+					      .body_len = body.len,
+					      .idempotent = true},
+			   &resp, err);
 	if (rc < 0) {
 		rc = error_wrap(err, rc, "S3 DeleteObjects s3://%s", bucket);
 		goto out;

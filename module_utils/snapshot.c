@@ -46,7 +46,8 @@ int snapshot_parser_init(struct snapshot_parser *p, const struct snapshot_sink *
 	p->body_md = EVP_MD_CTX_new();
 	p->all_md = EVP_MD_CTX_new();
 	p->blob = malloc(SNAPSHOT_FAST_BLOB_MAX);
-	if (!p->blob || !p->body_md || !p->all_md || !EVP_DigestInit_ex(p->body_md, EVP_sha256(), NULL) ||
+	if (!p->blob || !p->body_md || !p->all_md ||
+	    !EVP_DigestInit_ex(p->body_md, EVP_sha256(), NULL) ||
 	    !EVP_DigestInit_ex(p->all_md, EVP_sha256(), NULL)) {
 		snapshot_parser_free(p);
 		return error_set(err, -ENOMEM, "cannot set up SHA-256");
@@ -117,7 +118,8 @@ static int remote_error(struct snapshot_parser *p, const json_t *doc, const json
 	if (!msg)
 		msg = json_string_value(error);
 	p->remote_error = true;
-	return error_set(err, ETCD_EREMOTE, "etcd: %.400s", msg ? msg : "(an error without message)");
+	return error_set(err, ETCD_EREMOTE, "etcd: %.400s",
+			 msg ? msg : "(an error without message)");
 }
 
 /* The value of a standard base64 character (RFC 4648 §4), or -1. */
@@ -245,7 +247,8 @@ static int parse_line(struct snapshot_parser *p, const char *text, size_t len, s
 static int line_append(struct snapshot_parser *p, const char *data, size_t len, struct error *err)
 {
 	if (len > SNAPSHOT_LINE_MAX - p->line_len)
-		return error_set(err, -EPROTO, "a message longer than %u bytes: not a snapshot stream",
+		return error_set(err, -EPROTO,
+				 "a message longer than %u bytes: not a snapshot stream",
 				 SNAPSHOT_LINE_MAX);
 	if (p->line_len + len > p->line_cap) {
 		size_t cap = p->line_cap ? p->line_cap : 64u * 1024u;
@@ -266,8 +269,7 @@ static int line_append(struct snapshot_parser *p, const char *data, size_t len, 
 	return 0;
 }
 
-int snapshot_parser_feed(struct snapshot_parser *p, const char *data, size_t len,
-			 struct error *err)
+int snapshot_parser_feed(struct snapshot_parser *p, const char *data, size_t len, struct error *err)
 {
 	while (len) {
 		const char *nl = memchr(data, '\n', len);
@@ -363,14 +365,14 @@ int snapshot_stream(const struct etcd_client *c, const char *endpoint, long time
 	static const char *const headers[] = {"Content-Type: application/json",
 					      "Accept: application/json", NULL};
 	size_t ep_len = strlen(endpoint);
-	struct http_request req = {.method = "POST",
-				   .headers = headers,
-				   .body = "{}",
-				   .body_len = 2,
-				   .tls = &c->tls,
-				   .timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_STREAM_TIMEOUT_MS,
-				   .connect_timeout_ms = c->timeout_ms > 0 ? c->timeout_ms
-									   : DEFAULT_CALL_TIMEOUT_MS};
+	struct http_request req = {
+	    .method = "POST",
+	    .headers = headers,
+	    .body = "{}",
+	    .body_len = 2,
+	    .tls = &c->tls,
+	    .timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_STREAM_TIMEOUT_MS,
+	    .connect_timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : DEFAULT_CALL_TIMEOUT_MS};
 	struct http_response resp = {0};
 	struct stream s = {.rc = 0};
 	char *url = NULL;
@@ -382,9 +384,11 @@ int snapshot_stream(const struct etcd_client *c, const char *endpoint, long time
 	/* a peer that rejects our client certificate ends the TLS session after the handshake
 	 * (TLS 1.3 checks it late): http.c says ERROR_TLS_CLOSED */
 	if (rc < 0 && rc != ETCD_EREMOTE && c->tls.cert_file && error_is_tls(err))
-		error_wrap(err, rc, "%s: the TLS session was refused (are client_cert/client_key "
+		error_wrap(err, rc,
+			   "%s: the TLS session was refused (are client_cert/client_key "
 			   "signed by a CA the endpoint trusts, and does ca_cert sign its server "
-			   "certificate?)", endpoint);
+			   "certificate?)",
+			   endpoint);
 	if (rc < 0)
 		return rc;
 	while (ep_len && endpoint[ep_len - 1] == '/')
@@ -465,12 +469,14 @@ int snapshot_fetch(const struct etcd_client *c, long timeout_ms, const struct sn
 						 summary);
 			rc = sink->reset(sink->ctx, err);
 			if (rc < 0)
-				return error_wrap(err, rc, "restarting the sink after: %s", summary);
+				return error_wrap(err, rc, "restarting the sink after: %s",
+						  summary);
 		}
 		out->attempts++;
 		rc = snapshot_stream(c, c->endpoints[i], timeout_ms, sink, out, &one);
 		if (rc == 0) {
-			out->endpoint_healthy = i == healthy || etcd_health(c, c->endpoints[i], &one) == 0;
+			out->endpoint_healthy =
+			    i == healthy || etcd_health(c, c->endpoints[i], &one) == 0;
 			memcpy(out->failures, summary, sizeof(out->failures));
 			return 0;
 		}
@@ -559,7 +565,8 @@ static void read_metas(int fd, uint64_t size, struct snapshot_bolt_meta meta[2],
 	ok[1] = false;
 	error_set(&errs[1], -EBADMSG, "not found at any page size");
 	for (const uint32_t *ps = ok[0] ? &meta[0].page_size : sizes; *ps && !ok[1]; ps++) {
-		if (size < (uint64_t)*ps + sizeof(page) || fs_read_at(fd, page, sizeof(page), *ps) < 0)
+		if (size < (uint64_t)*ps + sizeof(page) ||
+		    fs_read_at(fd, page, sizeof(page), *ps) < 0)
 			break;
 		ok[1] = snapshot_bolt_meta_parse(page, sizeof(page), &meta[1], &errs[1]) == 0 &&
 			meta[1].page_size == *ps;
@@ -586,13 +593,14 @@ static int hash_file(int fd, const char *name, uint64_t size, uint64_t body_len,
 	}
 	while (offset < size) {
 		size_t len = size - offset < READ_CHUNK ? (size_t)(size - offset) : READ_CHUNK;
-		size_t in_body = offset >= body_len ? 0
+		size_t in_body = offset >= body_len	   ? 0
 				 : body_len - offset < len ? (size_t)(body_len - offset)
-							  : len;
+							   : len;
 
 		rc = fs_read_at(fd, buf, len, offset);
 		if (rc < 0) {
-			error_set(err, rc, "%s: read failed at %llu", name, (unsigned long long)offset);
+			error_set(err, rc, "%s: read failed at %llu", name,
+				  (unsigned long long)offset);
 			goto out;
 		}
 		EVP_DigestUpdate(all_md, buf, len);
@@ -627,7 +635,8 @@ static int check_meta_fits(const struct snapshot_bolt_meta *meta, uint64_t data_
 				 "%s: the bbolt meta points past its last page (root %llu, "
 				 "freelist %llu, %llu pages)",
 				 name, (unsigned long long)meta->root,
-				 (unsigned long long)meta->freelist, (unsigned long long)meta->pgid);
+				 (unsigned long long)meta->freelist,
+				 (unsigned long long)meta->pgid);
 	return 0;
 }
 
@@ -650,15 +659,17 @@ int snapshot_fd_verify(int fd, const char *name, bool skip_hash, bool allow_no_h
 	if (out->size % 512 == SNAPSHOT_HASH_SIZE)
 		out->hash_present = true;
 	else if (out->size % 512 != 0)
-		return error_set(err, -EBADMSG,
-				 "%s: %llu bytes is neither whole 512-byte pages nor pages + etcd's "
-				 "32-byte hash: truncated or not a snapshot",
-				 name, (unsigned long long)out->size);
+		return error_set(
+		    err, -EBADMSG,
+		    "%s: %llu bytes is neither whole 512-byte pages nor pages + etcd's "
+		    "32-byte hash: truncated or not a snapshot",
+		    name, (unsigned long long)out->size);
 	data_size = out->size - (out->hash_present ? SNAPSHOT_HASH_SIZE : 0);
 	read_metas(fd, data_size, meta, out->meta_ok, errs);
 	if (!out->meta_ok[0] && !out->meta_ok[1])
-		return error_set(err, -EBADMSG, "%s: no valid bbolt meta page: page 0: %s; page 1: %s",
-				 name, errs[0].msg, errs[1].msg);
+		return error_set(err, -EBADMSG,
+				 "%s: no valid bbolt meta page: page 0: %s; page 1: %s", name,
+				 errs[0].msg, errs[1].msg);
 	use = !out->meta_ok[0] || (out->meta_ok[1] && meta[1].txid > meta[0].txid) ? 1 : 0;
 	out->meta_in_use = use;
 	out->page_size = meta[use].page_size;
@@ -671,16 +682,18 @@ int snapshot_fd_verify(int fd, const char *name, bool skip_hash, bool allow_no_h
 	if (rc < 0 || skip_hash)
 		return rc;
 	if (!out->hash_present)
-		return allow_no_hash ? 0
-				     : error_set(err, -EBADMSG,
-						 "%s: no trailing SHA-256 (a copy of a data dir's "
-						 "db, not a snapshot): set skip_hash_check to use it",
-						 name);
+		return allow_no_hash
+			   ? 0
+			   : error_set(err, -EBADMSG,
+				       "%s: no trailing SHA-256 (a copy of a data dir's "
+				       "db, not a snapshot): set skip_hash_check to use it",
+				       name);
 	if (memcmp(body, trailer, SNAPSHOT_HASH_SIZE) != 0)
-		return error_set(err, -EBADMSG,
-				 "%s: the trailing SHA-256 does not match the first %llu bytes: the "
-				 "file is corrupt",
-				 name, (unsigned long long)data_size);
+		return error_set(
+		    err, -EBADMSG,
+		    "%s: the trailing SHA-256 does not match the first %llu bytes: the "
+		    "file is corrupt",
+		    name, (unsigned long long)data_size);
 	return 0;
 }
 

@@ -67,7 +67,7 @@ struct snapshot_result {
 	uint64_t revision;    /* header.revision read before the stream; the snapshot's is >= */
 	uint64_t size;	      /* bytes given to the sink, trailing hash included */
 	unsigned char sha256[SNAPSHOT_HASH_SIZE]; /* SHA-256 of those bytes (the whole file) */
-	unsigned attempts;			  /* streams started (1 when the first one succeeded) */
+	unsigned attempts;     /* streams started (1 when the first one succeeded) */
 	bool endpoint_healthy; /* the endpoint answered /health true (before, or for a fallback
 				  endpoint just after, its stream) */
 	char failures[ERROR_MSG_MAX]; /* why earlier attempts failed ("; "-joined), or "" */
@@ -80,14 +80,14 @@ struct snapshot_parser {
 	char *line;			  /* the incomplete line, at most SNAPSHOT_LINE_MAX */
 	size_t line_len, line_cap;
 	unsigned char *blob; /* SNAPSHOT_FAST_BLOB_MAX bytes: a blob decoded on the fast path */
-	void *body_md;			  /* EVP_MD_CTX: SHA-256 of all but the last 32 bytes */
-	void *all_md;			  /* EVP_MD_CTX: SHA-256 of every byte */
+	void *body_md;	     /* EVP_MD_CTX: SHA-256 of all but the last 32 bytes */
+	void *all_md;	     /* EVP_MD_CTX: SHA-256 of every byte */
 	unsigned char tail[SNAPSHOT_HASH_SIZE];
 	size_t tail_len;
-	uint64_t size;	      /* bytes given to the sink */
-	uint64_t messages;    /* result objects seen */
-	bool remote_error;    /* an {"error":...} line came */
-	bool sink_failed;     /* the sink refused bytes (its error is the parser's error) */
+	uint64_t size;	   /* bytes given to the sink */
+	uint64_t messages; /* result objects seen */
+	bool remote_error; /* an {"error":...} line came */
+	bool sink_failed;  /* the sink refused bytes (its error is the parser's error) */
 };
 
 int snapshot_parser_init(struct snapshot_parser *p, const struct snapshot_sink *sink,
@@ -133,11 +133,11 @@ struct snapshot_file_info {
 	uint64_t size;
 	unsigned char sha256[SNAPSHOT_HASH_SIZE]; /* of the whole file */
 	bool hash_present;			  /* size % 512 == 32 */
-	uint32_t page_size;			  /* of the meta in use (the valid one with the higher txid) */
+	uint32_t page_size; /* of the meta in use (the valid one with the higher txid) */
 	uint64_t txid;
 	uint64_t pgid;
-	int meta_in_use;   /* 0 or 1 */
-	bool meta_ok[2];   /* which meta pages are valid */
+	int meta_in_use; /* 0 or 1 */
+	bool meta_ok[2]; /* which meta pages are valid */
 };
 
 /*

@@ -34,7 +34,7 @@ static int ca_json(const struct stepca *ca, const char *method, const char *path
 		   const json_t *body, const struct http_tls *client, json_t **out,
 		   struct error *err)
 {
-	struct http_tls tls = { .ca_file = ca->root_file };
+	struct http_tls tls = {.ca_file = ca->root_file};
 	char *url = ca_endpoint(ca, path);
 	int rc;
 
@@ -54,8 +54,10 @@ int stepca_health(const struct stepca *ca, struct error *err)
 	json_t *answer = NULL;
 	int rc = ca_json(ca, "GET", "/health", NULL, NULL, &answer, err);
 
-	if (rc == 0 && strcmp(json_string_value(json_object_get(answer, "status")) ?: "", "ok") != 0)
-		rc = error_set(err, -EPROTO, "%s/health did not answer {\"status\":\"ok\"}", ca->url);
+	if (rc == 0 &&
+	    strcmp(json_string_value(json_object_get(answer, "status")) ?: "", "ok") != 0)
+		rc = error_set(err, -EPROTO, "%s/health did not answer {\"status\":\"ok\"}",
+			       ca->url);
 	json_decref(answer);
 	return rc;
 }
@@ -66,7 +68,8 @@ static json_t *find_in_page(const json_t *page, const char *name)
 	json_t *p;
 	size_t i;
 
-	json_array_foreach(json_object_get(page, "provisioners"), i, p) {
+	json_array_foreach(json_object_get(page, "provisioners"), i, p)
+	{
 		const char *type = json_string_value(json_object_get(p, "type"));
 		const char *pname = json_string_value(json_object_get(p, "name"));
 
@@ -122,7 +125,8 @@ out:
 	return rc;
 }
 
-/* https://HOST[:PORT]/1.0/sign from the CA URL, as the step CLI makes it (step-ca ignores the port). */
+/* https://HOST[:PORT]/1.0/sign from the CA URL, as the step CLI makes it (step-ca ignores the
+ * port). */
 static char *sign_audience(const char *ca_url)
 {
 	const char *host = strstr(ca_url, "://");
@@ -153,9 +157,9 @@ static json_t *token_claims(const char *provisioner, const char *aud, const char
 	return claims;
 }
 
-int stepca_sign_token(EVP_PKEY *key, const char *kid, const char *provisioner,
-		      const char *ca_url, const char *subject, const char *const *sans,
-		      size_t n_sans, const char *root_fingerprint, char **token, struct error *err)
+int stepca_sign_token(EVP_PKEY *key, const char *kid, const char *provisioner, const char *ca_url,
+		      const char *subject, const char *const *sans, size_t n_sans,
+		      const char *root_fingerprint, char **token, struct error *err)
 {
 	char *aud = sign_audience(ca_url), *jti = jose_random_jti();
 	json_t *header = json_pack("{s:s, s:s, s:s}", "alg", "ES256", "kid", kid, "typ", "JWT");
@@ -195,15 +199,15 @@ static int chain_pem_of(const json_t *answer, char **chain_pem, struct error *er
 	} else {
 		json_incref(chain);
 	}
-	json_array_foreach(chain, i, item)
-		total += json_string_length(item) + 1;
+	json_array_foreach(chain, i, item) total += json_string_length(item) + 1;
 	out = calloc(1, total);
 	if (!out || !json_array_size(chain)) {
 		free(out);
 		json_decref(chain);
 		return error_set(err, -EPROTO, "the CA answered without a certificate");
 	}
-	json_array_foreach(chain, i, item) {
+	json_array_foreach(chain, i, item)
+	{
 		strcat(out, json_string_value(item) ?: "");
 		if (total > 1 && out[0] && out[strlen(out) - 1] != '\n')
 			strcat(out, "\n");
@@ -236,7 +240,7 @@ int stepca_sign(const struct stepca *ca, const char *csr_pem, const char *token,
 int stepca_renew(const struct stepca *ca, const char *cert_file, const char *key_file,
 		 char **chain_pem, struct error *err)
 {
-	struct http_tls client = { .cert_file = cert_file, .key_file = key_file };
+	struct http_tls client = {.cert_file = cert_file, .key_file = key_file};
 	json_t *answer = NULL;
 	int rc;
 
@@ -254,8 +258,8 @@ static double duration_unit(const char *s, size_t *len)
 	static const struct {
 		const char *name;
 		double seconds;
-	} units[] = { { "ns", 1e-9 }, { "us", 1e-6 }, { "\xc2\xb5s", 1e-6 }, { "ms", 1e-3 },
-		      { "s", 1 },     { "m", 60 },    { "h", 3600 } };
+	} units[] = {{"ns", 1e-9}, {"us", 1e-6}, {"\xc2\xb5s", 1e-6}, {"ms", 1e-3},
+		     {"s", 1},	   {"m", 60},	 {"h", 3600}};
 
 	/* Longest match first: "ms" before "m". */
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
@@ -337,7 +341,8 @@ const json_t *stepca_config_provisioner(const json_t *config, const char *name)
 	json_t *p;
 	size_t i;
 
-	json_array_foreach(list, i, p) {
+	json_array_foreach(list, i, p)
+	{
 		const char *type = json_string_value(json_object_get(p, "type"));
 		const char *n = json_string_value(json_object_get(p, "name"));
 

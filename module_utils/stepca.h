@@ -48,9 +48,9 @@ const json_t *stepca_config_provisioner(const json_t *config, const char *name);
  * kid = the provisioner key's kid, iss = provisioner, aud = https://<ca host>/1.0/sign,
  * sub = subject, sans, iat = nbf = now, exp = now + 5 min, a random jti, sha = root fingerprint.
  */
-int stepca_sign_token(EVP_PKEY *key, const char *kid, const char *provisioner,
-		      const char *ca_url, const char *subject, const char *const *sans,
-		      size_t n_sans, const char *root_fingerprint, char **token, struct error *err);
+int stepca_sign_token(EVP_PKEY *key, const char *kid, const char *provisioner, const char *ca_url,
+		      const char *subject, const char *const *sans, size_t n_sans,
+		      const char *root_fingerprint, char **token, struct error *err);
 
 /*
  * POST /1.0/sign. not_after may be NULL (the provisioner's default) or a Go duration ("720h").

@@ -97,8 +97,8 @@ static unsigned header_checksum(const struct ustar_header *h)
 	for (size_t i = 0; i < TAR_BLOCK; i++)
 		sum += (i >= offsetof(struct ustar_header, chksum) &&
 			i < offsetof(struct ustar_header, chksum) + sizeof(h->chksum))
-			       ? ' '
-			       : p[i];
+			   ? ' '
+			   : p[i];
 	return sum;
 }
 
@@ -252,10 +252,9 @@ static int write_root(struct tar_writer *w, const char *dir, struct error *err)
 int tar_write_dir(const char *dir, const char *const *exclude, bool zero_mtime, tar_sink_fn sink,
 		  void *ctx, struct tar_stats *stats, struct error *err)
 {
-	struct tar_stats local = { 0 };
+	struct tar_stats local = {0};
 	struct tar_writer w = {
-		.sink = sink, .ctx = ctx, .zero_mtime = zero_mtime, .exclude = exclude
-	};
+	    .sink = sink, .ctx = ctx, .zero_mtime = zero_mtime, .exclude = exclude};
 	int rc;
 
 	w.stats = stats ? stats : &local;
@@ -289,11 +288,11 @@ struct tar_reader {
 	char *dest;
 	unsigned char header[TAR_BLOCK];
 	size_t header_used;
-	int fd;		     /* file being written, or -1 */
-	char *file_path;     /* its path, for messages */
-	uint64_t data_left;  /* bytes of the current file still to come */
-	uint64_t pad_left;   /* padding after it */
-	int zero_blocks;     /* consecutive zero headers; 2 = end of archive */
+	int fd;		    /* file being written, or -1 */
+	char *file_path;    /* its path, for messages */
+	uint64_t data_left; /* bytes of the current file still to come */
+	uint64_t pad_left;  /* padding after it */
+	int zero_blocks;    /* consecutive zero headers; 2 = end of archive */
 	struct dir_fixup *dirs;
 	size_t n_dirs;
 	struct tar_stats stats;
@@ -413,11 +412,11 @@ static int start_dir(struct tar_reader *r, const char *name, const struct ustar_
 	if (!grown)
 		return error_set(err, -ENOMEM, "tar: out of memory");
 	r->dirs = grown;
-	r->dirs[r->n_dirs] = (struct dir_fixup){ .path = strdup(path),
-						 .mode = (mode_t)(mode & 07777),
-						 .uid = (uid_t)uid,
-						 .gid = (gid_t)gid,
-						 .mtime = (time_t)mtime };
+	r->dirs[r->n_dirs] = (struct dir_fixup){.path = strdup(path),
+						.mode = (mode_t)(mode & 07777),
+						.uid = (uid_t)uid,
+						.gid = (gid_t)gid,
+						.mtime = (time_t)mtime};
 	if (!r->dirs[r->n_dirs].path)
 		return error_set(err, -ENOMEM, "tar: out of memory");
 	r->n_dirs++;
@@ -438,8 +437,8 @@ static int start_file(struct tar_reader *r, const char *name, const struct ustar
 	if (rc < 0)
 		return rc;
 	/* The final mode from the first byte; fchmod only undoes a narrowing umask. */
-	r->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		     (mode_t)(mode & 0777));
+	r->fd =
+	    open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)(mode & 0777));
 	if (r->fd < 0)
 		return error_set(err, -errno, "%s: %s", path, strerror(errno));
 	if (fchmod(r->fd, (mode_t)(mode & 07777)) < 0)
@@ -464,8 +463,8 @@ static int end_file(struct tar_reader *r, struct error *err)
 	int rc = 0;
 
 	parse_octal(h->mtime, sizeof(h->mtime), &mtime);
-	if (futimens(r->fd, (struct timespec[2]){ { .tv_nsec = UTIME_OMIT },
-						  { .tv_sec = (time_t)mtime } }) < 0 ||
+	if (futimens(r->fd, (struct timespec[2]){{.tv_nsec = UTIME_OMIT},
+						 {.tv_sec = (time_t)mtime}}) < 0 ||
 	    fsync(r->fd) < 0)
 		rc = error_set(err, -errno, "%s: %s", r->file_path, strerror(errno));
 	if (close(r->fd) < 0 && rc == 0)
@@ -508,14 +507,14 @@ static int handle_header(struct tar_reader *r, struct error *err)
 	case '\0':
 		return start_file(r, name, h, mode, size, err);
 	default:
-		return error_set(err, -EINVAL, "tar: %s: entry type '%c' refused (only files and "
-					       "directories are restored)",
+		return error_set(err, -EINVAL,
+				 "tar: %s: entry type '%c' refused (only files and "
+				 "directories are restored)",
 				 name, h->typeflag);
 	}
 }
 
-static int write_data(struct tar_reader *r, const unsigned char *buf, size_t len,
-		      struct error *err)
+static int write_data(struct tar_reader *r, const unsigned char *buf, size_t len, struct error *err)
 {
 	while (len > 0) {
 		ssize_t n = write(r->fd, buf, len);
@@ -553,8 +552,9 @@ int tar_reader_write(struct tar_reader *r, const void *data, size_t len, struct 
 			take = len;
 			for (size_t i = 0; i < len; i++)
 				if (p[i] != 0)
-					return error_set(err, -EINVAL,
-							 "tar: data after the end-of-archive marker");
+					return error_set(
+					    err, -EINVAL,
+					    "tar: data after the end-of-archive marker");
 		} else {
 			take = TAR_BLOCK - r->header_used;
 			take = len < take ? len : take;
@@ -582,7 +582,7 @@ int tar_reader_finish(struct tar_reader *r, struct tar_stats *stats, struct erro
 	/* Deepest directories first, so a parent's mode never blocks fixing a child. */
 	for (size_t i = r->n_dirs; rc == 0 && i-- > 0;) {
 		const struct dir_fixup *d = &r->dirs[i];
-		struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = d->mtime } };
+		struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = d->mtime}};
 
 		if ((geteuid() == 0 && chown(d->path, d->uid, d->gid) < 0) ||
 		    chmod(d->path, d->mode) < 0 || utimensat(AT_FDCWD, d->path, times, 0) < 0)

@@ -43,7 +43,7 @@ struct timer_unit {
 	const char *user; /* NULL: root (systemd's default) */
 	const char *group;
 	const char *working_directory;
-	const char *log_file; /* stdout and stderr appended to it, or NULL for the journal */
+	const char *log_file;	    /* stdout and stderr appended to it, or NULL for the journal */
 	const struct unit_env *env; /* rendered sorted by name, so order never causes a change */
 	size_t env_count;
 	const char *const *on_calendar;

@@ -164,10 +164,12 @@ static int check_numbers(struct module *m, struct job *j)
 	    etcd_semver_parse(module_str(m, "target_version"), &j->target) < 0)
 		return module_fail(m, "target_version: '%s' is not an etcd version such as v3.5.16",
 				   module_str(m, "target_version"));
-	if (module_int(m, "fsync_writes") < 1 || module_int(m, "fsync_writes") > DISK_FSYNC_MAX_WRITES)
-		return module_fail(m, "fsync_writes must be between 1 and %d", DISK_FSYNC_MAX_WRITES);
+	if (module_int(m, "fsync_writes") < 1 ||
+	    module_int(m, "fsync_writes") > DISK_FSYNC_MAX_WRITES)
+		return module_fail(m, "fsync_writes must be between 1 and %d",
+				   DISK_FSYNC_MAX_WRITES);
 	return read_ms(m, "fsync_warn_ms", &j->fsync_warn_ms) < 0 ||
-			       read_ms(m, "fsync_fail_ms", &j->fsync_fail_ms) < 0
+		       read_ms(m, "fsync_fail_ms", &j->fsync_fail_ms) < 0
 		   ? -1
 		   : 0;
 }
@@ -182,8 +184,8 @@ static int read_options(struct module *m, struct job *j)
 	j->peer_urls = list_option(m, "peer_urls", &j->n_peer_urls);
 	if (!j->endpoints || !j->peer_urls)
 		return module_fail(m, "out of memory");
-	j->disk_only = n == 0 && module_has(m, "data_dir") &&
-		       strcmp(module_str(m, "state"), "query") == 0;
+	j->disk_only =
+	    n == 0 && module_has(m, "data_dir") && strcmp(module_str(m, "state"), "query") == 0;
 	if (n == 0 && !j->disk_only)
 		return module_fail(m, "endpoints: give at least one client URL");
 	if (check_urls(m, "endpoints", j->endpoints, n, true) < 0 ||
@@ -245,7 +247,8 @@ static const char *tls_hint(const struct module *m, const struct error *err)
 			     "cluster's CA)";
 	case ERROR_GATEWAY_CLOSED:
 		/* etcd 3.4's gateway dials its own gRPC port with the server certificate as client
-		 * certificate; without clientAuth usage that fails and the gateway says only this */
+		 * certificate; without clientAuth usage that fails and the gateway says only this
+		 */
 		return " (the member's JSON gateway cannot reach its own gRPC server: with "
 		       "--client-cert-auth its server certificate must also allow client "
 		       "authentication)";
@@ -435,7 +438,9 @@ static void report_health(struct module *m, struct job *j, const struct etcd_pro
 	char label[128] = "none", unhealthy[512];
 
 	for (size_t i = 0; i < n; i++) {
-		json_array_append_new(health, etcd_probe_json(probes[i].healthy ? "" : tls_hint(m, &probes[i].err), &probes[i]));
+		json_array_append_new(
+		    health, etcd_probe_json(probes[i].healthy ? "" : tls_hint(m, &probes[i].err),
+					    &probes[i]));
 		if (!probes[i].healthy)
 			module_warn(m, "endpoint %s is unhealthy: %s%s", probes[i].endpoint,
 				    probes[i].err.msg, tls_hint(m, &probes[i].err));
@@ -455,7 +460,8 @@ static void report_health(struct module *m, struct job *j, const struct etcd_pro
 }
 
 /* cluster_version: what /version of the first endpoint that answers says (3.4 and 3.5 alike). */
-static void set_cluster_version(struct module *m, const struct job *j, const struct etcd_probe *probes)
+static void set_cluster_version(struct module *m, const struct job *j,
+				const struct etcd_probe *probes)
 {
 	char *server = NULL, *cluster = NULL;
 	struct error err;
@@ -473,8 +479,8 @@ static void set_cluster_version(struct module *m, const struct job *j, const str
 }
 
 /* The probe of the member `id` (its own endpoint answered Status), or NULL. */
-static const struct etcd_probe *probe_by_member(const struct job *j, const struct etcd_probe *probes,
-					   uint64_t id)
+static const struct etcd_probe *probe_by_member(const struct job *j,
+						const struct etcd_probe *probes, uint64_t id)
 {
 	for (size_t i = 0; i < j->client.n_endpoints; i++)
 		if (probes[i].answered && probes[i].status.member_id == id &&
@@ -1010,25 +1016,27 @@ static int check_disk(struct module *m, struct job *j)
 	struct error err;
 	char figures[512];
 
-	if (disk_fsync_measure(module_str(m, "data_dir"), (size_t)module_int(m, "fsync_writes"),
-			       &r, &err) < 0)
+	if (disk_fsync_measure(module_str(m, "data_dir"), (size_t)module_int(m, "fsync_writes"), &r,
+			       &err) < 0)
 		return module_fail(m, "data_dir: cannot measure the fsync latency: %s", err.msg);
 	module_set(m, "fsync_p50_ms", json_real(r.p50_ms));
 	module_set(m, "fsync_p99_ms", json_real(r.p99_ms));
 	module_set(m, "fsync_max_ms", json_real(r.max_ms));
 	module_set_int(m, "fsync_writes", (long long)r.writes);
 	module_set_str(m, "fsync_dir", r.dir);
-	snprintf(figures, sizeof(figures),
-		 "fsync latency in %.300s: p50 %.3f ms, p99 %.3f ms, max %.3f ms over %zu writes of %d "
-		 "bytes",
-		 r.dir, r.p50_ms, r.p99_ms, r.max_ms, r.writes, DISK_FSYNC_WRITE_SIZE);
+	snprintf(
+	    figures, sizeof(figures),
+	    "fsync latency in %.300s: p50 %.3f ms, p99 %.3f ms, max %.3f ms over %zu writes of %d "
+	    "bytes",
+	    r.dir, r.p50_ms, r.p99_ms, r.max_ms, r.writes, DISK_FSYNC_WRITE_SIZE);
 	if (j->fsync_fail_ms > 0 && r.p99_ms > j->fsync_fail_ms)
-		return module_fail(m,
-				   "%s: the p99 is above fsync_fail_ms %g ms. etcd commits every "
-				   "write with an fsync of its WAL and wants a p99 below 10 ms; on "
-				   "this disk expect slow writes and lost leaders. Put data_dir on a "
-				   "faster disk (SSD), or raise fsync_fail_ms",
-				   figures, j->fsync_fail_ms);
+		return module_fail(
+		    m,
+		    "%s: the p99 is above fsync_fail_ms %g ms. etcd commits every "
+		    "write with an fsync of its WAL and wants a p99 below 10 ms; on "
+		    "this disk expect slow writes and lost leaders. Put data_dir on a "
+		    "faster disk (SSD), or raise fsync_fail_ms",
+		    figures, j->fsync_fail_ms);
 	if (r.p99_ms > j->fsync_warn_ms)
 		module_warn(m,
 			    "%s: the p99 is above fsync_warn_ms %g ms (etcd wants the p99 of its "
@@ -1089,8 +1097,8 @@ static int leadership_look(struct module *m, struct job *j, struct leadership *l
 }
 
 /* "'a': reason; 'b': reason" of the voters other than `leaving` that are not healthy. */
-static void list_unfit(const struct job *j, const struct leadership *l, uint64_t leaving,
-		       char *buf, size_t size)
+static void list_unfit(const struct job *j, const struct leadership *l, uint64_t leaving, char *buf,
+		       size_t size)
 {
 	size_t used = 0;
 
@@ -1182,9 +1190,7 @@ static int leader_moved(struct module *m, struct job *j)
 			asked = asked || done;
 		}
 		if (deadline_past(&j->deadline)) {
-			module_fail(m,
-				    "wait_timeout: %s %s within %lld s: %s",
-				    label,
+			module_fail(m, "wait_timeout: %s %s within %lld s: %s", label,
 				    asked ? "was asked to hand the leadership over, but no other "
 					    "leader was seen"
 					  : "still leads",
@@ -1198,8 +1204,9 @@ static int leader_moved(struct module *m, struct job *j)
 	report_leadership(m, j, first_leader, m->check_mode && asked ? transferee : l.leader,
 			  asked ? transferee : 0, id);
 	if (asked)
-		set_msg(m, "%s leadership of %s to %s", m->check_mode ? "would hand the" : "handed the",
-			label, etcd_label_of(&j->list, transferee, other, sizeof(other)));
+		set_msg(m, "%s leadership of %s to %s",
+			m->check_mode ? "would hand the" : "handed the", label,
+			etcd_label_of(&j->list, transferee, other, sizeof(other)));
 	else
 		set_msg(m, "%s is not the leader (the leader is %s): nothing to do", label,
 			etcd_label_of(&j->list, l.leader, other, sizeof(other)));
@@ -1262,14 +1269,16 @@ static int catch_up_look(struct module *m, struct job *j, struct catch_up *c, st
 		}
 	}
 	/* raftAppliedIndex is 3.4+; a zero (omitted) one falls back to the committed index. */
-	c->applied = p.status.raft_applied_index ? p.status.raft_applied_index
-						 : p.status.raft_index;
+	c->applied =
+	    p.status.raft_applied_index ? p.status.raft_applied_index : p.status.raft_index;
 	c->lag = etcd_raft_lag(c->leader_index, c->applied);
 	rc = c->lag <= (uint64_t)module_int(m, "max_lag");
 	if (!rc)
-		error_set(why, -EAGAIN, "%s has applied index %" PRIu64 ", the leader %s is at %" PRIu64
+		error_set(why, -EAGAIN,
+			  "%s has applied index %" PRIu64 ", the leader %s is at %" PRIu64
 			  ": %" PRIu64 " entries behind (max_lag %lld)",
-			  label, c->applied, etcd_member_label(leader, leader_label, sizeof(leader_label)),
+			  label, c->applied,
+			  etcd_member_label(leader, leader_label, sizeof(leader_label)),
 			  c->leader_index, c->lag, module_int(m, "max_lag"));
 out:
 	etcd_status_free(&p.status);
@@ -1306,8 +1315,9 @@ static int healthy_state(struct module *m, struct job *j)
 	module_set_int(m, "leader_raft_index", (long long)c.leader_index);
 	module_set_int(m, "lag", (long long)c.lag);
 	module_set_bool(m, "is_learner", c.is_learner);
-	set_msg(m, "member %s is healthy and caught up: applied index %" PRIu64
-		   ", leader %s at %" PRIu64 " (lag %" PRIu64 ", max_lag %lld)",
+	set_msg(m,
+		"member %s is healthy and caught up: applied index %" PRIu64
+		", leader %s at %" PRIu64 " (lag %" PRIu64 ", max_lag %lld)",
 		etcd_member_label(target, label, sizeof(label)), c.applied,
 		etcd_label_of(&j->list, c.leader, leader, sizeof(leader)), c.leader_index, c.lag,
 		module_int(m, "max_lag"));
@@ -1386,12 +1396,9 @@ static const struct option_rule rules[] = {
 };
 
 static const struct state_handler states[] = {
-    {"query", run_query},
-    {"present", run_present},
-    {"absent", run_absent},
-    {"leader_moved", run_leader_moved},
-    {"healthy", run_healthy},
-    {0},
+    {"query", run_query},     {"present", run_present},
+    {"absent", run_absent},   {"leader_moved", run_leader_moved},
+    {"healthy", run_healthy}, {0},
 };
 
 static const struct module_spec spec = {

@@ -98,7 +98,8 @@ static int mode_option(struct module *m, mode_t *mode)
 	else if (text && *text && (value = strtol(text, &end, 8), *end == '\0'))
 		;
 	else
-		return module_fail(m, "mode: '%s' is not an octal mode like 0600", text ? text : "?");
+		return module_fail(m, "mode: '%s' is not an octal mode like 0600",
+				   text ? text : "?");
 	if (value < 0 || value > 07777)
 		return module_fail(m, "mode: %lo is out of range", value);
 	*mode = (mode_t)value;
@@ -179,8 +180,10 @@ static void report_saved(struct module *m, const char *dest, const struct snapsh
 	module_set(m, "bytes_per_s", json_real(seconds > 0 ? (double)r->size / seconds : 0));
 	module_set_changed(m, true);
 	if (!r->endpoint_healthy)
-		module_warn(m, "%s did not answer /health true: the snapshot may miss the latest "
-			       "writes of the cluster", r->endpoint);
+		module_warn(m,
+			    "%s did not answer /health true: the snapshot may miss the latest "
+			    "writes of the cluster",
+			    r->endpoint);
 	if (failures[0])
 		module_warn(m, "earlier attempts failed: %s", failures);
 }
@@ -217,7 +220,8 @@ static int upload_begin(struct module *m, struct upload_job *j, struct etcd_clie
 	if (rc < 0)
 		return rc;
 	if (j->cfg.kind != BACKUP_KIND_ETCD)
-		return error_set(err, -EINVAL, "upload.kind: etcd snapshots are kind etcd-snapshot");
+		return error_set(err, -EINVAL,
+				 "upload.kind: etcd snapshots are kind etcd-snapshot");
 	rc = backup_session_open(&j->session, &j->cfg, BACKUP_USE_UPLOAD, err);
 	if (rc < 0)
 		return rc;
@@ -344,8 +348,9 @@ static int saved_check_mode(struct module *m, const char *dest)
 {
 	if (dest)
 		module_set_str(m, "path", dest);
-	module_set_str(m, "msg", "would stream a snapshot from the first healthy endpoint into "
-				 "dest and/or the upload (check mode: nothing written)");
+	module_set_str(m, "msg",
+		       "would stream a snapshot from the first healthy endpoint into "
+		       "dest and/or the upload (check mode: nothing written)");
 	module_set_changed(m, true);
 	return 0;
 }
@@ -411,8 +416,9 @@ static int save(struct module *m, struct etcd_client *c, struct upload_job *job,
 	}
 	if (rc == 0) {
 		if (result.attempts > 1)
-			snprintf(failures, sizeof(failures), "%u stream(s) failed before %s: %.900s",
-				 result.attempts - 1, result.endpoint, result.failures);
+			snprintf(failures, sizeof(failures),
+				 "%u stream(s) failed before %s: %.900s", result.attempts - 1,
+				 result.endpoint, result.failures);
 		report_saved(m, local_err->msg[0] ? NULL : dest, &result, seconds_since(&start),
 			     failures);
 		if (local_err->msg[0])
@@ -456,7 +462,10 @@ static int run_saved(struct module *m)
 	rc = save(m, &client, &job, &local_err, &err);
 	/* A local copy that failed is a failed run for the deadman too, the upload done or not. */
 	if (backup_ping(ping_url, rc < 0 || local_err.msg[0] ? "/fail" : "",
-			rc < 0 ? err.msg : local_err.msg[0] ? local_err.msg : NULL, NULL, &ping_err) < 0)
+			rc < 0		   ? err.msg
+			: local_err.msg[0] ? local_err.msg
+					   : NULL,
+			NULL, &ping_err) < 0)
 		module_warn(m, "upload.healthcheck_url: %s", ping_err.msg);
 	upload_end(&job);
 	if (rc < 0)
@@ -581,7 +590,8 @@ static int build_restore_cmd(struct module *m, struct restore_cmd *c, const char
 	c->argv[n++] = flag(c, "initial-cluster", cluster);
 	c->argv[n++] = flag(c, "initial-advertise-peer-urls", peers);
 	if (module_has(m, "initial_cluster_token"))
-		c->argv[n++] = flag(c, "initial-cluster-token", module_str(m, "initial_cluster_token"));
+		c->argv[n++] =
+		    flag(c, "initial-cluster-token", module_str(m, "initial_cluster_token"));
 	if (wal)
 		c->argv[n++] = flag(c, "wal-dir", wal);
 	if (module_bool(m, "skip_hash_check"))
@@ -615,12 +625,13 @@ static int restore_into_temp(struct module *m, struct restore *r, struct error *
 		error_set(err, rc, "out of memory");
 		goto out;
 	}
-	rc = proc_run(cmd.argv, TOOL_ENV, module_int(m, "wait_timeout"), r->output, sizeof(r->output),
-		      &status, err);
+	rc = proc_run(cmd.argv, TOOL_ENV, module_int(m, "wait_timeout"), r->output,
+		      sizeof(r->output), &status, err);
 	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		rc = error_set(err, -EIO, "%s snapshot restore failed (%s %d): %s", r->tool,
 			       WIFEXITED(status) ? "exit" : "signal",
-			       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), r->output);
+			       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+			       r->output);
 	restore_cmd_free(&cmd);
 out:
 	free(cluster);
@@ -635,8 +646,9 @@ static int clear_place(const char *path, char *aside, size_t size, struct error 
 	if (!fs_exists(path))
 		return 0;
 	if (!fs_occupied(path))
-		return rmdir(path) < 0 ? error_set(err, -errno, "rmdir %s: %s", path, strerror(errno))
-				       : 0;
+		return rmdir(path) < 0
+			   ? error_set(err, -errno, "rmdir %s: %s", path, strerror(errno))
+			   : 0;
 	return fs_move_aside(path, "before-restore", aside, size, err);
 }
 
@@ -681,7 +693,8 @@ static int restore_preflight(struct module *m, struct restore *r, struct snapsho
 	module_set_str(m, "data_dir", r->data_dir);
 	if (snapshot_file_verify(module_str(m, "src"), skip, skip, info, &err) < 0)
 		return module_fail(m, "%s; nothing was restored or touched", err.msg);
-	if (!module_bool(m, "force") && (fs_occupied(r->data_dir) || (r->wal_dir && fs_occupied(r->wal_dir))))
+	if (!module_bool(m, "force") &&
+	    (fs_occupied(r->data_dir) || (r->wal_dir && fs_occupied(r->wal_dir))))
 		return module_fail(m,
 				   "%s is not empty: set force=true to restore anyway (the current "
 				   "data dir is moved aside to %s.before-restore-<time>, never "
@@ -694,8 +707,9 @@ static int restore_preflight(struct module *m, struct restore *r, struct snapsho
 	if (!r->tool)
 		r->tool = find_tool(m, "etcdctl", etcdctls, found, sizeof(found));
 	if (!r->tool)
-		return module_fail(m, "neither etcdutl nor etcdctl found (options etcdutl, etcdctl; "
-				      "/opt/bin, then PATH)");
+		return module_fail(m,
+				   "neither etcdutl nor etcdctl found (options etcdutl, etcdctl; "
+				   "/opt/bin, then PATH)");
 	return 0;
 }
 
@@ -743,9 +757,10 @@ static int run_restored(struct module *m)
 	module_set_str(m, "tool", r->tool);
 	if (m->check_mode) {
 		module_set_changed(m, true);
-		module_set_str(m, "msg", fs_occupied(r->data_dir)
-					     ? "would restore and move the current data dir aside"
-					     : "would restore into data_dir");
+		module_set_str(m, "msg",
+			       fs_occupied(r->data_dir)
+				   ? "would restore and move the current data dir aside"
+				   : "would restore into data_dir");
 		rc = 0;
 		goto out;
 	}
@@ -761,8 +776,8 @@ static int run_restored(struct module *m)
 	module_set_changed(m, true);
 	module_set(m, "moved_aside", r->aside[0] ? json_string(r->aside) : json_null());
 	if (r->wal_dir)
-		module_set(m, "wal_moved_aside", r->wal_aside[0] ? json_string(r->wal_aside)
-								  : json_null());
+		module_set(m, "wal_moved_aside",
+			   r->wal_aside[0] ? json_string(r->wal_aside) : json_null());
 	module_set_str(m, "output", r->output);
 out:
 	if (r->tmp[0])

@@ -25,45 +25,45 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const KINDS[] = { "etcd-snapshot", "ca", "file", NULL };
-static const char *const ENCRYPTIONS[] = { "aws-kms", "raw-aes", NULL };
-static const char *const ACCESS_ALIASES[] = { "aws_access_key_id", NULL };
-static const char *const SECRET_ALIASES[] = { "aws_secret_access_key", NULL };
+static const char *const KINDS[] = {"etcd-snapshot", "ca", "file", NULL};
+static const char *const ENCRYPTIONS[] = {"aws-kms", "raw-aes", NULL};
+static const char *const ACCESS_ALIASES[] = {"aws_access_key_id", NULL};
+static const char *const SECRET_ALIASES[] = {"aws_secret_access_key", NULL};
 
 static const struct option_spec options[] = {
-	{ .name = "state", .type = OPT_STR, .def = "present" },
-	{ .name = "src", .type = OPT_PATH },
-	{ .name = "exclude", .type = OPT_LIST },
-	{ .name = "dest", .type = OPT_PATH },
-	{ .name = "owner", .type = OPT_STR },
-	{ .name = "group", .type = OPT_STR },
-	{ .name = "bucket", .type = OPT_STR },
-	{ .name = "prefix", .type = OPT_STR, .def = "" },
-	{ .name = "key", .type = OPT_STR },
-	{ .name = "kind", .type = OPT_STR, .def = "file", .choices = KINDS },
-	{ .name = "cluster", .type = OPT_STR, .def = "default" },
-	{ .name = "context", .type = OPT_DICT },
-	{ .name = "encryption", .type = OPT_STR, .def = "aws-kms", .choices = ENCRYPTIONS },
-	{ .name = "kms_key_id", .type = OPT_STR },
-	{ .name = "key_file", .type = OPT_PATH },
-	{ .name = "key_name", .type = OPT_STR, .def = "etcd-ansible-backup" },
-	{ .name = "key_namespace", .type = OPT_STR, .def = "etcd-ansible" },
-	{ .name = "if_changed", .type = OPT_BOOL, .def = "false" },
-	{ .name = "retention_days", .type = OPT_INT },
-	{ .name = "keep_min", .type = OPT_INT, .def = "1" },
-	{ .name = "healthcheck_url", .type = OPT_STR, .url = true },
-	{ .name = "region", .type = OPT_STR },
-	{ .name = "endpoint_url", .type = OPT_STR, .url = true },
-	{ .name = "kms_endpoint_url", .type = OPT_STR, .url = true },
-	{ .name = "ca_bundle", .type = OPT_PATH },
-	{ .name = "access_key", .type = OPT_STR, .aliases = ACCESS_ALIASES },
-	{ .name = "secret_key", .type = OPT_STR, .no_log = true, .aliases = SECRET_ALIASES },
-	{ .name = "session_token", .type = OPT_STR, .no_log = true },
-	{ .name = "part_size_mb", .type = OPT_INT, .def = "8" },
-	{ .name = "description", .type = OPT_STR },
-	{ .name = "policy", .type = OPT_RAW },
-	{ .name = "timeout", .type = OPT_INT, .def = "60" },
-	{ 0 },
+    {.name = "state", .type = OPT_STR, .def = "present"},
+    {.name = "src", .type = OPT_PATH},
+    {.name = "exclude", .type = OPT_LIST},
+    {.name = "dest", .type = OPT_PATH},
+    {.name = "owner", .type = OPT_STR},
+    {.name = "group", .type = OPT_STR},
+    {.name = "bucket", .type = OPT_STR},
+    {.name = "prefix", .type = OPT_STR, .def = ""},
+    {.name = "key", .type = OPT_STR},
+    {.name = "kind", .type = OPT_STR, .def = "file", .choices = KINDS},
+    {.name = "cluster", .type = OPT_STR, .def = "default"},
+    {.name = "context", .type = OPT_DICT},
+    {.name = "encryption", .type = OPT_STR, .def = "aws-kms", .choices = ENCRYPTIONS},
+    {.name = "kms_key_id", .type = OPT_STR},
+    {.name = "key_file", .type = OPT_PATH},
+    {.name = "key_name", .type = OPT_STR, .def = "etcd-ansible-backup"},
+    {.name = "key_namespace", .type = OPT_STR, .def = "etcd-ansible"},
+    {.name = "if_changed", .type = OPT_BOOL, .def = "false"},
+    {.name = "retention_days", .type = OPT_INT},
+    {.name = "keep_min", .type = OPT_INT, .def = "1"},
+    {.name = "healthcheck_url", .type = OPT_STR, .url = true},
+    {.name = "region", .type = OPT_STR},
+    {.name = "endpoint_url", .type = OPT_STR, .url = true},
+    {.name = "kms_endpoint_url", .type = OPT_STR, .url = true},
+    {.name = "ca_bundle", .type = OPT_PATH},
+    {.name = "access_key", .type = OPT_STR, .aliases = ACCESS_ALIASES},
+    {.name = "secret_key", .type = OPT_STR, .no_log = true, .aliases = SECRET_ALIASES},
+    {.name = "session_token", .type = OPT_STR, .no_log = true},
+    {.name = "part_size_mb", .type = OPT_INT, .def = "8"},
+    {.name = "description", .type = OPT_STR},
+    {.name = "policy", .type = OPT_RAW},
+    {.name = "timeout", .type = OPT_INT, .def = "60"},
+    {0},
 };
 
 #define READ_CHUNK (1024u * 1024u)
@@ -141,8 +141,8 @@ static int sha256_sink(void *ctx, const void *buf, size_t len, struct error *err
 }
 
 /* The content hash: of the file, or of the directory's zero-mtime archive. */
-static int content_sha256(const char *src, bool is_dir, const struct dir_source *d,
-			  char out[65], struct error *err)
+static int content_sha256(const char *src, bool is_dir, const struct dir_source *d, char out[65],
+			  struct error *err)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char digest[32];
@@ -233,8 +233,8 @@ static int prune_after(struct module *m, struct backup_session *s, struct error 
 static int do_present(struct module *m, struct backup_session *s, struct error *err)
 {
 	const char *src = module_str(m, "src");
-	struct dir_source d = { .dir = src };
-	struct backup_upload_result r = { 0 };
+	struct dir_source d = {.dir = src};
+	struct backup_upload_result r = {0};
 	struct backup_upload *u = NULL;
 	struct backup_context c;
 	struct stat st;
@@ -265,10 +265,10 @@ static int do_present(struct module *m, struct backup_session *s, struct error *
 			goto out;
 		}
 	}
-	key = module_str(m, "key") ? strdup(module_str(m, "key"))
-				   : backup_key_new(s->cfg.prefix, s->cfg.kind, s->cfg.cluster,
-						    strrchr(src, '/') ? strrchr(src, '/') + 1 : src,
-						    now);
+	key = module_str(m, "key")
+		  ? strdup(module_str(m, "key"))
+		  : backup_key_new(s->cfg.prefix, s->cfg.kind, s->cfg.cluster,
+				   strrchr(src, '/') ? strrchr(src, '/') + 1 : src, now);
 	if (!key) {
 		rc = error_set(err, -ENOMEM, "out of memory");
 		goto out;
@@ -378,8 +378,8 @@ static int fetch_to_dir(struct module *m, struct backup_session *s, const char *
 	return rc;
 }
 
-static int fetch_to_file(struct backup_session *s, const char *key, const char *dest,
-			 uid_t uid, gid_t gid, struct backup_fetch_result *r, struct error *err)
+static int fetch_to_file(struct backup_session *s, const char *key, const char *dest, uid_t uid,
+			 gid_t gid, struct backup_fetch_result *r, struct error *err)
 {
 	char tmp[PATH_MAX];
 	int fd, rc;
@@ -425,7 +425,7 @@ static int pick_key(struct module *m, struct backup_session *s, char **key, stru
 static int do_fetched(struct module *m, struct backup_session *s, struct error *err)
 {
 	const char *dest = module_str(m, "dest");
-	struct backup_fetch_result r = { 0 };
+	struct backup_fetch_result r = {0};
 	uid_t uid = FS_KEEP_OWNER;
 	gid_t gid = FS_KEEP_GROUP;
 	char *key = NULL, hex[65];
@@ -490,7 +490,7 @@ static int do_pruned(struct module *m, struct backup_session *s, struct error *e
 static int do_absent(struct module *m, struct backup_session *s, struct error *err)
 {
 	const char *key = module_str(m, "key");
-	struct s3_object_info info = { 0 };
+	struct s3_object_info info = {0};
 	int rc = 0;
 
 	module_set_str(m, "key", key);
@@ -515,7 +515,8 @@ static int do_kms_key(struct module *m, const struct backup_config *cfg, struct 
 	int rc = 0;
 
 	if (!alias || strncmp(alias, "alias/", 6) != 0)
-		return error_set(err, -EINVAL, "kms_key_id: an alias (alias/NAME) with state=kms_key");
+		return error_set(err, -EINVAL,
+				 "kms_key_id: an alias (alias/NAME) with state=kms_key");
 	aws = aws_new(&cfg->aws, err);
 	if (!aws)
 		return -EINVAL;
@@ -527,9 +528,8 @@ static int do_kms_key(struct module *m, const struct backup_config *cfg, struct 
 		rc = 0;
 		goto out;
 	}
-	rc = kms_create_key(aws, module_str(m, "description"),
-			    (const char *const[]){ "Purpose" },
-			    (const char *const[]){ "etcd-ca-backup" }, 1, &key_id, &arn, err);
+	rc = kms_create_key(aws, module_str(m, "description"), (const char *const[]){"Purpose"},
+			    (const char *const[]){"etcd-ca-backup"}, 1, &key_id, &arn, err);
 	if (rc == 0)
 		rc = kms_create_alias(aws, alias, key_id, err);
 	if (rc == 0 && policy && !json_is_null(policy)) {
@@ -561,9 +561,9 @@ typedef int (*state_fn)(struct module *m, struct backup_session *s, struct error
 static int with_session(struct module *m, enum backup_use use, bool ping, state_fn fn)
 {
 	const char *url = module_str(m, "healthcheck_url");
-	struct backup_session s = { 0 };
+	struct backup_session s = {0};
 	struct backup_config cfg;
-	struct error err = { 0 }, ping_err;
+	struct error err = {0}, ping_err;
 	int rc = backup_config_parse(m->params, "", use, &cfg, &err);
 
 	if (rc < 0)
@@ -609,7 +609,7 @@ static int run_kms_key(struct module *m)
 {
 	json_t *params = json_deep_copy(m->params);
 	struct backup_config cfg;
-	struct error err = { 0 };
+	struct error err = {0};
 	int rc;
 
 	/* The key needs no bucket; the parser wants one. */
@@ -621,30 +621,34 @@ static int run_kms_key(struct module *m)
 	return rc < 0 ? module_fail(m, "%s", err.msg) : 0;
 }
 
-static const char *const PRESENT_NEEDS[] = { "src", NULL };
-static const char *const FETCHED_NEEDS[] = { "dest", NULL };
-static const char *const PRUNED_NEEDS[] = { "retention_days", NULL };
-static const char *const ABSENT_NEEDS[] = { "key", NULL };
+static const char *const PRESENT_NEEDS[] = {"src", NULL};
+static const char *const FETCHED_NEEDS[] = {"dest", NULL};
+static const char *const PRUNED_NEEDS[] = {"retention_days", NULL};
+static const char *const ABSENT_NEEDS[] = {"key", NULL};
 
 static const struct option_rule rules[] = {
-	{ .option = "state", .value = "present", .requires = PRESENT_NEEDS },
-	{ .option = "state", .value = "fetched", .requires = FETCHED_NEEDS },
-	{ .option = "state", .value = "pruned", .requires = PRUNED_NEEDS },
-	{ .option = "state", .value = "absent", .requires = ABSENT_NEEDS },
-	{ 0 },
+    {.option = "state", .value = "present", .requires = PRESENT_NEEDS},
+    {.option = "state", .value = "fetched", .requires = FETCHED_NEEDS},
+    {.option = "state", .value = "pruned", .requires = PRUNED_NEEDS},
+    {.option = "state", .value = "absent", .requires = ABSENT_NEEDS},
+    {0},
 };
 
 static const struct state_handler states[] = {
-	{ "present", run_present }, { "fetched", run_fetched }, { "listed", run_listed },
-	{ "pruned", run_pruned },   { "absent", run_absent },   { "kms_key", run_kms_key },
-	{ 0 },
+    {"present", run_present},
+    {"fetched", run_fetched},
+    {"listed", run_listed},
+    {"pruned", run_pruned},
+    {"absent", run_absent},
+    {"kms_key", run_kms_key},
+    {0},
 };
 
 static const struct module_spec spec = {
-	.name = "kms_s3_backup",
-	.options = options,
-	.rules = rules,
-	.states = states,
+    .name = "kms_s3_backup",
+    .options = options,
+    .rules = rules,
+    .states = states,
 };
 
 int main(int argc, char **argv)

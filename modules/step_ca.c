@@ -23,27 +23,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const DB_TYPES[] = { "badgerv2", "bbolt", NULL };
+static const char *const DB_TYPES[] = {"badgerv2", "bbolt", NULL};
 
 static const struct option_spec options[] = {
-	{ .name = "path", .type = OPT_PATH, .def = "/etc/step-ca" },
-	{ .name = "name", .type = OPT_STR, .def = "etcd" },
-	{ .name = "dns_names", .type = OPT_LIST, .required = true },
-	{ .name = "address", .type = OPT_STR, .def = ":9000" },
-	{ .name = "provisioner", .type = OPT_STR, .def = "etcd-provisioner" },
-	{ .name = "password", .type = OPT_STR, .required = true, .no_log = true },
-	{ .name = "provisioner_password", .type = OPT_STR, .required = true, .no_log = true },
-	{ .name = "default_duration", .type = OPT_STR, .def = "17520h" },
-	{ .name = "max_duration", .type = OPT_STR, .def = "26280h" },
-	{ .name = "min_duration", .type = OPT_STR, .def = "1h" },
-	{ .name = "db_type", .type = OPT_STR, .def = "badgerv2", .choices = DB_TYPES },
-	{ .name = "root_days", .type = OPT_INT, .def = "3650" },
-	{ .name = "intermediate_days", .type = OPT_INT, .def = "3650" },
-	/* TLS 1.2 suites of step-ca's own port; TLS 1.3 suites are all AEAD and not configurable. */
-	{ .name = "cipher_suites", .type = OPT_LIST,
-	  .def = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, "
-		 "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256" },
-	{ 0 },
+    {.name = "path", .type = OPT_PATH, .def = "/etc/step-ca"},
+    {.name = "name", .type = OPT_STR, .def = "etcd"},
+    {.name = "dns_names", .type = OPT_LIST, .required = true},
+    {.name = "address", .type = OPT_STR, .def = ":9000"},
+    {.name = "provisioner", .type = OPT_STR, .def = "etcd-provisioner"},
+    {.name = "password", .type = OPT_STR, .required = true, .no_log = true},
+    {.name = "provisioner_password", .type = OPT_STR, .required = true, .no_log = true},
+    {.name = "default_duration", .type = OPT_STR, .def = "17520h"},
+    {.name = "max_duration", .type = OPT_STR, .def = "26280h"},
+    {.name = "min_duration", .type = OPT_STR, .def = "1h"},
+    {.name = "db_type", .type = OPT_STR, .def = "badgerv2", .choices = DB_TYPES},
+    {.name = "root_days", .type = OPT_INT, .def = "3650"},
+    {.name = "intermediate_days", .type = OPT_INT, .def = "3650"},
+    /* TLS 1.2 suites of step-ca's own port; TLS 1.3 suites are all AEAD and not configurable. */
+    {.name = "cipher_suites",
+     .type = OPT_LIST,
+     .def = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, "
+	    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"},
+    {0},
 };
 
 struct ca_files {
@@ -57,9 +58,11 @@ static int ca_files_init(struct ca_files *f, const char *path, const char *db_ty
 	int n = 0;
 
 	n |= snprintf(f->root_crt, PATH_MAX, "%s/certs/root_ca.crt", path) >= PATH_MAX;
-	n |= snprintf(f->intermediate_crt, PATH_MAX, "%s/certs/intermediate_ca.crt", path) >= PATH_MAX;
+	n |= snprintf(f->intermediate_crt, PATH_MAX, "%s/certs/intermediate_ca.crt", path) >=
+	     PATH_MAX;
 	n |= snprintf(f->root_key, PATH_MAX, "%s/secrets/root_ca_key", path) >= PATH_MAX;
-	n |= snprintf(f->intermediate_key, PATH_MAX, "%s/secrets/intermediate_ca_key", path) >= PATH_MAX;
+	n |= snprintf(f->intermediate_key, PATH_MAX, "%s/secrets/intermediate_ca_key", path) >=
+	     PATH_MAX;
 	n |= snprintf(f->password, PATH_MAX, "%s/secrets/password", path) >= PATH_MAX;
 	n |= snprintf(f->config, PATH_MAX, "%s/config/ca.json", path) >= PATH_MAX;
 	/* badger wants a directory, bbolt a file (nosql.New). */
@@ -72,29 +75,32 @@ static int ca_files_init(struct ca_files *f, const char *path, const char *db_ty
 
 static int check_durations(struct module *m)
 {
-	static const char *const names[] = { "min_duration", "default_duration", "max_duration" };
+	static const char *const names[] = {"min_duration", "default_duration", "max_duration"};
 	double seconds[3];
 
 	for (int i = 0; i < 3; i++)
-		if (stepca_duration_parse(module_str(m, names[i]), &seconds[i]) < 0 || seconds[i] <= 0)
-			return module_fail(m, "%s: '%s' is not a positive Go duration such as "
+		if (stepca_duration_parse(module_str(m, names[i]), &seconds[i]) < 0 ||
+		    seconds[i] <= 0)
+			return module_fail(m,
+					   "%s: '%s' is not a positive Go duration such as "
 					   "\"17520h\" or \"90m\" (units h, m, s; no days)",
 					   names[i], module_str(m, names[i]));
 	if (seconds[0] > seconds[1] || seconds[1] > seconds[2])
 		return module_fail(m, "durations must satisfy min_duration <= default_duration <= "
-				   "max_duration (step-ca refuses to start otherwise)");
+				      "max_duration (step-ca refuses to start otherwise)");
 	return 0;
 }
 
 /* The suites step-ca 0.19 knows (authority/config/tls_options.go) that keep the policy. */
 static bool tls_suite_is_aead_ecdhe(const char *name)
 {
-	static const char *const allowed[] = {
-		"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-		"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-		"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-		NULL
-	};
+	static const char *const allowed[] = {"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+					      "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+					      "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+					      "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+					      "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+					      "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+					      NULL};
 
 	for (const char *const *a = allowed; *a; a++)
 		if (strcmp(*a, name) == 0)
@@ -112,7 +118,8 @@ static int check_options(struct module *m)
 		return module_fail(m, "cipher_suites must name at least one TLS 1.2 suite");
 	for (size_t i = 0; i < module_list_size(m, "cipher_suites"); i++)
 		if (!tls_suite_is_aead_ecdhe(module_list_str(m, "cipher_suites", i)))
-			return module_fail(m, "cipher_suites: '%s' is not a TLS 1.2 ECDHE suite with "
+			return module_fail(m,
+					   "cipher_suites: '%s' is not a TLS 1.2 ECDHE suite with "
 					   "AES-GCM or ChaCha20-Poly1305 (Go's name, e.g. "
 					   "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)",
 					   module_list_str(m, "cipher_suites", i));
@@ -128,8 +135,8 @@ static int make_dirs(struct module *m, const char *path)
 	static const struct {
 		const char *sub;
 		mode_t mode;
-	} dirs[] = { { "", 0755 }, { "/certs", 0755 }, { "/secrets", 0700 }, { "/config", 0700 },
-		     { "/db", 0700 } };
+	} dirs[] = {
+	    {"", 0755}, {"/certs", 0755}, {"/secrets", 0700}, {"/config", 0700}, {"/db", 0700}};
 	char dir[PATH_MAX];
 	struct error err;
 
@@ -155,14 +162,15 @@ static int create_ca(struct module *m, const struct ca_files *f, bool have_root)
 		root_key = root ? key_read_pem(f->root_key, password, &err) : NULL;
 	} else {
 		root_key = key_generate(KEY_EC_P256, 0, &err);
-		root = root_key ? x509_make_root(root_key, name, (int)module_int(m, "root_days"), &err)
-				: NULL;
+		root = root_key
+			   ? x509_make_root(root_key, name, (int)module_int(m, "root_days"), &err)
+			   : NULL;
 	}
 	int_key = root ? key_generate(KEY_EC_P256, 0, &err) : NULL;
-	intermediate = int_key ? x509_make_intermediate(int_key, root, root_key, name,
-							(int)module_int(m, "intermediate_days"),
-							&err)
-			       : NULL;
+	intermediate = int_key
+			   ? x509_make_intermediate(int_key, root, root_key, name,
+						    (int)module_int(m, "intermediate_days"), &err)
+			   : NULL;
 	if (!intermediate) {
 		module_fail(m, "cannot create the CA: %s", err.msg);
 		goto out;
@@ -191,7 +199,8 @@ static int check_existing_key(struct module *m, const struct ca_files *f)
 	EVP_PKEY *key = key_read_pem(f->intermediate_key, module_str(m, "password"), &err);
 
 	if (!key)
-		return module_fail(m, "password: cannot open the existing intermediate key %s (%s); "
+		return module_fail(m,
+				   "password: cannot open the existing intermediate key %s (%s); "
 				   "the CA was created with another step_ca_password",
 				   f->intermediate_key, err.msg);
 	EVP_PKEY_free(key);
@@ -208,12 +217,15 @@ static int ensure_ca(struct module *m, const struct ca_files *f, bool *created)
 	if (root && intermediate)
 		return check_existing_key(m, f);
 	if (!root && (root_key || fs_exists(f->intermediate_key) || fs_exists(f->intermediate_crt)))
-		return module_fail(m, "path: %s is missing but other CA files exist; restore the CA "
+		return module_fail(m,
+				   "path: %s is missing but other CA files exist; restore the CA "
 				   "(playbooks/restore-ca.yaml) instead of creating a new one",
 				   f->root_crt);
 	if (root && !root_key)
-		return module_fail(m, "path: the intermediate CA is missing and %s is not there to "
-				   "sign a new one", f->root_key);
+		return module_fail(m,
+				   "path: the intermediate CA is missing and %s is not there to "
+				   "sign a new one",
+				   f->root_key);
 	*created = true;
 	if (m->check_mode)
 		return 0;
@@ -233,10 +245,11 @@ static json_t *existing_provisioner(const json_t *config, const char *name)
 	json_t *p;
 	size_t i;
 
-	json_array_foreach(json_object_get(json_object_get(config, "authority"), "provisioners"), i, p)
-		if (strcmp(json_string_value(json_object_get(p, "name")) ?: "", name) == 0 &&
-		    strcasecmp(json_string_value(json_object_get(p, "type")) ?: "", "JWK") == 0)
-			return p;
+	json_array_foreach(
+	    json_object_get(json_object_get(config, "authority"), "provisioners"), i,
+	    p) if (strcmp(json_string_value(json_object_get(p, "name")) ?: "", name) == 0 &&
+		   strcasecmp(json_string_value(json_object_get(p, "type")) ?: "", "JWK") ==
+		       0) return p;
 	return NULL;
 }
 
@@ -249,9 +262,10 @@ static int check_provisioner_password(struct module *m, const json_t *provisione
 
 	if (!jwe || jose_jwe_decrypt_pbes2(jwe, module_str(m, "provisioner_password"), &plain, &len,
 					   &err) < 0)
-		return module_fail(m, "provisioner_password does not open the key of the existing "
-				   "provisioner '%s' (%s)", module_str(m, "provisioner"),
-				   jwe ? err.msg : "no encryptedKey");
+		return module_fail(m,
+				   "provisioner_password does not open the key of the existing "
+				   "provisioner '%s' (%s)",
+				   module_str(m, "provisioner"), jwe ? err.msg : "no encryptedKey");
 	jose_secret_free(plain, len);
 	return 0;
 }
@@ -292,11 +306,10 @@ out:
 
 static json_t *claims(const struct module *m)
 {
-	return json_pack("{s:s, s:s, s:s, s:b, s:b}", "minTLSCertDuration",
-			 module_str(m, "min_duration"), "maxTLSCertDuration",
-			 module_str(m, "max_duration"), "defaultTLSCertDuration",
-			 module_str(m, "default_duration"), "disableRenewal", 0,
-			 "allowRenewalAfterExpiry", 0);
+	return json_pack(
+	    "{s:s, s:s, s:s, s:b, s:b}", "minTLSCertDuration", module_str(m, "min_duration"),
+	    "maxTLSCertDuration", module_str(m, "max_duration"), "defaultTLSCertDuration",
+	    module_str(m, "default_duration"), "disableRenewal", 0, "allowRenewalAfterExpiry", 0);
 }
 
 static json_t *render_config(const struct module *m, const struct ca_files *f, json_t *public_jwk,
@@ -307,15 +320,14 @@ static json_t *render_config(const struct module *m, const struct ca_files *f, j
 					"encryptedKey", encrypted, "claims", claims(m));
 
 	return json_pack(
-		"{s:s, s:n, s:s, s:s, s:s, s:s, s:O, s:{s:s}, s:{s:s, s:s}, s:{s:[o], s:o}, "
-		"s:{s:O, s:f, s:f, s:b}}",
-		"root", f->root_crt, "federatedRoots", "crt", f->intermediate_crt, "key",
-		f->intermediate_key, "address", module_str(m, "address"), "insecureAddress", "",
-		"dnsNames", module_get(m, "dns_names"), "logger", "format", "text", "db", "type",
-		module_str(m, "db_type"), "dataSource", f->db, "authority", "provisioners",
-		provisioner, "claims", claims(m), "tls", "cipherSuites",
-		module_get(m, "cipher_suites"), "minVersion", 1.2, "maxVersion", 1.3,
-		"renegotiation", 0);
+	    "{s:s, s:n, s:s, s:s, s:s, s:s, s:O, s:{s:s}, s:{s:s, s:s}, s:{s:[o], s:o}, "
+	    "s:{s:O, s:f, s:f, s:b}}",
+	    "root", f->root_crt, "federatedRoots", "crt", f->intermediate_crt, "key",
+	    f->intermediate_key, "address", module_str(m, "address"), "insecureAddress", "",
+	    "dnsNames", module_get(m, "dns_names"), "logger", "format", "text", "db", "type",
+	    module_str(m, "db_type"), "dataSource", f->db, "authority", "provisioners", provisioner,
+	    "claims", claims(m), "tls", "cipherSuites", module_get(m, "cipher_suites"),
+	    "minVersion", 1.2, "maxVersion", 1.3, "renegotiation", 0);
 }
 
 /* Renders ca.json keeping the existing provisioner key; writes it when it differs. */
@@ -348,14 +360,15 @@ static int ensure_config(struct module *m, const struct ca_files *f, bool *confi
 	*config_changed = strcmp(old_text, new_text) != 0;
 	if (*config_changed) {
 		module_add_diff(m, f->config, old_text, new_text);
-		if (!m->check_mode && fs_write_atomic(f->config, new_text, strlen(new_text), 0600, 0,
-						      0, &err) < 0) {
+		if (!m->check_mode &&
+		    fs_write_atomic(f->config, new_text, strlen(new_text), 0600, 0, 0, &err) < 0) {
 			module_fail(m, "cannot write ca.json: %s", err.msg);
 			goto out;
 		}
 	}
-	module_set(m, "provisioner", json_pack("{s:s, s:O?}", "name", module_str(m, "provisioner"),
-					       "kid", json_object_get(public_jwk, "kid")));
+	module_set(m, "provisioner",
+		   json_pack("{s:s, s:O?}", "name", module_str(m, "provisioner"), "kid",
+			     json_object_get(public_jwk, "kid")));
 	rc = 0;
 out:
 	json_decref(old);
@@ -407,7 +420,7 @@ static int run(struct module *m)
 {
 	const char *path = module_str(m, "path");
 	bool created = false, config_changed = false, password_changed = false;
-	struct ca_files f = { 0 };
+	struct ca_files f = {0};
 
 	if (check_options(m) < 0)
 		return -1;
@@ -430,9 +443,9 @@ static int run(struct module *m)
 
 /* One job, no states: the CA is made once and kept. */
 static const struct module_spec spec = {
-	.name = "step_ca",
-	.options = options,
-	.run = run,
+    .name = "step_ca",
+    .options = options,
+    .run = run,
 };
 
 int main(int argc, char **argv)

@@ -21,7 +21,6 @@
 /* Unit files are small; anything bigger at our path is not ours. */
 #define UNIT_FILE_MAX (1u << 20)
 
-
 static const struct option_spec options[] = {
     {.name = "name", .type = OPT_STR, .required = true},
     {.name = "description", .type = OPT_STR},
@@ -106,8 +105,9 @@ static int read_exec(struct module *m, struct timer_job *job)
 		v = words;
 	}
 	if (!json_is_array(v) || json_array_size(v) == 0)
-		return module_fail(m, "exec must be a list (or a command line): the command and its "
-				      "arguments, e.g. ['/usr/bin/etcdctl', 'endpoint', 'health']");
+		return module_fail(m,
+				   "exec must be a list (or a command line): the command and its "
+				   "arguments, e.g. ['/usr/bin/etcdctl', 'endpoint', 'health']");
 	job->exec = calloc(json_array_size(v) + 1, sizeof(*job->exec));
 	if (!job->exec)
 		return module_fail(m, "out of memory");

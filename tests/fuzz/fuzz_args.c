@@ -9,22 +9,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const CHOICES[] = { "present", "absent", "query", NULL };
-static const char *const ALIASES[] = { "n", NULL };
+static const char *const CHOICES[] = {"present", "absent", "query", NULL};
+static const char *const ALIASES[] = {"n", NULL};
 
 static const struct option_spec OPTIONS[] = {
-	{ .name = "name", .type = OPT_STR, .aliases = ALIASES },
-	{ .name = "state", .type = OPT_STR, .def = "present", .choices = CHOICES },
-	{ .name = "count", .type = OPT_INT },
-	{ .name = "flag", .type = OPT_BOOL, .def = "false" },
-	{ .name = "items", .type = OPT_LIST },
-	{ .name = "ports", .type = OPT_LIST, .elements = OPT_INT },
-	{ .name = "maps", .type = OPT_LIST, .elements = OPT_DICT },
-	{ .name = "env", .type = OPT_DICT },
-	{ .name = "path", .type = OPT_PATH },
-	{ .name = "secret", .type = OPT_STR, .no_log = true },
-	{ .name = "raw", .type = OPT_RAW },
-	{ 0 },
+    {.name = "name", .type = OPT_STR, .aliases = ALIASES},
+    {.name = "state", .type = OPT_STR, .def = "present", .choices = CHOICES},
+    {.name = "count", .type = OPT_INT},
+    {.name = "flag", .type = OPT_BOOL, .def = "false"},
+    {.name = "items", .type = OPT_LIST},
+    {.name = "ports", .type = OPT_LIST, .elements = OPT_INT},
+    {.name = "maps", .type = OPT_LIST, .elements = OPT_DICT},
+    {.name = "env", .type = OPT_DICT},
+    {.name = "path", .type = OPT_PATH},
+    {.name = "secret", .type = OPT_STR, .no_log = true},
+    {.name = "raw", .type = OPT_RAW},
+    {0},
 };
 
 /* true if any string or key below v contains needle (JSON punctuation like `null` is not data). */
@@ -37,14 +37,12 @@ static bool contains_string(const json_t *v, const char *needle)
 	if (json_is_string(v))
 		return strstr(json_string_value(v), needle) != NULL;
 	if (json_is_array(v)) {
-		json_array_foreach(v, i, item)
-			if (contains_string(item, needle))
-				return true;
+		json_array_foreach(v, i, item) if (contains_string(item, needle)) return true;
 	}
 	if (json_is_object(v)) {
-		json_object_foreach((json_t *)v, key, item)
-			if (strstr(key, needle) || contains_string(item, needle))
-				return true;
+		json_object_foreach((json_t *)v, key,
+				    item) if (strstr(key, needle) ||
+					      contains_string(item, needle)) return true;
 	}
 	return false;
 }
@@ -55,9 +53,8 @@ static bool leaks_secret(const json_t *result, const char *secret)
 	const char *key;
 	json_t *item;
 
-	json_object_foreach((json_t *)result, key, item)
-		if (contains_string(item, secret))
-			return true;
+	json_object_foreach((json_t *)result, key,
+			    item) if (contains_string(item, secret)) return true;
 	return false;
 }
 

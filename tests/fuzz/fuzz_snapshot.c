@@ -5,12 +5,12 @@
  *
  * Checked: no crash, hang or leak, and the parser against a slow reference written from the
  * protocol (snapshot.h, docs/protocols.md, etcd JSON gateway): each line (without trailing
- * CR/spaces; blank lines skipped) is a JSON object; "error" present is a remote error; else "result" must be an object
- * whose "blob", when present, is a string of strict, padded base64 (RFC 4648 §4, b64.h). The
- * parser -- fed in pieces of a size derived from the input -- must deliver exactly the reference's
- * bytes and fail exactly when the reference fails (the fast path must never accept a line the
- * general path refuses, nor decode it differently); at finish the last 32 bytes must be the
- * SHA-256 of the others, and the digest it returns is that of the delivered bytes.
+ * CR/spaces; blank lines skipped) is a JSON object; "error" present is a remote error; else
+ * "result" must be an object whose "blob", when present, is a string of strict, padded base64 (RFC
+ * 4648 §4, b64.h). The parser -- fed in pieces of a size derived from the input -- must deliver
+ * exactly the reference's bytes and fail exactly when the reference fails (the fast path must never
+ * accept a line the general path refuses, nor decode it differently); at finish the last 32 bytes
+ * must be the SHA-256 of the others, and the digest it returns is that of the delivered bytes.
  */
 #include "b64.h"
 #include "snapshot.h"

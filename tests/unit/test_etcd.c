@@ -373,11 +373,11 @@ static void test_transferee(void **state)
 {
 	const uint64_t big = 16810294876463959011ULL; /* above INT64_MAX, like real IDs */
 	struct etcd_member_state s[] = {
-	    {.id = 1, .voter = true, .healthy = true, .raft_index = 900},	 /* the leader */
+	    {.id = 1, .voter = true, .healthy = true, .raft_index = 900}, /* the leader */
 	    {.id = 2, .voter = true, .healthy = true, .raft_index = 880},
 	    {.id = big, .voter = true, .healthy = true, .raft_index = 895},
 	    {.id = 4, .voter = false, .healthy = true, .raft_index = 899}, /* learner */
-	    {.id = 5, .voter = true, .healthy = false, .raft_index = 0},	 /* down */
+	    {.id = 5, .voter = true, .healthy = false, .raft_index = 0},   /* down */
 	};
 
 	(void)state;

@@ -61,8 +61,10 @@ static void test_atomic_write_replaces_and_leaves_no_temp(void **state)
 	const char *p = path_in_dir("unit.service");
 	(void)state;
 
-	assert_int_equal(fs_write_atomic(p, "one\n", 4, 0644, FS_KEEP_OWNER, FS_KEEP_GROUP, &err), 0);
-	assert_int_equal(fs_write_atomic(p, "two!\n", 5, 0600, FS_KEEP_OWNER, FS_KEEP_GROUP, &err), 0);
+	assert_int_equal(fs_write_atomic(p, "one\n", 4, 0644, FS_KEEP_OWNER, FS_KEEP_GROUP, &err),
+			 0);
+	assert_int_equal(fs_write_atomic(p, "two!\n", 5, 0600, FS_KEEP_OWNER, FS_KEEP_GROUP, &err),
+			 0);
 	assert_int_equal(fs_read_file(p, 100, &text, &len, &err), 0);
 	assert_string_equal(text, "two!\n");
 	assert_int_equal(len, 5);
@@ -88,7 +90,7 @@ static void test_atomic_write_failure_leaves_nothing(void **state)
 
 static void test_create_exclusive_has_exact_mode_whatever_umask(void **state)
 {
-	static const mode_t umasks[] = { 0, 022, 077, 0777 };
+	static const mode_t umasks[] = {0, 022, 077, 0777};
 	struct error err;
 	struct stat st;
 	(void)state;
@@ -115,7 +117,8 @@ static void test_read_file_bounds(void **state)
 	(void)state;
 
 	assert_int_equal(fs_write_atomic(path_in_dir("f"), "0123456789", 10, 0644, FS_KEEP_OWNER,
-					 FS_KEEP_GROUP, &err), 0);
+					 FS_KEEP_GROUP, &err),
+			 0);
 	assert_int_equal(fs_read_file(path_in_dir("f"), 9, &text, &len, &err), -EFBIG);
 	assert_null(text);
 	assert_int_equal(fs_read_file(path_in_dir("f"), 10, &text, &len, &err), 0);
@@ -148,10 +151,13 @@ static void test_accounts_from_files(void **state)
 
 	snprintf(passwd, sizeof(passwd), "%s", path_in_dir("passwd"));
 	snprintf(group, sizeof(group), "%s", path_in_dir("group"));
-	const char *pw = "root:x:0:0:root:/root:/bin/bash\nbroken\netcd:x:998:997::/var/lib/etcd:/usr/sbin/nologin\n";
+	const char *pw = "root:x:0:0:root:/root:/bin/bash\nbroken\netcd:x:998:997::/var/lib/etcd:/"
+			 "usr/sbin/nologin\n";
 	const char *gr = "root:x:0:\netcd:x:997:\n";
-	assert_int_equal(fs_write_atomic(passwd, pw, strlen(pw), 0644, FS_KEEP_OWNER, FS_KEEP_GROUP, &err), 0);
-	assert_int_equal(fs_write_atomic(group, gr, strlen(gr), 0644, FS_KEEP_OWNER, FS_KEEP_GROUP, &err), 0);
+	assert_int_equal(
+	    fs_write_atomic(passwd, pw, strlen(pw), 0644, FS_KEEP_OWNER, FS_KEEP_GROUP, &err), 0);
+	assert_int_equal(
+	    fs_write_atomic(group, gr, strlen(gr), 0644, FS_KEEP_OWNER, FS_KEEP_GROUP, &err), 0);
 	fs_set_account_files(passwd, group);
 
 	assert_int_equal(fs_lookup_user("etcd", &uid, &gid, &err), 0);
@@ -258,15 +264,15 @@ static void test_remove_and_chown_tree(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_atomic_write_replaces_and_leaves_no_temp),
-		cmocka_unit_test(test_atomic_write_failure_leaves_nothing),
-		cmocka_unit_test(test_create_exclusive_has_exact_mode_whatever_umask),
-		cmocka_unit_test(test_read_file_bounds),
-		cmocka_unit_test(test_mkdir_p),
-		cmocka_unit_test(test_accounts_from_files),
-		cmocka_unit_test(test_temp_then_commit),
-		cmocka_unit_test(test_move_aside_keeps_everything),
-		cmocka_unit_test(test_remove_and_chown_tree),
+	    cmocka_unit_test(test_atomic_write_replaces_and_leaves_no_temp),
+	    cmocka_unit_test(test_atomic_write_failure_leaves_nothing),
+	    cmocka_unit_test(test_create_exclusive_has_exact_mode_whatever_umask),
+	    cmocka_unit_test(test_read_file_bounds),
+	    cmocka_unit_test(test_mkdir_p),
+	    cmocka_unit_test(test_accounts_from_files),
+	    cmocka_unit_test(test_temp_then_commit),
+	    cmocka_unit_test(test_move_aside_keeps_everything),
+	    cmocka_unit_test(test_remove_and_chown_tree),
 	};
 	return cmocka_run_group_tests_name("fs", tests, make_dir, remove_dir);
 }

@@ -14,24 +14,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const STATES[] = { "present", "absent", NULL };
-static const char *const NAME_ALIASES[] = { "unit", NULL };
+static const char *const STATES[] = {"present", "absent", NULL};
+static const char *const NAME_ALIASES[] = {"unit", NULL};
 
 static const struct option_spec OPTIONS[] = {
-	{ .name = "name", .type = OPT_STR, .required = true, .aliases = NAME_ALIASES },
-	{ .name = "state", .type = OPT_STR, .def = "present", .choices = STATES },
-	{ .name = "count", .type = OPT_INT, .def = "3" },
-	{ .name = "force", .type = OPT_BOOL, .def = "no" },
-	{ .name = "sans", .type = OPT_LIST },
-	{ .name = "ports", .type = OPT_LIST, .elements = OPT_INT },
-	{ .name = "env", .type = OPT_DICT },
-	{ .name = "dest", .type = OPT_PATH },
-	{ .name = "password", .type = OPT_STR, .no_log = true },
-	{ .name = "extra", .type = OPT_RAW },
-	{ .name = "url", .type = OPT_STR, .url = true },
-	{ .name = "urls", .type = OPT_LIST, .url = true },
-	{ .name = "paths", .type = OPT_LIST, .elements = OPT_PATH },
-	{ 0 },
+    {.name = "name", .type = OPT_STR, .required = true, .aliases = NAME_ALIASES},
+    {.name = "state", .type = OPT_STR, .def = "present", .choices = STATES},
+    {.name = "count", .type = OPT_INT, .def = "3"},
+    {.name = "force", .type = OPT_BOOL, .def = "no"},
+    {.name = "sans", .type = OPT_LIST},
+    {.name = "ports", .type = OPT_LIST, .elements = OPT_INT},
+    {.name = "env", .type = OPT_DICT},
+    {.name = "dest", .type = OPT_PATH},
+    {.name = "password", .type = OPT_STR, .no_log = true},
+    {.name = "extra", .type = OPT_RAW},
+    {.name = "url", .type = OPT_STR, .url = true},
+    {.name = "urls", .type = OPT_LIST, .url = true},
+    {.name = "paths", .type = OPT_LIST, .elements = OPT_PATH},
+    {0},
 };
 
 /* Loads text into a fresh module and returns its result as a parsed object (caller decrefs). */
@@ -56,22 +56,24 @@ static const char *msg_of(const json_t *result)
 	return json_string_value(json_object_get(result, "msg"));
 }
 
-#define assert_failed_with(result, needle)                                                      \
-	do {                                                                                    \
-		assert_true(json_is_true(json_object_get(result, "failed")));                   \
-		const char *msg_ = msg_of(result);                                              \
-		if (!msg_ || !strstr(msg_, needle))                                             \
-			fail_msg("expected msg containing '%s', got '%s'", needle,              \
-				 msg_ ? msg_ : "(none)");                                       \
+#define assert_failed_with(result, needle)                                                         \
+	do {                                                                                       \
+		assert_true(json_is_true(json_object_get(result, "failed")));                      \
+		const char *msg_ = msg_of(result);                                                 \
+		if (!msg_ || !strstr(msg_, needle))                                                \
+			fail_msg("expected msg containing '%s', got '%s'", needle,                 \
+				 msg_ ? msg_ : "(none)");                                          \
 	} while (0)
 
 static void test_defaults_and_coercion(void **state)
 {
 	struct module m;
-	json_t *r = load_str("{\"unit\": \"x\", \"count\": \"42\", \"force\": \"yes\","
-			     " \"sans\": \"a, b,,c\", \"ports\": [\"1\", 2], \"env\": \"A=1, B=two\","
-			     " \"_ansible_check_mode\": true, \"_ansible_diff\": \"yes\","
-			     " \"_ansible_future_key\": 1}", &m);
+	json_t *r =
+	    load_str("{\"unit\": \"x\", \"count\": \"42\", \"force\": \"yes\","
+		     " \"sans\": \"a, b,,c\", \"ports\": [\"1\", 2], \"env\": \"A=1, B=two\","
+		     " \"_ansible_check_mode\": true, \"_ansible_diff\": \"yes\","
+		     " \"_ansible_future_key\": 1}",
+		     &m);
 	(void)state;
 	assert_false(json_is_true(json_object_get(r, "failed")));
 	assert_false(json_is_true(json_object_get(r, "changed")));
@@ -123,18 +125,18 @@ static void test_bad_choice(void **state)
 static void test_wrong_types(void **state)
 {
 	static const char *const cases[][2] = {
-		{ "{\"name\": \"x\", \"count\": \"many\"}", "argument 'count'" },
-		{ "{\"name\": \"x\", \"count\": 1.5}", "argument 'count'" },
-		{ "{\"name\": \"x\", \"count\": 5.2e89}", "argument 'count'" },
-		{ "{\"name\": \"x\", \"force\": \"maybe\"}", "argument 'force'" },
-		{ "{\"name\": \"x\", \"force\": 7}", "argument 'force'" },
-		{ "{\"name\": [1]}", "argument 'name'" },
-		{ "{\"name\": {\"a\": 1}}", "argument 'name'" },
-		{ "{\"name\": \"x\", \"sans\": {\"a\": 1}}", "argument 'sans'" },
-		{ "{\"name\": \"x\", \"ports\": [\"http\"]}", "argument 'ports'" },
-		{ "{\"name\": \"x\", \"env\": [1]}", "argument 'env'" },
-		{ "{\"name\": \"x\", \"env\": \"novalue\"}", "argument 'env'" },
-		{ "{\"name\": \"x\", \"dest\": true}", NULL },
+	    {"{\"name\": \"x\", \"count\": \"many\"}", "argument 'count'"},
+	    {"{\"name\": \"x\", \"count\": 1.5}", "argument 'count'"},
+	    {"{\"name\": \"x\", \"count\": 5.2e89}", "argument 'count'"},
+	    {"{\"name\": \"x\", \"force\": \"maybe\"}", "argument 'force'"},
+	    {"{\"name\": \"x\", \"force\": 7}", "argument 'force'"},
+	    {"{\"name\": [1]}", "argument 'name'"},
+	    {"{\"name\": {\"a\": 1}}", "argument 'name'"},
+	    {"{\"name\": \"x\", \"sans\": {\"a\": 1}}", "argument 'sans'"},
+	    {"{\"name\": \"x\", \"ports\": [\"http\"]}", "argument 'ports'"},
+	    {"{\"name\": \"x\", \"env\": [1]}", "argument 'env'"},
+	    {"{\"name\": \"x\", \"env\": \"novalue\"}", "argument 'env'"},
+	    {"{\"name\": \"x\", \"dest\": true}", NULL},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -153,13 +155,13 @@ static void test_wrong_types(void **state)
 static void test_not_json(void **state)
 {
 	static const char *const cases[][2] = {
-		{ "not json", "not valid JSON" },
-		{ "[1, 2]", "must hold a JSON object" },
-		{ "\"str\"", "must hold a JSON object" },
-		{ "{\"name\": \"a\", \"name\": \"b\"}", "not valid JSON" },
-		{ "{\"name\": \"a\\u0000b\"}", "not valid JSON" },
-		{ "{\"name\": \"x\"} trailing", "not valid JSON" },
-		{ "{\"name\": 123456789012345678901234567890}", "not valid JSON" },
+	    {"not json", "not valid JSON"},
+	    {"[1, 2]", "must hold a JSON object"},
+	    {"\"str\"", "must hold a JSON object"},
+	    {"{\"name\": \"a\", \"name\": \"b\"}", "not valid JSON"},
+	    {"{\"name\": \"a\\u0000b\"}", "not valid JSON"},
+	    {"{\"name\": \"x\"} trailing", "not valid JSON"},
+	    {"{\"name\": 123456789012345678901234567890}", "not valid JSON"},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -338,7 +340,7 @@ static void test_diff_only_in_diff_mode(void **state)
 	json_decref(r);
 	module_add_diff(&m, "/etc/x", "a\n", "b\n");
 	assert_string_equal(json_string_value(json_object_get(
-				    json_array_get(json_object_get(m.result, "diff"), 0), "after")),
+				json_array_get(json_object_get(m.result, "diff"), 0), "after")),
 			    "b\n");
 	module_free(&m);
 }
@@ -410,7 +412,7 @@ static char *capture_main(const char *args_text, int *exit_code)
 {
 	char path[] = "/tmp/test_module_args.XXXXXX", out_path[] = "/tmp/test_module_out.XXXXXX";
 	int fd = mkstemp(path), out_fd = mkstemp(out_path), saved = dup(STDOUT_FILENO);
-	char *argv[] = { "demo", path, NULL }, *text = calloc(1, 65536);
+	char *argv[] = {"demo", path, NULL}, *text = calloc(1, 65536);
 
 	assert_true(fd >= 0 && out_fd >= 0 && saved >= 0 && text);
 	assert_int_equal(write(fd, args_text, strlen(args_text)), (ssize_t)strlen(args_text));
@@ -477,39 +479,39 @@ static int spec_absent(struct module *m)
 	return 0;
 }
 
-static const char *const SPEC_PRESENT_NEEDS[] = { "dest", "sans", NULL };
-static const char *const SPEC_ABSENT_NEEDS[] = { "dest", "password", NULL };
+static const char *const SPEC_PRESENT_NEEDS[] = {"dest", "sans", NULL};
+static const char *const SPEC_ABSENT_NEEDS[] = {"dest", "password", NULL};
 
 static const struct option_rule SPEC_RULES[] = {
-	{ .option = "state", .value = "present", .requires = SPEC_PRESENT_NEEDS },
-	{ .option = "state",
-	  .value = "absent",
-	  .requires = SPEC_ABSENT_NEEDS,
-	  .any = true,
-	  .why = " to know what to remove" },
-	{ 0 },
+    {.option = "state", .value = "present", .requires = SPEC_PRESENT_NEEDS},
+    {.option = "state",
+     .value = "absent",
+     .requires = SPEC_ABSENT_NEEDS,
+     .any = true,
+     .why = " to know what to remove"},
+    {0},
 };
 
 static const struct state_handler SPEC_STATES[] = {
-	{ "present", spec_present },
-	{ "absent", spec_absent },
-	{ 0 },
+    {"present", spec_present},
+    {"absent", spec_absent},
+    {0},
 };
 
 static const struct option_spec SPEC_OPTIONS[] = {
-	{ .name = "name", .type = OPT_STR, .required = true },
-	{ .name = "state", .type = OPT_STR, .def = "present" },
-	{ .name = "dest", .type = OPT_PATH },
-	{ .name = "sans", .type = OPT_LIST },
-	{ .name = "password", .type = OPT_STR, .no_log = true },
-	{ 0 },
+    {.name = "name", .type = OPT_STR, .required = true},
+    {.name = "state", .type = OPT_STR, .def = "present"},
+    {.name = "dest", .type = OPT_PATH},
+    {.name = "sans", .type = OPT_LIST},
+    {.name = "password", .type = OPT_STR, .no_log = true},
+    {0},
 };
 
 static const struct module_spec SPEC = {
-	.name = "demo",
-	.options = SPEC_OPTIONS,
-	.rules = SPEC_RULES,
-	.states = SPEC_STATES,
+    .name = "demo",
+    .options = SPEC_OPTIONS,
+    .rules = SPEC_RULES,
+    .states = SPEC_STATES,
 };
 
 /* Loads and dispatches like module_main_spec; returns the result (caller decrefs). */
@@ -563,57 +565,59 @@ static void test_spec_rules_and_dispatch(void **state)
 	assert_false(json_is_true(json_object_get(r, "failed")));
 	assert_string_equal(ran, "absent");
 	json_decref(r);
-/* --describe-options: the table as data, defaults coerced, for the docs test. */
-static void test_describe_options(void **state)
-{
-	(void)state;
-	json_t *d = module_describe_options("demo", OPTIONS);
-	json_t *o = json_object_get(d, "options");
+	/* --describe-options: the table as data, defaults coerced, for the docs test. */
+	static void test_describe_options(void **state)
+	{
+		(void)state;
+		json_t *d = module_describe_options("demo", OPTIONS);
+		json_t *o = json_object_get(d, "options");
 
-	assert_non_null(d);
-	assert_string_equal(json_string_value(json_object_get(d, "module")), "demo");
-	assert_int_equal(json_object_size(o), 10);
-	json_t *name = json_object_get(o, "name");
-	assert_true(json_is_true(json_object_get(name, "required")));
-	assert_string_equal(json_string_value(json_array_get(json_object_get(name, "aliases"), 0)),
-			    "unit");
-	json_t *st = json_object_get(o, "state");
-	assert_string_equal(json_string_value(json_object_get(st, "default")), "present");
-	assert_int_equal(json_array_size(json_object_get(st, "choices")), 2);
-	assert_int_equal(
-	    json_integer_value(json_object_get(json_object_get(o, "count"), "default")), 3);
-	assert_true(json_is_false(json_object_get(json_object_get(o, "force"), "default")));
-	assert_string_equal(
-	    json_string_value(json_object_get(json_object_get(o, "ports"), "elements")), "int");
-	assert_true(json_is_true(json_object_get(json_object_get(o, "password"), "no_log")));
-	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "dest"), "type")),
-			    "path");
-	assert_null(json_object_get(json_object_get(o, "sans"), "default"));
-	json_decref(d);
-}
+		assert_non_null(d);
+		assert_string_equal(json_string_value(json_object_get(d, "module")), "demo");
+		assert_int_equal(json_object_size(o), 10);
+		json_t *name = json_object_get(o, "name");
+		assert_true(json_is_true(json_object_get(name, "required")));
+		assert_string_equal(
+		    json_string_value(json_array_get(json_object_get(name, "aliases"), 0)), "unit");
+		json_t *st = json_object_get(o, "state");
+		assert_string_equal(json_string_value(json_object_get(st, "default")), "present");
+		assert_int_equal(json_array_size(json_object_get(st, "choices")), 2);
+		assert_int_equal(
+		    json_integer_value(json_object_get(json_object_get(o, "count"), "default")), 3);
+		assert_true(json_is_false(json_object_get(json_object_get(o, "force"), "default")));
+		assert_string_equal(
+		    json_string_value(json_object_get(json_object_get(o, "ports"), "elements")),
+		    "int");
+		assert_true(
+		    json_is_true(json_object_get(json_object_get(o, "password"), "no_log")));
+		assert_string_equal(
+		    json_string_value(json_object_get(json_object_get(o, "dest"), "type")), "path");
+		assert_null(json_object_get(json_object_get(o, "sans"), "default"));
+		json_decref(d);
+	}
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults_and_coercion),
-		cmocka_unit_test(test_missing_required),
-		cmocka_unit_test(test_unknown_option),
-		cmocka_unit_test(test_bad_choice),
-		cmocka_unit_test(test_wrong_types),
-		cmocka_unit_test(test_not_json),
-		cmocka_unit_test(test_raw_nul_byte_and_empty),
-		cmocka_unit_test(test_deeply_nested),
-		cmocka_unit_test(test_no_log_masked_everywhere),
-		cmocka_unit_test(test_no_log_masked_on_validation_error),
-		cmocka_unit_test(test_url_credentials_masked_everywhere),
-		cmocka_unit_test(test_dotdot_in_paths_refused),
-		cmocka_unit_test(test_ansible_no_log_hides_invocation),
-		cmocka_unit_test(test_failed_and_changed_always_set),
-		cmocka_unit_test(test_diff_only_in_diff_mode),
-		cmocka_unit_test(test_args_file_kinds),
-		cmocka_unit_test(test_main_prints_one_object),
-		cmocka_unit_test(test_spec_rules_and_dispatch),
-		cmocka_unit_test(test_describe_options),
-	};
-	return cmocka_run_group_tests_name("module", tests, NULL, NULL);
-}
+	int main(void)
+	{
+		const struct CMUnitTest tests[] = {
+		    cmocka_unit_test(test_defaults_and_coercion),
+		    cmocka_unit_test(test_missing_required),
+		    cmocka_unit_test(test_unknown_option),
+		    cmocka_unit_test(test_bad_choice),
+		    cmocka_unit_test(test_wrong_types),
+		    cmocka_unit_test(test_not_json),
+		    cmocka_unit_test(test_raw_nul_byte_and_empty),
+		    cmocka_unit_test(test_deeply_nested),
+		    cmocka_unit_test(test_no_log_masked_everywhere),
+		    cmocka_unit_test(test_no_log_masked_on_validation_error),
+		    cmocka_unit_test(test_url_credentials_masked_everywhere),
+		    cmocka_unit_test(test_dotdot_in_paths_refused),
+		    cmocka_unit_test(test_ansible_no_log_hides_invocation),
+		    cmocka_unit_test(test_failed_and_changed_always_set),
+		    cmocka_unit_test(test_diff_only_in_diff_mode),
+		    cmocka_unit_test(test_args_file_kinds),
+		    cmocka_unit_test(test_main_prints_one_object),
+		    cmocka_unit_test(test_spec_rules_and_dispatch),
+		    cmocka_unit_test(test_describe_options),
+		};
+		return cmocka_run_group_tests_name("module", tests, NULL, NULL);
+	}

@@ -1,6 +1,7 @@
 /*
  * cmocka tests of module_utils/retention: the object keys of docs/backups.md, and that retention
- * never deletes the newest keep_min backups (never the newest one) and only deletes what is past the limit.
+ * never deletes the newest keep_min backups (never the newest one) and only deletes what is past
+ * the limit.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,9 +43,11 @@ static void test_keys_follow_the_design(void **state)
 	assert_string_equal(k, "p/x/");
 	free(k);
 	/* Look-alikes are not ours: another cluster's name as a prefix, a stray file. */
-	assert_false(backup_key_matches("default/2026/01/etcd-default-x-2026-01-20_14-30-00-snapshot.db.kms",
-					"", BACKUP_KIND_ETCD, "default"));
-	assert_false(backup_key_matches("default/2026/01/notes.txt", "", BACKUP_KIND_ETCD, "default"));
+	assert_false(
+	    backup_key_matches("default/2026/01/etcd-default-x-2026-01-20_14-30-00-snapshot.db.kms",
+			       "", BACKUP_KIND_ETCD, "default"));
+	assert_false(
+	    backup_key_matches("default/2026/01/notes.txt", "", BACKUP_KIND_ETCD, "default"));
 	assert_int_equal(backup_key_time("default/notes.txt"), -1);
 }
 
@@ -55,8 +58,8 @@ static struct backup_object *objects_every_day(size_t n)
 	assert_non_null(o);
 	/* Given newest first, to show that selection sorts. */
 	for (size_t i = 0; i < n; i++) {
-		o[i].key = backup_key_new("", BACKUP_KIND_ETCD, "default", NULL,
-					  T0 - (time_t)i * DAY);
+		o[i].key =
+		    backup_key_new("", BACKUP_KIND_ETCD, "default", NULL, T0 - (time_t)i * DAY);
 		o[i].last_modified = T0; /* all re-uploaded today: the key's stamp decides */
 	}
 	return o;
@@ -87,8 +90,8 @@ static void test_retention_deletes_only_old_and_never_the_newest(void **state)
 static void test_keys_without_stamp_use_last_modified(void **state)
 {
 	struct backup_object o[2] = {
-	    { .key = strdup("files/c/new"), .last_modified = T0 },
-	    { .key = strdup("files/c/old"), .last_modified = T0 - 30 * DAY },
+	    {.key = strdup("files/c/new"), .last_modified = T0},
+	    {.key = strdup("files/c/old"), .last_modified = T0 - 30 * DAY},
 	};
 	(void)state;
 
@@ -103,9 +106,9 @@ static void test_keys_without_stamp_use_last_modified(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_keys_follow_the_design),
-		cmocka_unit_test(test_retention_deletes_only_old_and_never_the_newest),
-		cmocka_unit_test(test_keys_without_stamp_use_last_modified),
+	    cmocka_unit_test(test_keys_follow_the_design),
+	    cmocka_unit_test(test_retention_deletes_only_old_and_never_the_newest),
+	    cmocka_unit_test(test_keys_without_stamp_use_last_modified),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

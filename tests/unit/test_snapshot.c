@@ -30,9 +30,8 @@ static const char ERROR_AFTER_200[] =
     "{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"rpc error: code = Unavailable "
     "desc = transport is closing\",\"http_status\":\"Service Unavailable\"}}\n";
 /* The gateway's error body when the call is refused before the stream starts. */
-static const char ERROR_BEFORE_200[] =
-    "{\"error\":\"etcdserver: permission denied\",\"code\":7,"
-    "\"message\":\"etcdserver: permission denied\"}";
+static const char ERROR_BEFORE_200[] = "{\"error\":\"etcdserver: permission denied\",\"code\":7,"
+				       "\"message\":\"etcdserver: permission denied\"}";
 
 static char *vector_load(size_t *len)
 {
@@ -96,7 +95,8 @@ static int feed_all(const char *text, size_t len, size_t chunk, struct memory *m
 	int rc = snapshot_parser_init(&p, &sink, err);
 
 	for (size_t off = 0; rc == 0 && off < len; off += chunk)
-		rc = snapshot_parser_feed(&p, text + off, len - off < chunk ? len - off : chunk, err);
+		rc = snapshot_parser_feed(&p, text + off, len - off < chunk ? len - off : chunk,
+					  err);
 	if (rc == 0)
 		rc = snapshot_parser_finish(&p, sha, err);
 	snapshot_parser_free(&p);

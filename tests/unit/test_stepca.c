@@ -15,7 +15,7 @@
 
 static void test_sign_token_claims(void **state)
 {
-	static const char *const sans[] = { "etcd-1", "10.0.0.5" };
+	static const char *const sans[] = {"etcd-1", "10.0.0.5"};
 	struct error err;
 	EVP_PKEY *key = key_generate(KEY_EC_P256, 0, &err);
 	json_t *claims = NULL, *aud_sans;
@@ -25,11 +25,12 @@ static void test_sign_token_claims(void **state)
 
 	assert_non_null(key);
 	assert_int_equal(stepca_sign_token(key, "KID123", "etcd-provisioner",
-					   "https://ca.example:9000/", "etcd-1", sans, 2,
-					   "abcdef", &token, &err),
+					   "https://ca.example:9000/", "etcd-1", sans, 2, "abcdef",
+					   &token, &err),
 			 0);
 	assert_int_equal(jose_jws_verify_es256(token, key, &claims, &err), 0);
-	/* As the step CLI writes it (CA URL + /1.0/sign); step-ca ignores the port when comparing. */
+	/* As the step CLI writes it (CA URL + /1.0/sign); step-ca ignores the port when comparing.
+	 */
 	assert_string_equal(json_string_value(json_object_get(claims, "aud")),
 			    "https://ca.example:9000/1.0/sign");
 	assert_string_equal(json_string_value(json_object_get(claims, "iss")), "etcd-provisioner");
@@ -60,8 +61,10 @@ static void test_tokens_have_unique_jti(void **state)
 	json_t *ca = NULL, *cb = NULL;
 	(void)state;
 
-	assert_int_equal(stepca_sign_token(key, "k", "p", "https://h", "s", NULL, 0, NULL, &a, &err), 0);
-	assert_int_equal(stepca_sign_token(key, "k", "p", "https://h", "s", NULL, 0, NULL, &b, &err), 0);
+	assert_int_equal(
+	    stepca_sign_token(key, "k", "p", "https://h", "s", NULL, 0, NULL, &a, &err), 0);
+	assert_int_equal(
+	    stepca_sign_token(key, "k", "p", "https://h", "s", NULL, 0, NULL, &b, &err), 0);
 	assert_int_equal(jose_jws_verify_es256(a, key, &ca, &err), 0);
 	assert_int_equal(jose_jws_verify_es256(b, key, &cb, &err), 0);
 	assert_string_not_equal(json_string_value(json_object_get(ca, "jti")),
@@ -79,10 +82,15 @@ static void test_go_durations(void **state)
 	static const struct {
 		const char *text;
 		double seconds;
-	} good[] = { { "17520h", 17520 * 3600.0 }, { "1h30m", 5400 }, { "90s", 90 },
-		     { "1.5h", 5400 }, { "500ms", 0.5 }, { "0", 0 }, { "2h0m0s", 7200 } };
-	static const char *const bad[] = { "", "1d", "h", "1", "-1h", "1h 30m", "1e3s", ".h", "1hh",
-					   "abc", NULL };
+	} good[] = {{"17520h", 17520 * 3600.0},
+		    {"1h30m", 5400},
+		    {"90s", 90},
+		    {"1.5h", 5400},
+		    {"500ms", 0.5},
+		    {"0", 0},
+		    {"2h0m0s", 7200}};
+	static const char *const bad[] = {"",	  "1d", "h",   "1",   "-1h", "1h 30m",
+					  "1e3s", ".h", "1hh", "abc", NULL};
 	(void)state;
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -102,9 +110,9 @@ static void test_go_durations(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sign_token_claims),
-		cmocka_unit_test(test_tokens_have_unique_jti),
-		cmocka_unit_test(test_go_durations),
+	    cmocka_unit_test(test_sign_token_claims),
+	    cmocka_unit_test(test_tokens_have_unique_jti),
+	    cmocka_unit_test(test_go_durations),
 	};
 	return cmocka_run_group_tests_name("stepca", tests, NULL, NULL);
 }

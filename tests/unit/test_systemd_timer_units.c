@@ -575,15 +575,15 @@ static void test_check_names_the_option(void **state)
 	expect_refused(u, "name: 'x.timer': give the name without the .timer suffix");
 }
 
-
 static void test_split_command(void **state)
 {
 	static const char *const cases[][2] = {
-		{ "/usr/bin/etcdctl endpoint health", "[\"/usr/bin/etcdctl\", \"endpoint\", \"health\"]" },
-		{ "  /bin/sh  -c 'echo a  b' ", "[\"/bin/sh\", \"-c\", \"echo a  b\"]" },
-		{ "/bin/echo \"x \\\"y\\\" z\" a\\ b", "[\"/bin/echo\", \"x \\\"y\\\" z\", \"a b\"]" },
-		{ "/bin/echo 'it''s'", "[\"/bin/echo\", \"its\"]" },
-		{ "", "[]" },
+	    {"/usr/bin/etcdctl endpoint health",
+	     "[\"/usr/bin/etcdctl\", \"endpoint\", \"health\"]"},
+	    {"  /bin/sh  -c 'echo a  b' ", "[\"/bin/sh\", \"-c\", \"echo a  b\"]"},
+	    {"/bin/echo \"x \\\"y\\\" z\" a\\ b", "[\"/bin/echo\", \"x \\\"y\\\" z\", \"a b\"]"},
+	    {"/bin/echo 'it''s'", "[\"/bin/echo\", \"its\"]"},
+	    {"", "[]"},
 	};
 	struct error err;
 	(void)state;
@@ -609,7 +609,7 @@ static void test_split_command(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_split_command),
+	    cmocka_unit_test(test_split_command),
 	    cmocka_unit_test(test_calendar_accepts_what_systemd_accepts),
 	    cmocka_unit_test(test_calendar_refuses_what_systemd_refuses),
 	    cmocka_unit_test(test_calendar_message_says_why),

@@ -109,7 +109,7 @@ static int to_file(void *ctx, const void *buf, size_t len, struct error *err)
 
 static void archive_to(const char *root, const char *tarfile, bool zero_mtime, unsigned char *hash)
 {
-	struct file_sink s = { 0 };
+	struct file_sink s = {0};
 	struct tar_stats st;
 	struct error err;
 
@@ -184,7 +184,8 @@ static void test_gnu_tar_reads_ours_and_we_read_gnu_tar(void **state)
 	make_tree(src);
 	archive_to(src, ours, false, NULL);
 	shell("mkdir '%s/gnu' && tar -xf '%s/ours.tar' -C '%s/gnu'", dir);
-	shell("diff -r '%s/src' '%s/gnu' && tar --format=ustar -cf '%s/gnu.tar' -C '%s/src' .", dir);
+	shell("diff -r '%s/src' '%s/gnu' && tar --format=ustar -cf '%s/gnu.tar' -C '%s/src' .",
+	      dir);
 	assert_int_equal(extract(in_dir("gnu.tar"), out, 777, &err), 0);
 	shell("diff -r '%s/src' '%s/out'", dir);
 	assert_int_equal(mode_of(in_dir("out/secrets/root_ca_key")), 0400);
@@ -213,18 +214,18 @@ static void test_links_are_not_archived(void **state)
 
 	make_tree(in_dir("src"));
 	assert_int_equal(symlink("/etc/passwd", in_dir("src/link")), 0);
-	assert_int_equal(tar_write_dir(in_dir("src"), NULL, false, to_file, &(struct file_sink){ 0 },
-				       NULL, &err),
-			 -EINVAL);
+	assert_int_equal(
+	    tar_write_dir(in_dir("src"), NULL, false, to_file, &(struct file_sink){0}, NULL, &err),
+	    -EINVAL);
 	assert_non_null(strstr(err.msg, "link"));
 }
 
 /* An excluded top-level name is never opened: a link in it does not fail the archive. */
 static void test_excluded_names_are_never_read(void **state)
 {
-	static const char *const exclude[] = { "db", NULL };
+	static const char *const exclude[] = {"db", NULL};
 	unsigned char without[32], with[32];
-	struct file_sink s = { 0 };
+	struct file_sink s = {0};
 	struct error err;
 	(void)state;
 
@@ -242,7 +243,7 @@ static void test_excluded_names_are_never_read(void **state)
 	assert_int_equal(mkdir(in_dir("src/secrets/db"), 0700), 0);
 	assert_int_equal(symlink("/etc/passwd", in_dir("src/secrets/db/link")), 0);
 	assert_int_equal(tar_write_dir(in_dir("src"), exclude, true, to_file,
-				       &(struct file_sink){ 0 }, NULL, &err),
+				       &(struct file_sink){0}, NULL, &err),
 			 -EINVAL);
 	assert_non_null(strstr(err.msg, "secrets/db/link"));
 }
@@ -288,19 +289,19 @@ static void test_cut_or_tampered_archives_fail(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_round_trip_keeps_contents_and_modes, make_dir,
-						remove_dir),
-		cmocka_unit_test_setup_teardown(test_gnu_tar_reads_ours_and_we_read_gnu_tar,
-						make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_zero_mtime_is_a_content_hash, make_dir,
-						remove_dir),
-		cmocka_unit_test_setup_teardown(test_links_are_not_archived, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_excluded_names_are_never_read, make_dir,
-						remove_dir),
-		cmocka_unit_test_setup_teardown(test_unsafe_names_and_links_are_refused, make_dir,
-						remove_dir),
-		cmocka_unit_test_setup_teardown(test_cut_or_tampered_archives_fail, make_dir,
-						remove_dir),
+	    cmocka_unit_test_setup_teardown(test_round_trip_keeps_contents_and_modes, make_dir,
+					    remove_dir),
+	    cmocka_unit_test_setup_teardown(test_gnu_tar_reads_ours_and_we_read_gnu_tar, make_dir,
+					    remove_dir),
+	    cmocka_unit_test_setup_teardown(test_zero_mtime_is_a_content_hash, make_dir,
+					    remove_dir),
+	    cmocka_unit_test_setup_teardown(test_links_are_not_archived, make_dir, remove_dir),
+	    cmocka_unit_test_setup_teardown(test_excluded_names_are_never_read, make_dir,
+					    remove_dir),
+	    cmocka_unit_test_setup_teardown(test_unsafe_names_and_links_are_refused, make_dir,
+					    remove_dir),
+	    cmocka_unit_test_setup_teardown(test_cut_or_tampered_archives_fail, make_dir,
+					    remove_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
