@@ -565,59 +565,59 @@ static void test_spec_rules_and_dispatch(void **state)
 	assert_false(json_is_true(json_object_get(r, "failed")));
 	assert_string_equal(ran, "absent");
 	json_decref(r);
-	/* --describe-options: the table as data, defaults coerced, for the docs test. */
-	static void test_describe_options(void **state)
-	{
-		(void)state;
-		json_t *d = module_describe_options("demo", OPTIONS);
-		json_t *o = json_object_get(d, "options");
+}
 
-		assert_non_null(d);
-		assert_string_equal(json_string_value(json_object_get(d, "module")), "demo");
-		assert_int_equal(json_object_size(o), 10);
-		json_t *name = json_object_get(o, "name");
-		assert_true(json_is_true(json_object_get(name, "required")));
-		assert_string_equal(
-		    json_string_value(json_array_get(json_object_get(name, "aliases"), 0)), "unit");
-		json_t *st = json_object_get(o, "state");
-		assert_string_equal(json_string_value(json_object_get(st, "default")), "present");
-		assert_int_equal(json_array_size(json_object_get(st, "choices")), 2);
-		assert_int_equal(
-		    json_integer_value(json_object_get(json_object_get(o, "count"), "default")), 3);
-		assert_true(json_is_false(json_object_get(json_object_get(o, "force"), "default")));
-		assert_string_equal(
-		    json_string_value(json_object_get(json_object_get(o, "ports"), "elements")),
-		    "int");
-		assert_true(
-		    json_is_true(json_object_get(json_object_get(o, "password"), "no_log")));
-		assert_string_equal(
-		    json_string_value(json_object_get(json_object_get(o, "dest"), "type")), "path");
-		assert_null(json_object_get(json_object_get(o, "sans"), "default"));
-		json_decref(d);
-	}
+/* --describe-options: the table as data, defaults coerced, for the docs test. */
+static void test_describe_options(void **state)
+{
+	(void)state;
+	json_t *d = module_describe_options("demo", OPTIONS);
+	json_t *o = json_object_get(d, "options");
 
-	int main(void)
-	{
-		const struct CMUnitTest tests[] = {
-		    cmocka_unit_test(test_defaults_and_coercion),
-		    cmocka_unit_test(test_missing_required),
-		    cmocka_unit_test(test_unknown_option),
-		    cmocka_unit_test(test_bad_choice),
-		    cmocka_unit_test(test_wrong_types),
-		    cmocka_unit_test(test_not_json),
-		    cmocka_unit_test(test_raw_nul_byte_and_empty),
-		    cmocka_unit_test(test_deeply_nested),
-		    cmocka_unit_test(test_no_log_masked_everywhere),
-		    cmocka_unit_test(test_no_log_masked_on_validation_error),
-		    cmocka_unit_test(test_url_credentials_masked_everywhere),
-		    cmocka_unit_test(test_dotdot_in_paths_refused),
-		    cmocka_unit_test(test_ansible_no_log_hides_invocation),
-		    cmocka_unit_test(test_failed_and_changed_always_set),
-		    cmocka_unit_test(test_diff_only_in_diff_mode),
-		    cmocka_unit_test(test_args_file_kinds),
-		    cmocka_unit_test(test_main_prints_one_object),
-		    cmocka_unit_test(test_spec_rules_and_dispatch),
-		    cmocka_unit_test(test_describe_options),
-		};
-		return cmocka_run_group_tests_name("module", tests, NULL, NULL);
-	}
+	assert_non_null(d);
+	assert_string_equal(json_string_value(json_object_get(d, "module")), "demo");
+	assert_int_equal(json_object_size(o), 10);
+	json_t *name = json_object_get(o, "name");
+	assert_true(json_is_true(json_object_get(name, "required")));
+	assert_string_equal(json_string_value(json_array_get(json_object_get(name, "aliases"), 0)),
+			    "unit");
+	json_t *st = json_object_get(o, "state");
+	assert_string_equal(json_string_value(json_object_get(st, "default")), "present");
+	assert_int_equal(json_array_size(json_object_get(st, "choices")), 2);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(o, "count"), "default")), 3);
+	assert_true(json_is_false(json_object_get(json_object_get(o, "force"), "default")));
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(o, "ports"), "elements")), "int");
+	assert_true(json_is_true(json_object_get(json_object_get(o, "password"), "no_log")));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "dest"), "type")),
+			    "path");
+	assert_null(json_object_get(json_object_get(o, "sans"), "default"));
+	json_decref(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_defaults_and_coercion),
+	    cmocka_unit_test(test_missing_required),
+	    cmocka_unit_test(test_unknown_option),
+	    cmocka_unit_test(test_bad_choice),
+	    cmocka_unit_test(test_wrong_types),
+	    cmocka_unit_test(test_not_json),
+	    cmocka_unit_test(test_raw_nul_byte_and_empty),
+	    cmocka_unit_test(test_deeply_nested),
+	    cmocka_unit_test(test_no_log_masked_everywhere),
+	    cmocka_unit_test(test_no_log_masked_on_validation_error),
+	    cmocka_unit_test(test_url_credentials_masked_everywhere),
+	    cmocka_unit_test(test_dotdot_in_paths_refused),
+	    cmocka_unit_test(test_ansible_no_log_hides_invocation),
+	    cmocka_unit_test(test_failed_and_changed_always_set),
+	    cmocka_unit_test(test_diff_only_in_diff_mode),
+	    cmocka_unit_test(test_args_file_kinds),
+	    cmocka_unit_test(test_main_prints_one_object),
+	    cmocka_unit_test(test_spec_rules_and_dispatch),
+	    cmocka_unit_test(test_describe_options),
+	};
+	return cmocka_run_group_tests_name("module", tests, NULL, NULL);
+}
