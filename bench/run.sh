@@ -205,7 +205,8 @@ item1() {
     log "item 1: perf record -g of one pipeline run"
     # the same objects as library/etcd_snapshot, linked without -s so perf names the functions
     cc -static -Wl,--gc-sections -o "$work/etcd_snapshot.sym" build/obj/mod_etcd_snapshot.o \
-      build/obj/libmodule_utils.a build/deps/lib/libcurl.a -lcares -lssl -lcrypto -lz -ljansson \
+      build/obj/libmodule_utils.a build/deps/lib/libcurl.a -lcares build/deps/openssl/lib/libssl.a \
+      build/deps/openssl/lib/libcrypto.a -lz -ljansson \
       build/deps/lib/libsystemd.a -lcap -pthread 2>/dev/null
     perf record -q -g -o "$work/perf.data" "$work/etcd_snapshot.sym" "$work/ours.json" >/dev/null 2>&1 &&
       perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -15 >"$work/perf.txt"
