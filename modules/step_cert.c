@@ -5,7 +5,13 @@
  * mTLS with the current pair). The private key never leaves the host.
  *
  * Also the renewal job: systemd runs `step_cert ARGS_FILE` from a timer; when nothing is due it
- * prints changed=false and exits 0.
+ * prints changed=false and exits 0. With `metrics`, every run writes the certificate's metrics
+ * (module_utils/metrics.c): validity, renewal due time, last attempt and its result, and whether
+ * the server at serving_url presents the file on disk.
+ *
+ * state=inspected only reads: what `step certificate inspect` would show (subject, SANs, issuer,
+ * serial, validity, renewal due time, key type), the chain checked against root when given, and
+ * the served-matches-disk check; nodes need no step CLI.
  *
  * Writing: the key (0400, owner) is written before the certificate and kept when it still fits,
  * so a renewal replaces the certificate alone, atomically: a node is never without a valid pair.
@@ -14,6 +20,7 @@
 #include "http.h"
 #include "jose.h"
 #include "keys.h"
+#include "metrics.h"
 #include "module.h"
 #include "stepca.h"
 #include "x509.h"
@@ -25,34 +32,35 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const STATES[] = { "present", "renewed", "absent", NULL };
+static const char *const STATES[] = {"present", "renewed", "absent", "inspected", NULL};
 
 static const struct option_spec options[] = {
-	{ .name = "ca_url", .type = OPT_STR },
-	{ .name = "root", .type = OPT_PATH },
-	{ .name = "root_fingerprint", .type = OPT_STR },
-	{ .name = "provisioner", .type = OPT_STR, .def = "etcd-provisioner" },
-	{ .name = "provisioner_password", .type = OPT_STR, .no_log = true },
-	{ .name = "provisioner_password_file", .type = OPT_PATH },
-	{ .name = "subject", .type = OPT_STR },
-	{ .name = "sans", .type = OPT_LIST },
-	{ .name = "cert_path", .type = OPT_PATH, .required = true },
-	{ .name = "key_path", .type = OPT_PATH, .required = true },
-	{ .name = "key_type", .type = OPT_STR, .def = "EC" },
-	{ .name = "duration", .type = OPT_STR },
-	{ .name = "renew_fraction", .type = OPT_STR, .def = "0.6667" },
-	{ .name = "owner", .type = OPT_STR },
-	{ .name = "group", .type = OPT_STR },
-	{ .name = "state", .type = OPT_STR, .def = "present", .choices = STATES },
-	{ .name = "force", .type = OPT_BOOL, .def = "false" },
-	{ .name = "timeout", .type = OPT_INT, .def = "30" },
-	{ .name = "serving_url", .type = OPT_STR },
-	{ 0 },
+    {.name = "ca_url", .type = OPT_STR},
+    {.name = "root", .type = OPT_PATH},
+    {.name = "root_fingerprint", .type = OPT_STR},
+    {.name = "provisioner", .type = OPT_STR, .def = "etcd-provisioner"},
+    {.name = "provisioner_password", .type = OPT_STR, .no_log = true},
+    {.name = "provisioner_password_file", .type = OPT_PATH},
+    {.name = "subject", .type = OPT_STR},
+    {.name = "sans", .type = OPT_LIST},
+    {.name = "cert_path", .type = OPT_PATH, .required = true},
+    {.name = "key_path", .type = OPT_PATH},
+    {.name = "key_type", .type = OPT_STR, .def = "EC"},
+    {.name = "duration", .type = OPT_STR},
+    {.name = "renew_fraction", .type = OPT_STR, .def = "0.6667"},
+    {.name = "owner", .type = OPT_STR},
+    {.name = "group", .type = OPT_STR},
+    {.name = "state", .type = OPT_STR, .def = "present", .choices = STATES},
+    {.name = "force", .type = OPT_BOOL, .def = "false"},
+    {.name = "timeout", .type = OPT_INT, .def = "30"},
+    {.name = "serving_url", .type = OPT_STR},
+    {.name = "metrics", .type = OPT_DICT},
+    {0},
 };
 
 enum action { ACTION_NONE, ACTION_RENEW, ACTION_ISSUE };
 
-static const char *const ACTION_NAMES[] = { "none", "renewed", "issued" };
+static const char *const ACTION_NAMES[] = {"none", "renewed", "issued"};
 
 /* What is on disk now, and what the wanted certificate looks like. */
 struct cert_state {
@@ -64,7 +72,7 @@ struct cert_state {
 	X509 *root;
 	EVP_PKEY *key; /* the current key, when readable and of the wanted type */
 	X509 *cert;
-	STACK_OF(X509) *chain; /* the certificate file: leaf first */
+	STACK_OF(X509) * chain; /* the certificate file: leaf first */
 	struct cert_info info;
 	bool have_info;
 	const char *reason; /* why the action was chosen */
@@ -121,7 +129,7 @@ static int check_root(struct module *m, struct cert_state *s)
 
 static int read_options(struct module *m, struct cert_state *s)
 {
-	static const char *const needed[] = { "ca_url", "root", "subject", NULL };
+	static const char *const needed[] = {"ca_url", "root", "subject", NULL};
 	const char *fraction = module_str(m, "renew_fraction");
 	struct error err;
 	char *end;
@@ -135,15 +143,18 @@ static int read_options(struct module *m, struct cert_state *s)
 				   module_str(m, "ca_url"));
 	s->renew_fraction = strtod(fraction, &end);
 	if (*end || s->renew_fraction <= 0 || s->renew_fraction >= 1)
-		return module_fail(m, "renew_fraction must be a number between 0 and 1 (e.g. 0.6667), "
-				   "got '%s'", fraction);
+		return module_fail(m,
+				   "renew_fraction must be a number between 0 and 1 (e.g. 0.6667), "
+				   "got '%s'",
+				   fraction);
 	if (key_type_parse(module_str(m, "key_type"), &s->key_type, &s->rsa_bits, &err) < 0)
 		return module_fail(m, "key_type: %s", err.msg);
 	if (module_has(m, "duration")) {
 		double seconds;
 
 		if (stepca_duration_parse(module_str(m, "duration"), &seconds) < 0 || seconds <= 0)
-			return module_fail(m, "duration: '%s' is not a Go duration such as \"17520h\"",
+			return module_fail(m,
+					   "duration: '%s' is not a Go duration such as \"17520h\"",
 					   module_str(m, "duration"));
 	}
 	if (module_int(m, "timeout") < 1)
@@ -165,7 +176,7 @@ static char *provisioner_password(struct module *m)
 		return strdup(module_str(m, "provisioner_password"));
 	if (!file) {
 		module_fail(m, "a new certificate must be issued, which needs provisioner_password "
-			    "or provisioner_password_file");
+			       "or provisioner_password_file");
 		return NULL;
 	}
 	if (fs_read_file(file, 64 * 1024, &text, &len, &err) < 0) {
@@ -207,8 +218,9 @@ static enum action inspect_current(struct module *m, struct cert_state *s)
 		return s->reason = "the key does not match the certificate", ACTION_ISSUE;
 	}
 	if (x509_verify_chain(s->cert, s->chain, s->root, now, &err) < 0)
-		return s->reason = now > s->info.not_after ? "the certificate has expired"
-							    : "the certificate does not chain to root",
+		return s->reason = now > s->info.not_after
+				       ? "the certificate has expired"
+				       : "the certificate does not chain to root",
 		       ACTION_ISSUE;
 	if (strcmp(s->info.subject_cn, module_str(m, "subject")) != 0)
 		return s->reason = "the subject changed", ACTION_ISSUE;
@@ -238,12 +250,14 @@ static int decrypt_provisioner_key(struct module *m, const struct stepca *ca, EV
 	*key = NULL;
 	if (!password)
 		return -1;
-	if (stepca_provisioner(ca, module_str(m, "provisioner"), &public_jwk, &encrypted, &err) < 0) {
+	if (stepca_provisioner(ca, module_str(m, "provisioner"), &public_jwk, &encrypted, &err) <
+	    0) {
 		module_fail(m, "provisioner: %s", err.msg);
 		goto out;
 	}
 	if (jose_jwe_decrypt_pbes2(encrypted, password, &plain, &len, &err) < 0) {
-		module_fail(m, "provisioner_password: cannot decrypt the key of provisioner '%s': %s",
+		module_fail(m,
+			    "provisioner_password: cannot decrypt the key of provisioner '%s': %s",
 			    module_str(m, "provisioner"), err.msg);
 		goto out;
 	}
@@ -251,7 +265,8 @@ static int decrypt_provisioner_key(struct module *m, const struct stepca *ca, EV
 	*key = private_jwk ? jose_jwk_to_pkey(private_jwk, &err) : NULL;
 	*kid = strdup(json_string_value(json_object_get(public_jwk, "kid")) ?: "");
 	if (!*key || !*kid) {
-		module_fail(m, "provisioner '%s' has an unusable key", module_str(m, "provisioner"));
+		module_fail(m, "provisioner '%s' has an unusable key",
+			    module_str(m, "provisioner"));
 		goto out;
 	}
 	rc = 0;
@@ -284,9 +299,9 @@ static int issue(struct module *m, const struct stepca *ca, struct cert_state *s
 	fingerprint = x509_fingerprint_sha256_hex(s->root);
 	csr = x509_csr_new(s->key, module_str(m, "subject"), s->sans, s->n_sans, &err);
 	csr_pem = csr ? x509_csr_pem(csr) : NULL;
-	if (!csr_pem || stepca_sign_token(provisioner_key, kid, module_str(m, "provisioner"), ca->url,
-					  module_str(m, "subject"), s->sans, s->n_sans, fingerprint,
-					  &token, &err) < 0) {
+	if (!csr_pem || stepca_sign_token(provisioner_key, kid, module_str(m, "provisioner"),
+					  ca->url, module_str(m, "subject"), s->sans, s->n_sans,
+					  fingerprint, &token, &err) < 0) {
 		module_fail(m, "cannot prepare the certificate request: %s", err.msg);
 		goto out;
 	}
@@ -309,7 +324,7 @@ out:
 
 /* ---- checking and writing the result ------------------------------------------------------- */
 
-static int check_issued(struct module *m, struct cert_state *s, STACK_OF(X509) *chain)
+static int check_issued(struct module *m, struct cert_state *s, STACK_OF(X509) * chain)
 {
 	X509 *leaf = sk_X509_value(chain, 0);
 	struct cert_info info;
@@ -317,8 +332,8 @@ static int check_issued(struct module *m, struct cert_state *s, STACK_OF(X509) *
 	int rc = 0;
 
 	if (x509_verify_chain(leaf, chain, s->root, 0, &err) < 0)
-		return module_fail(m, "the CA returned a certificate that does not chain to root: %s",
-				   err.msg);
+		return module_fail(
+		    m, "the CA returned a certificate that does not chain to root: %s", err.msg);
 	if (!key_matches_cert(s->key, leaf))
 		return module_fail(m, "the CA returned a certificate for another key");
 	if (x509_inspect(leaf, &info, &err) < 0)
@@ -329,8 +344,7 @@ static int check_issued(struct module *m, struct cert_state *s, STACK_OF(X509) *
 	return rc;
 }
 
-static int write_pair(struct module *m, struct cert_state *s, const char *chain_pem,
-		      bool new_key)
+static int write_pair(struct module *m, struct cert_state *s, const char *chain_pem, bool new_key)
 {
 	uid_t uid;
 	gid_t gid;
@@ -339,19 +353,20 @@ static int write_pair(struct module *m, struct cert_state *s, const char *chain_
 	if (fs_resolve_owner(module_str(m, "owner"), module_str(m, "group"), &uid, &gid, &err) < 0)
 		return module_fail(m, "owner/group: %s", err.msg);
 	/* Key first: the certificate on disk must never name a key that is not there yet. */
-	if (new_key && key_write_pem(module_str(m, "key_path"), s->key, NULL, 0400, uid, gid,
-				     &err) < 0)
+	if (new_key &&
+	    key_write_pem(module_str(m, "key_path"), s->key, NULL, 0400, uid, gid, &err) < 0)
 		return module_fail(m, "key_path: %s", err.msg);
-	if (fs_write_atomic(module_str(m, "cert_path"), chain_pem, strlen(chain_pem), 0644, uid, gid,
-			    &err) < 0)
+	if (fs_write_atomic(module_str(m, "cert_path"), chain_pem, strlen(chain_pem), 0644, uid,
+			    gid, &err) < 0)
 		return module_fail(m, "cert_path: %s", err.msg);
 	return 0;
 }
 
 static int obtain(struct module *m, struct cert_state *s, enum action *action)
 {
-	struct stepca ca = { .url = module_str(m, "ca_url"), .root_file = module_str(m, "root"),
-			     .timeout_ms = module_int(m, "timeout") * 1000L };
+	struct stepca ca = {.url = module_str(m, "ca_url"),
+			    .root_file = module_str(m, "root"),
+			    .timeout_ms = module_int(m, "timeout") * 1000L};
 	bool new_key = s->key == NULL;
 	STACK_OF(X509) *chain = NULL;
 	char *chain_pem = NULL;
@@ -362,13 +377,15 @@ static int obtain(struct module *m, struct cert_state *s, enum action *action)
 		int rc_renew = stepca_renew(&ca, module_str(m, "cert_path"),
 					    module_str(m, "key_path"), &chain_pem, &err);
 
-		/* Only a refusal by the CA is worth a fresh issue; an unreachable CA stays an error. */
+		/* Only a refusal by the CA is worth a fresh issue; an unreachable CA stays an
+		 * error. */
 		if (rc_renew == -EPROTO) {
 			module_warn(m, "renewal refused (%s); issuing a new certificate instead",
 				    err.msg);
 			*action = ACTION_ISSUE;
 		} else if (rc_renew < 0) {
-			module_fail(m, "cannot renew: %s (the current certificate is kept)", err.msg);
+			module_fail(m, "cannot renew: %s (the current certificate is kept)",
+				    err.msg);
 			goto out;
 		}
 	}
@@ -408,29 +425,36 @@ static char *describe(const struct cert_info *info)
 	return text;
 }
 
+/* What a certificate says, as the result reports it (present, renewed and inspected alike). */
+static void set_cert_fields(struct module *m, const struct cert_info *info, double renew_fraction)
+{
+	json_t *sans = json_array();
+
+	for (size_t i = 0; i < info->n_sans; i++)
+		json_array_append_new(sans, json_string(info->sans[i].value));
+	module_set_str(m, "serial", info->serial);
+	module_set_str(m, "subject", info->subject_cn);
+	module_set_str(m, "issuer", info->issuer_cn);
+	module_set(m, "sans", sans);
+	module_set_time(m, "not_before", info->not_before);
+	module_set_time(m, "not_after", info->not_after);
+	module_set_time(m, "renewal_point", x509_renewal_point(info, renew_fraction));
+	module_set_str(m, "fingerprint", info->fingerprint_sha256);
+	module_set_str(m, "key_type", info->key_type);
+}
+
 static void report(struct module *m, struct cert_state *s, const char *before)
 {
 	struct error err;
 	STACK_OF(X509) *chain = x509_read_pem_chain(module_str(m, "cert_path"), &err);
 	struct cert_info info;
-	json_t *sans = json_array();
 	char *after;
 
 	if (!chain || x509_inspect(sk_X509_value(chain, 0), &info, &err) < 0) {
 		x509_chain_free(chain);
-		json_decref(sans);
 		return;
 	}
-	for (size_t i = 0; i < info.n_sans; i++)
-		json_array_append_new(sans, json_string(info.sans[i].value));
-	module_set_str(m, "serial", info.serial);
-	module_set_str(m, "subject", info.subject_cn);
-	module_set(m, "sans", sans);
-	module_set_time(m, "not_before", info.not_before);
-	module_set_time(m, "not_after", info.not_after);
-	module_set_time(m, "renewal_point", x509_renewal_point(&info, s->renew_fraction));
-	module_set_str(m, "fingerprint", info.fingerprint_sha256);
-	module_set_str(m, "key_type", info.key_type);
+	set_cert_fields(m, &info, s->renew_fraction);
 	after = describe(&info);
 	if (module_changed(m))
 		module_add_diff(m, module_str(m, "cert_path"), before, after);
@@ -446,9 +470,9 @@ static void report(struct module *m, struct cert_state *s, const char *before)
  */
 static void check_served(struct module *m)
 {
-	struct http_tls tls = { .ca_file = module_str(m, "root"),
-				.cert_file = module_str(m, "cert_path"),
-				.key_file = module_str(m, "key_path") };
+	struct http_tls tls = {.ca_file = module_str(m, "root"),
+			       .cert_file = module_str(m, "cert_path"),
+			       .key_file = module_str(m, "key_path")};
 	const char *url = module_str(m, "serving_url");
 	const char *on_disk = json_string_value(json_object_get(m->result, "fingerprint"));
 	STACK_OF(X509) *chain = NULL;
@@ -456,7 +480,8 @@ static void check_served(struct module *m)
 	struct error err;
 
 	if (http_served_certificate(url, &tls, &pem, &err) < 0) {
-		module_warn(m, "serving_url: cannot read the certificate served there: %s", err.msg);
+		module_warn(m, "serving_url: cannot read the certificate served there: %s",
+			    err.msg);
 		return;
 	}
 	chain = x509_chain_from_pem(pem, strlen(pem), &err);
@@ -464,7 +489,8 @@ static void check_served(struct module *m)
 	module_set_str(m, "served_fingerprint", served);
 	module_set_bool(m, "served_matches", served && on_disk && strcmp(served, on_disk) == 0);
 	if (served && on_disk && strcmp(served, on_disk) != 0)
-		module_warn(m, "drift: %s serves certificate sha256 %s, but %s holds sha256 %s; the "
+		module_warn(m,
+			    "drift: %s serves certificate sha256 %s, but %s holds sha256 %s; the "
 			    "server has not picked up the file (restart it if this persists)",
 			    url, served, module_str(m, "cert_path"), on_disk);
 	x509_chain_free(chain);
@@ -480,7 +506,7 @@ static int remove_pair(struct module *m)
 	/* Check mode only predicts: nothing may be removed before this. */
 	if (m->check_mode) {
 		module_set_changed(m, fs_exists(module_str(m, "cert_path")) ||
-					      fs_exists(module_str(m, "key_path")));
+					  fs_exists(module_str(m, "key_path")));
 		return 0;
 	}
 	cert = fs_remove(module_str(m, "cert_path"), &err);
@@ -492,33 +518,172 @@ static int remove_pair(struct module *m)
 	return 0;
 }
 
-static int run(struct module *m)
+/* present and renewed: decide, obtain when needed, report. s is the caller's to free. */
+static int run_present(struct module *m, struct cert_state *s, enum action *action)
 {
-	struct cert_state s = { 0 };
-	enum action action;
 	char *before = NULL;
 	int rc = -1;
 
-	if (strcmp(module_str(m, "state"), "absent") == 0)
-		return remove_pair(m);
-	if (read_options(m, &s) < 0)
+	if (read_options(m, s) < 0)
 		goto out;
-	action = inspect_current(m, &s);
-	before = describe(s.have_info ? &s.info : NULL);
-	module_set_str(m, "reason", s.reason);
-	if (action != ACTION_NONE && !m->check_mode && obtain(m, &s, &action) < 0)
+	*action = inspect_current(m, s);
+	before = describe(s->have_info ? &s->info : NULL);
+	module_set_str(m, "reason", s->reason);
+	if (*action != ACTION_NONE && !m->check_mode && obtain(m, s, action) < 0)
 		goto out;
-	module_set_str(m, "action", ACTION_NAMES[action]);
-	module_set_changed(m, action != ACTION_NONE);
+	module_set_str(m, "action", ACTION_NAMES[*action]);
+	module_set_changed(m, *action != ACTION_NONE);
 	if (!m->check_mode)
-		report(m, &s, before);
+		report(m, s, before);
 	if (!m->check_mode && module_has(m, "serving_url"))
 		check_served(m);
-	else if (action != ACTION_NONE)
+	else if (*action != ACTION_NONE)
 		module_add_diff(m, module_str(m, "cert_path"), before, "(a new certificate)\n");
 	rc = 0;
 out:
 	free(before);
+	return rc;
+}
+
+/* ---- metrics and inspection ---------------------------------------------------------------- */
+
+/* The certificate's metrics, from the file on disk now: the old one when this run failed. */
+static void write_metrics(struct module *m, const struct metrics_config *cfg, double fraction,
+			  bool ok, bool replaced)
+{
+	const json_t *served = json_object_get(m->result, "served_matches");
+	struct metrics *mx = metrics_new(cfg, "cert");
+	STACK_OF(X509) *chain = NULL;
+	struct cert_info info = {0};
+	double last = 0;
+	time_t now = time(NULL);
+	struct error err;
+
+	if (!mx)
+		return module_warn(m, "metrics: out of memory");
+	chain = x509_read_pem_chain(module_str(m, "cert_path"), &err);
+	if (chain && x509_inspect(sk_X509_value(chain, 0), &info, &err) == 0) {
+		metrics_gauge(mx, "cert_not_before_timestamp_seconds",
+			      "Start of the certificate's validity (Unix time).",
+			      (double)info.not_before);
+		metrics_gauge(mx, "cert_not_after_timestamp_seconds",
+			      "End of the certificate's validity (Unix time).",
+			      (double)info.not_after);
+		if (fraction > 0)
+			metrics_gauge(mx, "cert_renewal_due_timestamp_seconds",
+				      "When the renewal job renews the certificate (Unix time).",
+				      (double)x509_renewal_point(&info, fraction));
+	}
+	if (chain)
+		cert_info_free(&info);
+	x509_chain_free(chain);
+	metrics_gauge(mx, "cert_renewal_last_attempt_timestamp_seconds",
+		      "Last run of the renewal job: check, and renewal when due (Unix time).",
+		      (double)now);
+	metrics_gauge(mx, "cert_renewal_last_attempt_success",
+		      "1 when the last run of the renewal job succeeded, 0 when it failed.", ok);
+	if (replaced)
+		last = (double)now;
+	else if (metrics_previous(mx, "cert_last_renewal_timestamp_seconds", &last) < 0)
+		last = 0;
+	if (last > 0)
+		metrics_gauge(mx, "cert_last_renewal_timestamp_seconds",
+			      "Last time the job replaced the certificate (Unix time).", last);
+	if (json_is_boolean(served))
+		metrics_gauge(mx, "cert_served_matches",
+			      "1 when the server presents the certificate on disk, 0 when it "
+			      "still serves another one.",
+			      json_is_true(served));
+	if (metrics_commit(mx, &err) < 0)
+		module_warn(m, "%s", err.msg);
+	metrics_free(mx);
+}
+
+/* state=inspected: read the certificate, change nothing. */
+static int run_inspected(struct module *m)
+{
+	const char *cert_path = module_str(m, "cert_path"),
+		   *fraction = module_str(m, "renew_fraction");
+	STACK_OF(X509) *chain = NULL;
+	struct cert_info info = {0};
+	X509 *root = NULL;
+	EVP_PKEY *key = NULL;
+	bool have_info = false;
+	double renew_fraction;
+	struct error err;
+	char *end;
+	int rc = -1;
+
+	module_set_changed(m, false);
+	renew_fraction = strtod(fraction, &end);
+	if (*end || renew_fraction <= 0 || renew_fraction >= 1)
+		return module_fail(m, "renew_fraction must be a number between 0 and 1, got '%s'",
+				   fraction);
+	chain = x509_read_pem_chain(cert_path, &err);
+	if (!chain) {
+		module_fail(m, "cert_path: %s", err.msg);
+		goto out;
+	}
+	have_info = true;
+	if (x509_inspect(sk_X509_value(chain, 0), &info, &err) < 0) {
+		module_fail(m, "cert_path: %s", err.msg);
+		goto out;
+	}
+	set_cert_fields(m, &info, renew_fraction);
+	module_set_int(m, "chain_length", sk_X509_num(chain));
+	module_set_bool(m, "expired", time(NULL) > info.not_after);
+	if (module_has(m, "root")) {
+		root = x509_read_pem(module_str(m, "root"), &err);
+		if (!root) {
+			module_fail(m, "root: %s", err.msg);
+			goto out;
+		}
+		module_set_bool(m, "chain_valid",
+				x509_verify_chain(sk_X509_value(chain, 0), chain, root, 0, &err) ==
+				    0);
+		if (!json_is_true(json_object_get(m->result, "chain_valid")))
+			module_set_str(m, "chain_error", err.msg);
+	}
+	if (module_has(m, "key_path") && fs_exists(module_str(m, "key_path"))) {
+		key = key_read_pem(module_str(m, "key_path"), NULL, &err);
+		module_set_bool(m, "key_matches",
+				key && key_matches_cert(key, sk_X509_value(chain, 0)));
+	}
+	if (module_has(m, "serving_url"))
+		check_served(m);
+	rc = 0;
+out:
+	if (have_info)
+		cert_info_free(&info);
+	EVP_PKEY_free(key);
+	X509_free(root);
+	x509_chain_free(chain);
+	return rc;
+}
+
+static int run(struct module *m)
+{
+	struct cert_state s = {0};
+	struct metrics_config metrics;
+	enum action action = ACTION_NONE;
+	struct error err;
+	int rc;
+
+	if (strcmp(module_str(m, "state"), "inspected") == 0)
+		return run_inspected(m);
+	if (!module_has(m, "key_path"))
+		return module_fail(m, "key_path is required with state=%s", module_str(m, "state"));
+	if (strcmp(module_str(m, "state"), "absent") == 0)
+		return remove_pair(m);
+	if (metrics_config_parse(module_get(m, "metrics"), "metrics.", NULL, &metrics, &err) < 0)
+		return module_fail(m, "%s", err.msg);
+	if (metrics.dir &&
+	    !metrics.kind[0]) /* one file per certificate: its file name tells them apart */
+		metrics.kind = module_str(m, "cert_path");
+	rc = run_present(m, &s, &action);
+	if (!m->check_mode && metrics.dir)
+		write_metrics(m, &metrics, s.renew_fraction, rc == 0,
+			      rc == 0 && action != ACTION_NONE);
 	cert_state_free(&s);
 	return rc;
 }
