@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct metrics {
@@ -16,6 +17,7 @@ struct metrics {
 	char labels[1024]; /* {cluster="...",kind="...",node="..."} */
 	char *previous;	   /* the file before this run, NUL-terminated, or NULL */
 	char *text;	   /* what commit writes */
+	double interval_seconds;
 	size_t len;
 	FILE *out;     /* open_memstream over text/len */
 	json_t *names; /* families already added */
@@ -41,7 +43,9 @@ static int string_member(const json_t *obj, const char *key, const char *where, 
 int metrics_config_parse(const json_t *obj, const char *where, const char *default_kind,
 			 struct metrics_config *cfg, struct error *err)
 {
-	static const char *const keys[] = {"dir", "cluster", "node", "kind", NULL};
+	static const char *const keys[] = {"dir",  "cluster",	       "node",
+					   "kind", "interval_seconds", NULL};
+	const json_t *interval;
 	const char *key;
 	const json_t *value;
 	int rc = 0;
@@ -60,9 +64,16 @@ int metrics_config_parse(const json_t *obj, const char *where, const char *defau
 			k++;
 		if (!*k)
 			return error_set(err, -EINVAL,
-					 "%s%.64s: unknown (known: dir, cluster, node, kind)",
+					 "%s%.64s: unknown (known: dir, cluster, node, kind, "
+					 "interval_seconds)",
 					 where, key);
 	}
+	interval = json_object_get(obj, "interval_seconds");
+	if (interval && !json_is_null(interval) &&
+	    (!json_is_number(interval) || json_number_value(interval) < 0))
+		return error_set(err, -EINVAL,
+				 "%sinterval_seconds: must be a number of seconds >= 0", where);
+	cfg->interval_seconds = interval ? json_number_value(interval) : 0;
 	if ((rc = string_member(obj, "dir", where, &cfg->dir, err)) < 0 ||
 	    (rc = string_member(obj, "cluster", where, &cfg->cluster, err)) < 0 ||
 	    (rc = string_member(obj, "node", where, &cfg->node, err)) < 0 ||
@@ -183,6 +194,7 @@ struct metrics *metrics_new(const struct metrics_config *cfg, const char *job)
 	file_part(cfg->kind, kind, sizeof(kind));
 	snprintf(name, sizeof(name), "etcd-ansible-%s-%s%s%s.prom", job, cluster, *kind ? "-" : "",
 		 kind);
+	m->interval_seconds = cfg->interval_seconds;
 	m->dir = strdup(cfg->dir);
 	m->names = json_object();
 	m->out = open_memstream(&m->text, &m->len);
@@ -259,6 +271,49 @@ int metrics_previous(const struct metrics *m, const char *name, double *value)
 		line = end ? end + 1 : NULL;
 	}
 	return -ENOENT;
+}
+
+void metrics_gauge_or_previous(struct metrics *m, const char *name, const char *help, bool known,
+			       double value)
+{
+	if (known || metrics_previous(m, name, &value) == 0)
+		metrics_gauge(m, name, help, value);
+}
+
+/* <job>_<suffix> into buf. */
+static const char *job_name(char *buf, size_t size, const char *job, const char *suffix)
+{
+	snprintf(buf, size, "%s_%s", job, suffix);
+	return buf;
+}
+
+void metrics_job_result(struct metrics *m, const char *job, bool ok, double seconds)
+{
+	char name[128], help[256];
+	double now = (double)time(NULL), last = 0;
+
+	if (!m)
+		return;
+	snprintf(help, sizeof(help), "Start of the last %s run (Unix time).", job);
+	metrics_gauge(m, job_name(name, sizeof(name), job, "last_attempt_timestamp_seconds"), help,
+		      now - seconds);
+	snprintf(help, sizeof(help), "1 when the last %s run succeeded, 0 when it failed.", job);
+	metrics_gauge(m, job_name(name, sizeof(name), job, "last_attempt_success"), help, ok);
+	job_name(name, sizeof(name), job, "last_success_timestamp_seconds");
+	if (ok)
+		last = now;
+	else if (metrics_previous(m, name, &last) < 0)
+		last = 0;
+	snprintf(help, sizeof(help), "End of the last successful %s run (Unix time; 0: never).",
+		 job);
+	metrics_gauge(m, name, help, last);
+	snprintf(help, sizeof(help), "Duration of the last %s run.", job);
+	metrics_gauge(m, job_name(name, sizeof(name), job, "duration_seconds"), help, seconds);
+	if (m->interval_seconds > 0) {
+		snprintf(help, sizeof(help), "How often the %s job is scheduled.", job);
+		metrics_gauge(m, job_name(name, sizeof(name), job, "interval_seconds"), help,
+			      m->interval_seconds);
+	}
 }
 
 const char *metrics_text(struct metrics *m)

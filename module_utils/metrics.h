@@ -39,13 +39,14 @@ struct metrics_config {
 	const char *cluster;
 	const char *node;
 	const char *kind;
-	char node_buf[256]; /* the host name, when node is not given */
+	double interval_seconds; /* how often the job runs (0: not known), for alerts */
+	char node_buf[256];	 /* the host name, when node is not given */
 };
 
 /*
- * The `metrics` option of a module: {dir, cluster, node, kind}. NULL, null or a dir of "" turns
- * metrics off (cfg->dir = NULL). where ("metrics.") prefixes option names in messages; kind
- * defaults to default_kind, cluster to "default", node to the host name.
+ * The `metrics` option of a module: {dir, cluster, node, kind, interval_seconds}. NULL, null or a
+ * dir of "" turns metrics off (cfg->dir = NULL). where ("metrics.") prefixes option names in
+ * messages; kind defaults to default_kind, cluster to "default", node to the host name.
  */
 int metrics_config_parse(const json_t *obj, const char *where, const char *default_kind,
 			 struct metrics_config *cfg, struct error *err);
@@ -70,6 +71,21 @@ void metrics_gauge(struct metrics *m, const char *name, const char *help, double
  * Returns 0 and sets *value, or -ENOENT when the file or the sample is absent.
  */
 int metrics_previous(const struct metrics *m, const char *name, double *value);
+
+/*
+ * The families every job has, <job>_...: last_attempt_timestamp_seconds (now),
+ * last_attempt_success (1/0), last_success_timestamp_seconds (now, or carried over from the file
+ * when this run failed; 0 when never), duration_seconds of this run, and interval_seconds when
+ * the config knows it. job is the name given to metrics_new ("backup", "drill").
+ */
+void metrics_job_result(struct metrics *m, const char *job, bool ok, double seconds);
+
+/*
+ * A gauge whose value this run may not know (bytes of the last successful backup, after a failed
+ * one): known ? value : the file's previous value, and nothing when there is none.
+ */
+void metrics_gauge_or_previous(struct metrics *m, const char *name, const char *help, bool known,
+			       double value);
 
 /* Writes the file atomically (0644, creating dir 0755 when missing). */
 int metrics_commit(struct metrics *m, struct error *err);

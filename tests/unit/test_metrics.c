@@ -166,6 +166,46 @@ static void test_labels_escaped_and_file_names_safe(void **state)
 	json_decref(obj);
 }
 
+static void test_job_result_keeps_the_last_success(void **state)
+{
+	json_t *obj =
+	    json_pack("{s:s, s:s, s:i}", "dir", dir, "kind", "etcd", "interval_seconds", 1800);
+	struct metrics_config cfg;
+	struct metrics *m;
+	struct error err;
+	double ok_at = 0, v = 0;
+
+	(void)state;
+	assert_int_equal(metrics_config_parse(obj, "", NULL, &cfg, &err), 0);
+	m = metrics_new(&cfg, "backup");
+	metrics_job_result(m, "backup", true, 2.5);
+	metrics_gauge_or_previous(m, "backup_stored_bytes", "b", true, 1234);
+	assert_int_equal(metrics_commit(m, &err), 0);
+	metrics_free(m);
+
+	m = metrics_new(&cfg, "backup");
+	assert_int_equal(metrics_previous(m, "backup_last_success_timestamp_seconds", &ok_at), 0);
+	assert_true(ok_at > 1.7e9);
+	metrics_job_result(m, "backup", false, 0.5);
+	metrics_gauge_or_previous(m, "backup_stored_bytes", "b", false, 0);
+	metrics_gauge_or_previous(m, "backup_objects_kept", "k", false, 0); /* never known */
+	assert_int_equal(metrics_commit(m, &err), 0);
+	metrics_free(m);
+
+	m = metrics_new(&cfg, "backup");
+	assert_int_equal(metrics_previous(m, "backup_last_success_timestamp_seconds", &v), 0);
+	assert_true(v == ok_at);
+	assert_int_equal(metrics_previous(m, "backup_last_attempt_success", &v), 0);
+	assert_true(v == 0);
+	assert_int_equal(metrics_previous(m, "backup_stored_bytes", &v), 0);
+	assert_true(v == 1234);
+	assert_int_equal(metrics_previous(m, "backup_interval_seconds", &v), 0);
+	assert_true(v == 1800);
+	assert_int_equal(metrics_previous(m, "backup_objects_kept", &v), -ENOENT);
+	metrics_free(m);
+	json_decref(obj);
+}
+
 static void test_off_means_nothing(void **state)
 {
 	struct metrics_config cfg = {0};
@@ -202,6 +242,7 @@ int main(void)
 	    cmocka_unit_test(test_textfile_format),
 	    cmocka_unit_test(test_previous_values_carry_over),
 	    cmocka_unit_test(test_labels_escaped_and_file_names_safe),
+	    cmocka_unit_test(test_job_result_keeps_the_last_success),
 	    cmocka_unit_test(test_off_means_nothing),
 	    cmocka_unit_test(test_unwritable_dir_is_an_error),
 	};
