@@ -14,31 +14,11 @@
 #include <time.h>
 
 const char *const BACKUP_OPTION_NAMES[] = {
-    "bucket",
-    "prefix",
-    "cluster",
-    "kind",
-    "encryption",
-    "kms_key_id",
-    "key_file",
-    "key_name",
-    "key_namespace",
-    "region",
-    "endpoint_url",
-    "kms_endpoint_url",
-    "ca_bundle",
-    "access_key",
-    "aws_access_key_id",
-    "secret_key",
-    "aws_secret_access_key",
-    "session_token",
-    "retention_days",
-    "keep_min",
-    "healthcheck_url",
-    "part_size_mb",
-    "context",
-    "timeout",
-    NULL,
+    "bucket",	     "prefix",	       "cluster",	  "kind",	  "encryption",
+    "kms_key_id",    "key_file",       "key_name",	  "key_namespace", "region",
+    "endpoint_url",  "kms_endpoint_url", "ca_bundle",	  "access_key",	  "aws_access_key_id",
+    "secret_key",    "aws_secret_access_key", "session_token", "retention_days", "keep_min",
+    "healthcheck_url", "part_size_mb", "context",	  "timeout",	  NULL,
 };
 
 /* ---- options ------------------------------------------------------------------------------ */
@@ -150,9 +130,8 @@ static int parse_numbers(const json_t *obj, const char *where, struct backup_con
 	    (rc = opt_long(obj, where, "timeout", 60, &timeout, err)) < 0)
 		return rc;
 	if (c->keep_min < 1)
-		return error_set(err, -EINVAL,
-				 "%skeep_min: must be at least 1 (the newest backup "
-				 "is never deleted)",
+		return error_set(err, -EINVAL, "%skeep_min: must be at least 1 (the newest backup "
+					       "is never deleted)",
 				 where);
 	if (c->retention_days < -1)
 		return error_set(err, -EINVAL, "%sretention_days: must not be negative", where);
@@ -206,9 +185,8 @@ int backup_config_parse(const json_t *obj, const char *where, enum backup_use us
 	if (!c->bucket)
 		return error_set(err, -EINVAL, "%sbucket: required", where);
 	if (kind && backup_kind_parse(kind, &c->kind) < 0)
-		return error_set(err, -EINVAL,
-				 "%skind: must be etcd-snapshot, ca or file, not '%s'", where,
-				 kind);
+		return error_set(err, -EINVAL, "%skind: must be etcd-snapshot, ca or file, not '%s'",
+				 where, kind);
 	if (!kind)
 		c->kind = *where ? BACKUP_KIND_ETCD : BACKUP_KIND_FILE;
 	c->prefix = c->prefix ? c->prefix : "";
@@ -220,8 +198,7 @@ int backup_config_parse(const json_t *obj, const char *where, enum backup_use us
 				 where, encryption);
 	c->raw_aes = encryption && strcmp(encryption, "raw-aes") == 0;
 	if (use != BACKUP_USE_LIST && c->raw_aes && !c->key_file)
-		return error_set(err, -EINVAL, "%skey_file: required with encryption=raw-aes",
-				 where);
+		return error_set(err, -EINVAL, "%skey_file: required with encryption=raw-aes", where);
 	if (use == BACKUP_USE_UPLOAD && !c->raw_aes && !c->kms_key_id)
 		return error_set(err, -EINVAL, "%skms_key_id: required with encryption=aws-kms",
 				 where);
@@ -254,11 +231,10 @@ static int load_raw_key(const char *path, uint8_t key[ENVELOPE_KEY_LEN], struct 
 		*--end = '\0';
 	rc = b64_decode(start, &decoded, &dlen, err);
 	if (rc < 0 || dlen != ENVELOPE_KEY_LEN) {
-		rc = error_set(
-		    err, -EINVAL,
-		    "key_file: %s must hold 32 bytes, raw or base64 (openssl rand -base64 "
-		    "32)",
-		    path);
+		rc = error_set(err, -EINVAL,
+			       "key_file: %s must hold 32 bytes, raw or base64 (openssl rand -base64 "
+			       "32)",
+			       path);
 		goto out;
 	}
 	memcpy(key, decoded, ENVELOPE_KEY_LEN);
@@ -324,8 +300,8 @@ int backup_context_build(const struct backup_config *cfg, time_t now, struct bac
 	json_t *v;
 
 	memset(c, 0, sizeof(*c));
-	if (!gmtime_r(&now, &tm) ||
-	    !strftime(c->created, sizeof(c->created), "%Y-%m-%dT%H:%M:%SZ", &tm))
+	if (!gmtime_r(&now, &tm) || !strftime(c->created, sizeof(c->created), "%Y-%m-%dT%H:%M:%SZ",
+					      &tm))
 		return error_set(err, -EINVAL, "cannot format the time");
 	backup_context_add(c, "cluster", cfg->cluster);
 	backup_context_add(c, "kind", backup_kind_name(cfg->kind));
@@ -494,8 +470,8 @@ static int start_stream(struct backup_upload *u, struct error *err)
 	const struct backup_config *c = &u->s->cfg;
 	const char *kind = backup_kind_name(c->kind);
 	const struct s3_metadata meta[] = {
-	    {.name = "etcd-ansible-kind", .value = kind},
-	    {.name = "etcd-ansible-cluster", .value = c->cluster},
+		{ .name = "etcd-ansible-kind", .value = kind },
+		{ .name = "etcd-ansible-cluster", .value = c->cluster },
 	};
 
 	u->q.head = u->q.count = u->q.fill = 0;
@@ -504,8 +480,8 @@ static int start_stream(struct backup_upload *u, struct error *err)
 	u->s3 = s3_upload_new(u->s->aws, c->bucket, u->key, meta, 2, c->part_size, err);
 	if (!u->s3)
 		return -EIO;
-	u->writer =
-	    envelope_writer_new(u->data_key, &u->edk, 1, &u->ctx, 0, true, queue_sink, u, err);
+	u->writer = envelope_writer_new(u->data_key, &u->edk, 1, &u->ctx, 0, true, queue_sink, u,
+					err);
 	if (!u->writer)
 		return -EINVAL;
 	if (pthread_create(&u->thread, NULL, upload_thread, u) != 0)
@@ -517,7 +493,7 @@ static int start_stream(struct backup_upload *u, struct error *err)
 static int make_data_key(struct backup_upload *u, struct error *err)
 {
 	struct backup_session *s = u->s;
-	struct kms_data_key dk = {0};
+	struct kms_data_key dk = { 0 };
 	int rc;
 
 	if (s->cfg.raw_aes) {
@@ -526,10 +502,11 @@ static int make_data_key(struct backup_upload *u, struct error *err)
 		return envelope_raw_aes_wrap(s->raw_key, s->cfg.key_namespace, s->cfg.key_name,
 					     u->data_key, &u->ctx, &u->edk, err);
 	}
-	rc = kms_generate_data_key(
-	    s->aws, s->cfg.kms_key_id,
-	    &(struct kms_context){.keys = u->ctx.keys, .values = u->ctx.values, .n = u->ctx.n}, &dk,
-	    err);
+	rc = kms_generate_data_key(s->aws, s->cfg.kms_key_id,
+				   &(struct kms_context){ .keys = u->ctx.keys,
+							  .values = u->ctx.values,
+							  .n = u->ctx.n },
+				   &dk, err);
 	if (rc < 0)
 		return rc;
 	memcpy(u->data_key, dk.plaintext, ENVELOPE_KEY_LEN);
@@ -558,7 +535,7 @@ struct backup_upload *backup_upload_new(struct backup_session *s, const char *ke
 		return NULL;
 	}
 	u->s = s;
-	u->ctx = (struct envelope_context){.keys = ctx->keys, .values = ctx->values, .n = ctx->n};
+	u->ctx = (struct envelope_context){ .keys = ctx->keys, .values = ctx->values, .n = ctx->n };
 	pthread_mutex_init(&u->q.lock, NULL);
 	pthread_cond_init(&u->q.cond, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &u->start);
@@ -604,7 +581,7 @@ static double seconds_since(const struct timespec *start)
 int backup_upload_finish(struct backup_upload *u, struct backup_upload_result *out,
 			 struct error *err)
 {
-	struct s3_put_result put = {0};
+	struct s3_put_result put = { 0 };
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -686,8 +663,9 @@ static int collect_object(void *ctx, const struct s3_list_entry *e)
 		l->objects = grown;
 		l->cap = cap;
 	}
-	l->objects[l->n] = (struct backup_object){
-	    .key = strdup(e->key), .size = e->size, .last_modified = e->last_modified};
+	l->objects[l->n] = (struct backup_object){ .key = strdup(e->key),
+						    .size = e->size,
+						    .last_modified = e->last_modified };
 	if (!l->objects[l->n].key)
 		return -ENOMEM;
 	l->n++;
@@ -697,7 +675,7 @@ static int collect_object(void *ctx, const struct s3_list_entry *e)
 int backup_list(struct backup_session *s, struct backup_object **objects, size_t *n,
 		struct error *err)
 {
-	struct list_ctx l = {.cfg = &s->cfg};
+	struct list_ctx l = { .cfg = &s->cfg };
 	char *prefix = backup_key_prefix(s->cfg.prefix, s->cfg.kind, s->cfg.cluster);
 	int rc;
 
@@ -738,13 +716,13 @@ static long peek_write(void *ctx, const char *buf, size_t len)
 int backup_read_header(struct backup_session *s, const char *key, struct envelope_header *hdr,
 		       struct error *err)
 {
-	struct peek_buf p = {0};
+	struct peek_buf p = { 0 };
 	size_t want = BACKUP_HEADER_PEEK, consumed;
 	int rc;
 
 	for (;;) {
 		free(p.data);
-		p = (struct peek_buf){.data = malloc(want), .cap = want};
+		p = (struct peek_buf){ .data = malloc(want), .cap = want };
 		if (!p.data)
 			return error_set(err, -ENOMEM, "out of memory");
 		rc = s3_get_object(s->aws, s->cfg.bucket, key, 0, want, peek_write, &p, err);
@@ -829,7 +807,7 @@ static int fetch_key(void *ctx, const struct envelope_header *hdr,
 	}
 	for (size_t i = 0; i < hdr->n_edks; i++) {
 		const struct envelope_edk *e = &hdr->edks[i];
-		struct kms_plaintext pt = {0};
+		struct kms_plaintext pt = { 0 };
 		char *arn;
 
 		if (strcmp(e->provider_id, ENVELOPE_PROVIDER_KMS) != 0)
@@ -838,14 +816,13 @@ static int fetch_key(void *ctx, const struct envelope_header *hdr,
 		if (!arn)
 			return error_set(err, -ENOMEM, "out of memory");
 		rc = kms_decrypt(s->aws, arn, e->ciphertext, e->ct_len,
-				 &(struct kms_context){.keys = hdr->context.keys,
-						       .values = hdr->context.values,
-						       .n = hdr->context.n},
+				 &(struct kms_context){ .keys = hdr->context.keys,
+							.values = hdr->context.values,
+							.n = hdr->context.n },
 				 &pt, err);
 		free(arn);
 		if (rc == 0 && pt.len != ENVELOPE_KEY_LEN)
-			rc =
-			    error_set(err, -EACCES, "KMS returned a data key of %zu bytes", pt.len);
+			rc = error_set(err, -EACCES, "KMS returned a data key of %zu bytes", pt.len);
 		if (rc == 0)
 			memcpy(data_key_out, pt.data, ENVELOPE_KEY_LEN);
 		kms_plaintext_free(&pt);
@@ -886,10 +863,10 @@ static void hex_of(const uint8_t *bytes, size_t n, char *out)
 		snprintf(out + 2 * i, 3, "%02x", bytes[i]);
 }
 
-int backup_fetch(struct backup_session *s, const char *key, envelope_sink_fn sink, void *sink_ctx,
-		 struct backup_fetch_result *out, struct error *err)
+int backup_fetch(struct backup_session *s, const char *key, envelope_sink_fn sink,
+		 void *sink_ctx, struct backup_fetch_result *out, struct error *err)
 {
-	struct fetch_ctx f = {.s = s};
+	struct fetch_ctx f = { .s = s };
 	const struct envelope_header *hdr;
 	const char *want;
 	char got[65];
@@ -932,7 +909,7 @@ int backup_ping(const char *url, const char *suffix, const char *body, const cha
 		struct error *err)
 {
 	struct http_response resp;
-	struct http_tls tls = {.ca_file = ca_file};
+	struct http_tls tls = { .ca_file = ca_file };
 	size_t len = body ? strlen(body) : 0;
 	char *full = NULL;
 	int rc;
@@ -941,14 +918,14 @@ int backup_ping(const char *url, const char *suffix, const char *body, const cha
 		return 0;
 	if (asprintf(&full, "%s%s", url, suffix) < 0)
 		return error_set(err, -ENOMEM, "out of memory");
-	rc = http_request(&(struct http_request){.method = body ? "POST" : "GET",
-						 .url = full,
-						 .body = body,
-						 .body_len = len > 10000 ? 10000 : len,
-						 .tls = &tls,
-						 .timeout_ms = 10000,
-						 .retries = 1,
-						 .idempotent = true},
+	rc = http_request(&(struct http_request){ .method = body ? "POST" : "GET",
+						   .url = full,
+						   .body = body,
+						   .body_len = len > 10000 ? 10000 : len,
+						   .tls = &tls,
+						   .timeout_ms = 10000,
+						   .retries = 1,
+						   .idempotent = true },
 			  &resp, err);
 	if (rc == 0 && (resp.status < 200 || resp.status > 299))
 		rc = error_set(err, -EIO, "%s: HTTP %ld", full, resp.status);

@@ -115,7 +115,7 @@ json_t *backup_context_json(const struct backup_context *c);
 
 struct backup_upload_result {
 	struct envelope_stats stats; /* plaintext bytes and sha256, message bytes */
-	unsigned int parts;	     /* 0: a single PutObject */
+	unsigned int parts;          /* 0: a single PutObject */
 	char *etag;
 	char *kms_key_arn; /* aws-kms: the key that made the data key */
 	double seconds;
@@ -165,8 +165,8 @@ struct backup_fetch_result {
  * temporary place and use it only then. A "sha256" in the context is checked against the
  * plaintext at the end.
  */
-int backup_fetch(struct backup_session *s, const char *key, envelope_sink_fn sink, void *sink_ctx,
-		 struct backup_fetch_result *out, struct error *err);
+int backup_fetch(struct backup_session *s, const char *key, envelope_sink_fn sink,
+		 void *sink_ctx, struct backup_fetch_result *out, struct error *err);
 
 /* ---- deadman pings (healthchecks.io: <url>/start, <url>, <url>/fail) ------------------------ */
 

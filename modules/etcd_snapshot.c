@@ -95,8 +95,9 @@ static int check_files(struct module *m)
 static int require(struct module *m, const char *const *names, const char *state)
 {
 	for (const char *const *o = names; *o; o++)
-		if (!module_has(m, *o) || (module_get(m, *o) && json_is_array(module_get(m, *o)) &&
-					   module_list_size(m, *o) == 0))
+		if (!module_has(m, *o) ||
+		    (module_get(m, *o) && json_is_array(module_get(m, *o)) &&
+		     module_list_size(m, *o) == 0))
 			return module_fail(m, "%s is required with state=%s", *o, state);
 	return 0;
 }
@@ -118,8 +119,7 @@ static int mode_option(struct module *m, mode_t *mode)
 	else if (text && *text && (value = strtol(text, &end, 8), *end == '\0'))
 		;
 	else
-		return module_fail(m, "mode: '%s' is not an octal mode like 0600",
-				   text ? text : "?");
+		return module_fail(m, "mode: '%s' is not an octal mode like 0600", text ? text : "?");
 	if (value < 0 || value > 07777)
 		return module_fail(m, "mode: %lo is out of range", value);
 	*mode = (mode_t)value;
@@ -217,10 +217,8 @@ static void report_saved(struct module *m, const char *dest, const struct snapsh
 	module_set(m, "bytes_per_s", json_real(seconds > 0 ? (double)r->size / seconds : 0));
 	module_set_changed(m, true);
 	if (!r->endpoint_healthy)
-		module_warn(m,
-			    "%s did not answer /health true: the snapshot may miss the latest "
-			    "writes of the cluster",
-			    r->endpoint);
+		module_warn(m, "%s did not answer /health true: the snapshot may miss the latest "
+			       "writes of the cluster", r->endpoint);
 	if (failures[0])
 		module_warn(m, "earlier attempts failed: %s", failures);
 }
@@ -245,8 +243,9 @@ static int read_revision(struct etcd_client *c, char *out, size_t size, struct e
 	int rc = etcd_call(c, "kv/range", body, &answer, err);
 
 	if (rc == 0)
-		rc = etcd_uint64_from_json(
-		    json_object_get(json_object_get(answer, "header"), "revision"), &revision);
+		rc = etcd_uint64_from_json(json_object_get(json_object_get(answer, "header"),
+							   "revision"),
+					   &revision);
 	if (rc == 0)
 		snprintf(out, size, "%llu", (unsigned long long)revision);
 	json_decref(body);
@@ -263,8 +262,7 @@ static int upload_begin(struct module *m, struct upload_job *j, struct etcd_clie
 	if (rc < 0)
 		return rc;
 	if (j->cfg.kind != BACKUP_KIND_ETCD)
-		return error_set(err, -EINVAL,
-				 "upload.kind: etcd snapshots are kind etcd-snapshot");
+		return error_set(err, -EINVAL, "upload.kind: etcd snapshots are kind etcd-snapshot");
 	rc = backup_session_open(&j->session, &j->cfg, BACKUP_USE_UPLOAD, err);
 	if (rc < 0)
 		return rc;
@@ -406,15 +404,15 @@ static int saved_check_mode(struct module *m, const char *dest)
 {
 	if (dest)
 		module_set_str(m, "path", dest);
-	module_set_str(m, "msg",
-		       "would stream a snapshot from the first healthy endpoint into "
-		       "dest and/or the upload (check mode: nothing written)");
+	module_set_str(m, "msg", "would stream a snapshot from the first healthy endpoint into "
+				 "dest and/or the upload (check mode: nothing written)");
 	module_set_changed(m, true);
 	return 0;
 }
 
 /* The snapshot into dest and/or the upload; err is filled on failure. */
-static int save(struct module *m, struct etcd_client *c, struct upload_job *job, struct error *err)
+static int save(struct module *m, struct etcd_client *c, struct upload_job *job,
+		struct error *err)
 {
 	const char *dest = module_str(m, "dest");
 	struct snapshot_result result = {0};
@@ -447,9 +445,8 @@ static int save(struct module *m, struct etcd_client *c, struct upload_job *job,
 	}
 	if (rc == 0) {
 		if (result.attempts > 1)
-			snprintf(failures, sizeof(failures),
-				 "%u stream(s) failed before %s: %.900s", result.attempts - 1,
-				 result.endpoint, result.failures);
+			snprintf(failures, sizeof(failures), "%u stream(s) failed before %s: %.900s",
+				 result.attempts - 1, result.endpoint, result.failures);
 		report_saved(m, dest, &result, seconds_since(&start), failures);
 	}
 	if (file.fd >= 0)
@@ -486,8 +483,7 @@ static int run_saved(struct module *m)
 	if (module_bool(m, "only_on_leader") && !first_is_leader(&client, why, sizeof(why))) {
 		module_set_bool(m, "skipped", true);
 		module_set_str(m, "msg", why);
-		fprintf(stderr, "etcd_snapshot: skipped: %s; the leader's job takes the backup\n",
-			why);
+		fprintf(stderr, "etcd_snapshot: skipped: %s; the leader's job takes the backup\n", why);
 		goto out;
 	}
 	if (m->check_mode) {
@@ -611,8 +607,7 @@ static int run_tool(char *const *argv, long timeout_s, char *out, size_t size, i
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDONLY);
 
-		if (null < 0 || dup2(null, 0) < 0 || dup2(pipefd[1], 1) < 0 ||
-		    dup2(pipefd[1], 2) < 0)
+		if (null < 0 || dup2(null, 0) < 0 || dup2(pipefd[1], 1) < 0 || dup2(pipefd[1], 2) < 0)
 			_exit(126);
 		execve(argv[0], argv, envp);
 		_exit(127);
@@ -736,8 +731,7 @@ static int build_restore_cmd(struct module *m, struct restore_cmd *c, const char
 	c->argv[n++] = flag(c, "initial-cluster", cluster);
 	c->argv[n++] = flag(c, "initial-advertise-peer-urls", peers);
 	if (module_has(m, "initial_cluster_token"))
-		c->argv[n++] =
-		    flag(c, "initial-cluster-token", module_str(m, "initial_cluster_token"));
+		c->argv[n++] = flag(c, "initial-cluster-token", module_str(m, "initial_cluster_token"));
 	if (wal)
 		c->argv[n++] = flag(c, "wal-dir", wal);
 	if (module_bool(m, "skip_hash_check"))
@@ -760,8 +754,7 @@ struct restore {
 /* Runs the tool into r->tmp; 0 when it exited 0. */
 static int restore_into_temp(struct module *m, struct restore *r, struct error *err)
 {
-	char *cluster = joined(m, "initial_cluster"),
-	     *peers = joined(m, "initial_advertise_peer_urls");
+	char *cluster = joined(m, "initial_cluster"), *peers = joined(m, "initial_advertise_peer_urls");
 	struct restore_cmd cmd;
 	int status = 0, rc = -ENOMEM;
 
@@ -776,8 +769,7 @@ static int restore_into_temp(struct module *m, struct restore *r, struct error *
 	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		rc = error_set(err, -EIO, "%s snapshot restore failed (%s %d): %s", r->tool,
 			       WIFEXITED(status) ? "exit" : "signal",
-			       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-			       r->output);
+			       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), r->output);
 	restore_cmd_free(&cmd);
 out:
 	free(cluster);
@@ -792,9 +784,8 @@ static int clear_place(const char *path, char *aside, size_t size, struct error 
 	if (!fs_exists(path))
 		return 0;
 	if (!occupied(path))
-		return rmdir(path) < 0
-			   ? error_set(err, -errno, "rmdir %s: %s", path, strerror(errno))
-			   : 0;
+		return rmdir(path) < 0 ? error_set(err, -errno, "rmdir %s: %s", path, strerror(errno))
+				       : 0;
 	aside_name(path, aside, size);
 	if (rename(path, aside) < 0)
 		return error_set(err, -errno, "cannot move %s aside to %s: %s", path, aside,
@@ -834,8 +825,8 @@ static int restore_swap(struct module *m, struct restore *r, struct error *err)
 /* Verifies src and refuses an occupied data_dir without force, before anything is touched. */
 static int restore_preflight(struct module *m, struct restore *r, struct snapshot_file_info *info)
 {
-	static const char *const needed[] = {
-	    "src", "data_dir", "name", "initial_cluster", "initial_advertise_peer_urls", NULL};
+	static const char *const needed[] = {"src", "data_dir", "name", "initial_cluster",
+					     "initial_advertise_peer_urls", NULL};
 	static const char *const etcdutls[] = {"/opt/bin/etcdutl", NULL};
 	static const char *const etcdctls[] = {"/opt/bin/etcdctl", NULL};
 	static char found[PATH_MAX];
@@ -849,8 +840,7 @@ static int restore_preflight(struct module *m, struct restore *r, struct snapsho
 	module_set_str(m, "data_dir", r->data_dir);
 	if (snapshot_file_verify(module_str(m, "src"), skip, skip, info, &err) < 0)
 		return module_fail(m, "%s; nothing was restored or touched", err.msg);
-	if (!module_bool(m, "force") &&
-	    (occupied(r->data_dir) || (r->wal_dir && occupied(r->wal_dir))))
+	if (!module_bool(m, "force") && (occupied(r->data_dir) || (r->wal_dir && occupied(r->wal_dir))))
 		return module_fail(m,
 				   "%s is not empty: set force=true to restore anyway (the current "
 				   "data dir is moved aside to %s.before-restore-<time>, never "
@@ -863,9 +853,8 @@ static int restore_preflight(struct module *m, struct restore *r, struct snapsho
 	if (!r->tool)
 		r->tool = find_tool(m, "etcdctl", etcdctls, found, sizeof(found));
 	if (!r->tool)
-		return module_fail(m,
-				   "neither etcdutl nor etcdctl found (options etcdutl, etcdctl; "
-				   "/opt/bin, then PATH)");
+		return module_fail(m, "neither etcdutl nor etcdctl found (options etcdutl, etcdctl; "
+				      "/opt/bin, then PATH)");
 	return 0;
 }
 
@@ -913,10 +902,9 @@ static int run_restored(struct module *m)
 	module_set_str(m, "tool", r->tool);
 	if (m->check_mode) {
 		module_set_changed(m, true);
-		module_set_str(m, "msg",
-			       occupied(r->data_dir)
-				   ? "would restore and move the current data dir aside"
-				   : "would restore into data_dir");
+		module_set_str(m, "msg", occupied(r->data_dir)
+					     ? "would restore and move the current data dir aside"
+					     : "would restore into data_dir");
 		rc = 0;
 		goto out;
 	}
@@ -932,8 +920,8 @@ static int run_restored(struct module *m)
 	module_set_changed(m, true);
 	module_set(m, "moved_aside", r->aside[0] ? json_string(r->aside) : json_null());
 	if (r->wal_dir)
-		module_set(m, "wal_moved_aside",
-			   r->wal_aside[0] ? json_string(r->wal_aside) : json_null());
+		module_set(m, "wal_moved_aside", r->wal_aside[0] ? json_string(r->wal_aside)
+								  : json_null());
 	module_set_str(m, "output", r->output);
 out:
 	if (r->tmp[0])
@@ -957,8 +945,7 @@ static int run(struct module *m)
 
 		if (v && *v)
 			module_add_secret(m, v);
-	}
-	if (module_int(m, "timeout") < 1 || module_int(m, "timeout") > 3600)
+	}	if (module_int(m, "timeout") < 1 || module_int(m, "timeout") > 3600)
 		return module_fail(m, "timeout must be between 1 and 3600 seconds");
 	if (module_int(m, "wait_timeout") < 1)
 		return module_fail(m, "wait_timeout must be 1 or more seconds");

@@ -27,48 +27,48 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const STATES[] = {"present", "fetched", "listed", "pruned",
-				     "absent",	"kms_key", NULL};
-static const char *const KINDS[] = {"etcd-snapshot", "ca", "file", NULL};
-static const char *const ENCRYPTIONS[] = {"aws-kms", "raw-aes", NULL};
-static const char *const ACCESS_ALIASES[] = {"aws_access_key_id", NULL};
-static const char *const SECRET_ALIASES[] = {"aws_secret_access_key", NULL};
+static const char *const STATES[] = { "present", "fetched", "listed",
+				      "pruned",	 "absent",  "kms_key", NULL };
+static const char *const KINDS[] = { "etcd-snapshot", "ca", "file", NULL };
+static const char *const ENCRYPTIONS[] = { "aws-kms", "raw-aes", NULL };
+static const char *const ACCESS_ALIASES[] = { "aws_access_key_id", NULL };
+static const char *const SECRET_ALIASES[] = { "aws_secret_access_key", NULL };
 
 static const struct option_spec options[] = {
-    {.name = "state", .type = OPT_STR, .def = "present", .choices = STATES},
-    {.name = "src", .type = OPT_PATH},
-    {.name = "exclude", .type = OPT_LIST},
-    {.name = "dest", .type = OPT_PATH},
-    {.name = "owner", .type = OPT_STR},
-    {.name = "group", .type = OPT_STR},
-    {.name = "bucket", .type = OPT_STR},
-    {.name = "prefix", .type = OPT_STR, .def = ""},
-    {.name = "key", .type = OPT_STR},
-    {.name = "kind", .type = OPT_STR, .def = "file", .choices = KINDS},
-    {.name = "cluster", .type = OPT_STR, .def = "default"},
-    {.name = "context", .type = OPT_DICT},
-    {.name = "encryption", .type = OPT_STR, .def = "aws-kms", .choices = ENCRYPTIONS},
-    {.name = "kms_key_id", .type = OPT_STR},
-    {.name = "key_file", .type = OPT_PATH},
-    {.name = "key_name", .type = OPT_STR, .def = "etcd-ansible-backup"},
-    {.name = "key_namespace", .type = OPT_STR, .def = "etcd-ansible"},
-    {.name = "if_changed", .type = OPT_BOOL, .def = "false"},
-    {.name = "retention_days", .type = OPT_INT},
-    {.name = "keep_min", .type = OPT_INT, .def = "1"},
-    {.name = "healthcheck_url", .type = OPT_STR},
-    {.name = "region", .type = OPT_STR},
-    {.name = "endpoint_url", .type = OPT_STR},
-    {.name = "kms_endpoint_url", .type = OPT_STR},
-    {.name = "ca_bundle", .type = OPT_PATH},
-    {.name = "access_key", .type = OPT_STR, .aliases = ACCESS_ALIASES},
-    {.name = "secret_key", .type = OPT_STR, .no_log = true, .aliases = SECRET_ALIASES},
-    {.name = "session_token", .type = OPT_STR, .no_log = true},
-    {.name = "part_size_mb", .type = OPT_INT, .def = "8"},
-    {.name = "description", .type = OPT_STR},
-    {.name = "policy", .type = OPT_RAW},
-    {.name = "timeout", .type = OPT_INT, .def = "60"},
-    {.name = "metrics", .type = OPT_DICT},
-    {0},
+	{ .name = "state", .type = OPT_STR, .def = "present", .choices = STATES },
+	{ .name = "src", .type = OPT_PATH },
+	{ .name = "exclude", .type = OPT_LIST },
+	{ .name = "dest", .type = OPT_PATH },
+	{ .name = "owner", .type = OPT_STR },
+	{ .name = "group", .type = OPT_STR },
+	{ .name = "bucket", .type = OPT_STR },
+	{ .name = "prefix", .type = OPT_STR, .def = "" },
+	{ .name = "key", .type = OPT_STR },
+	{ .name = "kind", .type = OPT_STR, .def = "file", .choices = KINDS },
+	{ .name = "cluster", .type = OPT_STR, .def = "default" },
+	{ .name = "context", .type = OPT_DICT },
+	{ .name = "encryption", .type = OPT_STR, .def = "aws-kms", .choices = ENCRYPTIONS },
+	{ .name = "kms_key_id", .type = OPT_STR },
+	{ .name = "key_file", .type = OPT_PATH },
+	{ .name = "key_name", .type = OPT_STR, .def = "etcd-ansible-backup" },
+	{ .name = "key_namespace", .type = OPT_STR, .def = "etcd-ansible" },
+	{ .name = "if_changed", .type = OPT_BOOL, .def = "false" },
+	{ .name = "retention_days", .type = OPT_INT },
+	{ .name = "keep_min", .type = OPT_INT, .def = "1" },
+	{ .name = "healthcheck_url", .type = OPT_STR },
+	{ .name = "region", .type = OPT_STR },
+	{ .name = "endpoint_url", .type = OPT_STR },
+	{ .name = "kms_endpoint_url", .type = OPT_STR },
+	{ .name = "ca_bundle", .type = OPT_PATH },
+	{ .name = "access_key", .type = OPT_STR, .aliases = ACCESS_ALIASES },
+	{ .name = "secret_key", .type = OPT_STR, .no_log = true, .aliases = SECRET_ALIASES },
+	{ .name = "session_token", .type = OPT_STR, .no_log = true },
+	{ .name = "part_size_mb", .type = OPT_INT, .def = "8" },
+	{ .name = "description", .type = OPT_STR },
+	{ .name = "policy", .type = OPT_RAW },
+	{ .name = "timeout", .type = OPT_INT, .def = "60" },
+	{ .name = "metrics", .type = OPT_DICT },
+	{ 0 },
 };
 
 #define READ_CHUNK (1024u * 1024u)
@@ -152,8 +152,8 @@ static void hex32(const unsigned char *b, char out[65])
 }
 
 /* The content hash: of the file, or of the directory's zero-mtime archive. */
-static int content_sha256(const char *src, bool is_dir, const struct dir_source *d, char out[65],
-			  struct error *err)
+static int content_sha256(const char *src, bool is_dir, const struct dir_source *d,
+			  char out[65], struct error *err)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char digest[32];
@@ -248,8 +248,8 @@ static int prune_after(struct module *m, struct backup_session *s, struct error 
 static int do_present(struct module *m, struct backup_session *s, struct error *err)
 {
 	const char *src = module_str(m, "src");
-	struct dir_source d = {.dir = src};
-	struct backup_upload_result r = {0};
+	struct dir_source d = { .dir = src };
+	struct backup_upload_result r = { 0 };
 	struct backup_upload *u = NULL;
 	struct backup_context c;
 	struct stat st;
@@ -282,10 +282,10 @@ static int do_present(struct module *m, struct backup_session *s, struct error *
 			goto out;
 		}
 	}
-	key = module_str(m, "key")
-		  ? strdup(module_str(m, "key"))
-		  : backup_key_new(s->cfg.prefix, s->cfg.kind, s->cfg.cluster,
-				   strrchr(src, '/') ? strrchr(src, '/') + 1 : src, now);
+	key = module_str(m, "key") ? strdup(module_str(m, "key"))
+				   : backup_key_new(s->cfg.prefix, s->cfg.kind, s->cfg.cluster,
+						    strrchr(src, '/') ? strrchr(src, '/') + 1 : src,
+						    now);
 	if (!key) {
 		rc = error_set(err, -ENOMEM, "out of memory");
 		goto out;
@@ -320,8 +320,8 @@ static int do_present(struct module *m, struct backup_session *s, struct error *
 	if (hashed)
 		module_set_str(m, "content_sha256", sha);
 	fprintf(stderr, "kms_s3_backup: uploaded %llu bytes (%llu stored) in %.1f s\n",
-		(unsigned long long)r.stats.plaintext_bytes,
-		(unsigned long long)r.stats.message_bytes, r.seconds);
+		(unsigned long long)r.stats.plaintext_bytes, (unsigned long long)r.stats.message_bytes,
+		r.seconds);
 	rc = prune_after(m, s, err);
 out:
 	backup_upload_free(u);
@@ -415,8 +415,8 @@ static int fetch_to_dir(struct module *m, struct backup_session *s, const char *
 	return rc;
 }
 
-static int fetch_to_file(struct backup_session *s, const char *key, const char *dest, uid_t uid,
-			 gid_t gid, struct backup_fetch_result *r, struct error *err)
+static int fetch_to_file(struct backup_session *s, const char *key, const char *dest,
+			 uid_t uid, gid_t gid, struct backup_fetch_result *r, struct error *err)
 {
 	char tmp[PATH_MAX];
 	int fd, rc;
@@ -467,7 +467,7 @@ static int pick_key(struct module *m, struct backup_session *s, char **key, stru
 static int do_fetched(struct module *m, struct backup_session *s, struct error *err)
 {
 	const char *dest = module_str(m, "dest");
-	struct backup_fetch_result r = {0};
+	struct backup_fetch_result r = { 0 };
 	uid_t uid = FS_KEEP_OWNER;
 	gid_t gid = FS_KEEP_GROUP;
 	char *key = NULL, hex[65];
@@ -536,7 +536,7 @@ static int do_pruned(struct module *m, struct backup_session *s, struct error *e
 static int do_absent(struct module *m, struct backup_session *s, struct error *err)
 {
 	const char *key = module_str(m, "key");
-	struct s3_object_info info = {0};
+	struct s3_object_info info = { 0 };
 	int rc = 0;
 
 	if (!key)
@@ -563,8 +563,7 @@ static int do_kms_key(struct module *m, const struct backup_config *cfg, struct 
 	int rc = 0;
 
 	if (!alias || strncmp(alias, "alias/", 6) != 0)
-		return error_set(err, -EINVAL,
-				 "kms_key_id: an alias (alias/NAME) with state=kms_key");
+		return error_set(err, -EINVAL, "kms_key_id: an alias (alias/NAME) with state=kms_key");
 	aws = aws_new(&cfg->aws, err);
 	if (!aws)
 		return -EINVAL;
@@ -576,8 +575,9 @@ static int do_kms_key(struct module *m, const struct backup_config *cfg, struct 
 		rc = 0;
 		goto out;
 	}
-	rc = kms_create_key(aws, module_str(m, "description"), (const char *const[]){"Purpose"},
-			    (const char *const[]){"etcd-ca-backup"}, 1, &key_id, &arn, err);
+	rc = kms_create_key(aws, module_str(m, "description"),
+			    (const char *const[]){ "Purpose" },
+			    (const char *const[]){ "etcd-ca-backup" }, 1, &key_id, &arn, err);
 	if (rc == 0)
 		rc = kms_create_alias(aws, alias, key_id, err);
 	if (rc == 0 && policy && !json_is_null(policy)) {
@@ -632,18 +632,18 @@ static int run(struct module *m)
 			      : strcmp(state, "fetched") == 0 ? BACKUP_USE_FETCH
 							      : BACKUP_USE_LIST;
 	const char *url = module_str(m, "healthcheck_url");
-	struct backup_session s = {0};
+	struct backup_session s = { 0 };
 	struct backup_config cfg;
 	struct metrics_config metrics;
-	struct error err = {""}, ping_err;
+	struct error err = { "" }, ping_err;
 	struct timespec start;
 	int rc = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	if (metrics_config_parse(module_get(m, "metrics"), "metrics.",
 				 strcmp(module_str(m, "kind"), "etcd-snapshot") == 0
-				     ? "etcd"
-				     : module_str(m, "kind"),
+					 ? "etcd"
+					 : module_str(m, "kind"),
 				 &metrics, &err) < 0)
 		return module_fail(m, "%s", err.msg);
 
@@ -673,8 +673,7 @@ static int run(struct module *m)
 	    backup_ping(url, rc < 0 ? "/fail" : "", rc < 0 ? err.msg : NULL, NULL, &ping_err) < 0)
 		module_warn(m, "healthcheck_url: %s", ping_err.msg);
 	if (strcmp(state, "present") == 0 && !m->check_mode && metrics.dir &&
-	    backup_write_metrics(&metrics, rc == 0, seconds_since(&start), m->result, &ping_err) <
-		0)
+	    backup_write_metrics(&metrics, rc == 0, seconds_since(&start), m->result, &ping_err) < 0)
 		module_warn(m, "%s", ping_err.msg);
 	return rc < 0 ? module_fail(m, "%s", err.msg) : 0;
 }

@@ -32,35 +32,35 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const STATES[] = {"present", "renewed", "absent", "inspected", NULL};
+static const char *const STATES[] = { "present", "renewed", "absent", "inspected", NULL };
 
 static const struct option_spec options[] = {
-    {.name = "ca_url", .type = OPT_STR},
-    {.name = "root", .type = OPT_PATH},
-    {.name = "root_fingerprint", .type = OPT_STR},
-    {.name = "provisioner", .type = OPT_STR, .def = "etcd-provisioner"},
-    {.name = "provisioner_password", .type = OPT_STR, .no_log = true},
-    {.name = "provisioner_password_file", .type = OPT_PATH},
-    {.name = "subject", .type = OPT_STR},
-    {.name = "sans", .type = OPT_LIST},
-    {.name = "cert_path", .type = OPT_PATH, .required = true},
-    {.name = "key_path", .type = OPT_PATH},
-    {.name = "key_type", .type = OPT_STR, .def = "EC"},
-    {.name = "duration", .type = OPT_STR},
-    {.name = "renew_fraction", .type = OPT_STR, .def = "0.6667"},
-    {.name = "owner", .type = OPT_STR},
-    {.name = "group", .type = OPT_STR},
-    {.name = "state", .type = OPT_STR, .def = "present", .choices = STATES},
-    {.name = "force", .type = OPT_BOOL, .def = "false"},
-    {.name = "timeout", .type = OPT_INT, .def = "30"},
-    {.name = "serving_url", .type = OPT_STR},
-    {.name = "metrics", .type = OPT_DICT},
-    {0},
+	{ .name = "ca_url", .type = OPT_STR },
+	{ .name = "root", .type = OPT_PATH },
+	{ .name = "root_fingerprint", .type = OPT_STR },
+	{ .name = "provisioner", .type = OPT_STR, .def = "etcd-provisioner" },
+	{ .name = "provisioner_password", .type = OPT_STR, .no_log = true },
+	{ .name = "provisioner_password_file", .type = OPT_PATH },
+	{ .name = "subject", .type = OPT_STR },
+	{ .name = "sans", .type = OPT_LIST },
+	{ .name = "cert_path", .type = OPT_PATH, .required = true },
+	{ .name = "key_path", .type = OPT_PATH },
+	{ .name = "key_type", .type = OPT_STR, .def = "EC" },
+	{ .name = "duration", .type = OPT_STR },
+	{ .name = "renew_fraction", .type = OPT_STR, .def = "0.6667" },
+	{ .name = "owner", .type = OPT_STR },
+	{ .name = "group", .type = OPT_STR },
+	{ .name = "state", .type = OPT_STR, .def = "present", .choices = STATES },
+	{ .name = "force", .type = OPT_BOOL, .def = "false" },
+	{ .name = "timeout", .type = OPT_INT, .def = "30" },
+	{ .name = "serving_url", .type = OPT_STR },
+	{ .name = "metrics", .type = OPT_DICT },
+	{ 0 },
 };
 
 enum action { ACTION_NONE, ACTION_RENEW, ACTION_ISSUE };
 
-static const char *const ACTION_NAMES[] = {"none", "renewed", "issued"};
+static const char *const ACTION_NAMES[] = { "none", "renewed", "issued" };
 
 /* What is on disk now, and what the wanted certificate looks like. */
 struct cert_state {
@@ -72,7 +72,7 @@ struct cert_state {
 	X509 *root;
 	EVP_PKEY *key; /* the current key, when readable and of the wanted type */
 	X509 *cert;
-	STACK_OF(X509) * chain; /* the certificate file: leaf first */
+	STACK_OF(X509) *chain; /* the certificate file: leaf first */
 	struct cert_info info;
 	bool have_info;
 	const char *reason; /* why the action was chosen */
@@ -129,7 +129,7 @@ static int check_root(struct module *m, struct cert_state *s)
 
 static int read_options(struct module *m, struct cert_state *s)
 {
-	static const char *const needed[] = {"ca_url", "root", "subject", NULL};
+	static const char *const needed[] = { "ca_url", "root", "subject", NULL };
 	const char *fraction = module_str(m, "renew_fraction");
 	struct error err;
 	char *end;
@@ -143,18 +143,15 @@ static int read_options(struct module *m, struct cert_state *s)
 				   module_str(m, "ca_url"));
 	s->renew_fraction = strtod(fraction, &end);
 	if (*end || s->renew_fraction <= 0 || s->renew_fraction >= 1)
-		return module_fail(m,
-				   "renew_fraction must be a number between 0 and 1 (e.g. 0.6667), "
-				   "got '%s'",
-				   fraction);
+		return module_fail(m, "renew_fraction must be a number between 0 and 1 (e.g. 0.6667), "
+				   "got '%s'", fraction);
 	if (key_type_parse(module_str(m, "key_type"), &s->key_type, &s->rsa_bits, &err) < 0)
 		return module_fail(m, "key_type: %s", err.msg);
 	if (module_has(m, "duration")) {
 		double seconds;
 
 		if (stepca_duration_parse(module_str(m, "duration"), &seconds) < 0 || seconds <= 0)
-			return module_fail(m,
-					   "duration: '%s' is not a Go duration such as \"17520h\"",
+			return module_fail(m, "duration: '%s' is not a Go duration such as \"17520h\"",
 					   module_str(m, "duration"));
 	}
 	if (module_int(m, "timeout") < 1)
@@ -176,7 +173,7 @@ static char *provisioner_password(struct module *m)
 		return strdup(module_str(m, "provisioner_password"));
 	if (!file) {
 		module_fail(m, "a new certificate must be issued, which needs provisioner_password "
-			       "or provisioner_password_file");
+			    "or provisioner_password_file");
 		return NULL;
 	}
 	if (fs_read_file(file, 64 * 1024, &text, &len, &err) < 0) {
@@ -218,9 +215,8 @@ static enum action inspect_current(struct module *m, struct cert_state *s)
 		return s->reason = "the key does not match the certificate", ACTION_ISSUE;
 	}
 	if (x509_verify_chain(s->cert, s->chain, s->root, now, &err) < 0)
-		return s->reason = now > s->info.not_after
-				       ? "the certificate has expired"
-				       : "the certificate does not chain to root",
+		return s->reason = now > s->info.not_after ? "the certificate has expired"
+							    : "the certificate does not chain to root",
 		       ACTION_ISSUE;
 	if (strcmp(s->info.subject_cn, module_str(m, "subject")) != 0)
 		return s->reason = "the subject changed", ACTION_ISSUE;
@@ -250,14 +246,12 @@ static int decrypt_provisioner_key(struct module *m, const struct stepca *ca, EV
 	*key = NULL;
 	if (!password)
 		return -1;
-	if (stepca_provisioner(ca, module_str(m, "provisioner"), &public_jwk, &encrypted, &err) <
-	    0) {
+	if (stepca_provisioner(ca, module_str(m, "provisioner"), &public_jwk, &encrypted, &err) < 0) {
 		module_fail(m, "provisioner: %s", err.msg);
 		goto out;
 	}
 	if (jose_jwe_decrypt_pbes2(encrypted, password, &plain, &len, &err) < 0) {
-		module_fail(m,
-			    "provisioner_password: cannot decrypt the key of provisioner '%s': %s",
+		module_fail(m, "provisioner_password: cannot decrypt the key of provisioner '%s': %s",
 			    module_str(m, "provisioner"), err.msg);
 		goto out;
 	}
@@ -265,8 +259,7 @@ static int decrypt_provisioner_key(struct module *m, const struct stepca *ca, EV
 	*key = private_jwk ? jose_jwk_to_pkey(private_jwk, &err) : NULL;
 	*kid = strdup(json_string_value(json_object_get(public_jwk, "kid")) ?: "");
 	if (!*key || !*kid) {
-		module_fail(m, "provisioner '%s' has an unusable key",
-			    module_str(m, "provisioner"));
+		module_fail(m, "provisioner '%s' has an unusable key", module_str(m, "provisioner"));
 		goto out;
 	}
 	rc = 0;
@@ -299,9 +292,9 @@ static int issue(struct module *m, const struct stepca *ca, struct cert_state *s
 	fingerprint = x509_fingerprint_sha256_hex(s->root);
 	csr = x509_csr_new(s->key, module_str(m, "subject"), s->sans, s->n_sans, &err);
 	csr_pem = csr ? x509_csr_pem(csr) : NULL;
-	if (!csr_pem || stepca_sign_token(provisioner_key, kid, module_str(m, "provisioner"),
-					  ca->url, module_str(m, "subject"), s->sans, s->n_sans,
-					  fingerprint, &token, &err) < 0) {
+	if (!csr_pem || stepca_sign_token(provisioner_key, kid, module_str(m, "provisioner"), ca->url,
+					  module_str(m, "subject"), s->sans, s->n_sans, fingerprint,
+					  &token, &err) < 0) {
 		module_fail(m, "cannot prepare the certificate request: %s", err.msg);
 		goto out;
 	}
@@ -324,7 +317,7 @@ out:
 
 /* ---- checking and writing the result ------------------------------------------------------- */
 
-static int check_issued(struct module *m, struct cert_state *s, STACK_OF(X509) * chain)
+static int check_issued(struct module *m, struct cert_state *s, STACK_OF(X509) *chain)
 {
 	X509 *leaf = sk_X509_value(chain, 0);
 	struct cert_info info;
@@ -332,8 +325,8 @@ static int check_issued(struct module *m, struct cert_state *s, STACK_OF(X509) *
 	int rc = 0;
 
 	if (x509_verify_chain(leaf, chain, s->root, 0, &err) < 0)
-		return module_fail(
-		    m, "the CA returned a certificate that does not chain to root: %s", err.msg);
+		return module_fail(m, "the CA returned a certificate that does not chain to root: %s",
+				   err.msg);
 	if (!key_matches_cert(s->key, leaf))
 		return module_fail(m, "the CA returned a certificate for another key");
 	if (x509_inspect(leaf, &info, &err) < 0)
@@ -344,7 +337,8 @@ static int check_issued(struct module *m, struct cert_state *s, STACK_OF(X509) *
 	return rc;
 }
 
-static int write_pair(struct module *m, struct cert_state *s, const char *chain_pem, bool new_key)
+static int write_pair(struct module *m, struct cert_state *s, const char *chain_pem,
+		      bool new_key)
 {
 	uid_t uid;
 	gid_t gid;
@@ -353,20 +347,19 @@ static int write_pair(struct module *m, struct cert_state *s, const char *chain_
 	if (fs_resolve_owner(module_str(m, "owner"), module_str(m, "group"), &uid, &gid, &err) < 0)
 		return module_fail(m, "owner/group: %s", err.msg);
 	/* Key first: the certificate on disk must never name a key that is not there yet. */
-	if (new_key &&
-	    key_write_pem(module_str(m, "key_path"), s->key, NULL, 0400, uid, gid, &err) < 0)
+	if (new_key && key_write_pem(module_str(m, "key_path"), s->key, NULL, 0400, uid, gid,
+				     &err) < 0)
 		return module_fail(m, "key_path: %s", err.msg);
-	if (fs_write_atomic(module_str(m, "cert_path"), chain_pem, strlen(chain_pem), 0644, uid,
-			    gid, &err) < 0)
+	if (fs_write_atomic(module_str(m, "cert_path"), chain_pem, strlen(chain_pem), 0644, uid, gid,
+			    &err) < 0)
 		return module_fail(m, "cert_path: %s", err.msg);
 	return 0;
 }
 
 static int obtain(struct module *m, struct cert_state *s, enum action *action)
 {
-	struct stepca ca = {.url = module_str(m, "ca_url"),
-			    .root_file = module_str(m, "root"),
-			    .timeout_ms = module_int(m, "timeout") * 1000L};
+	struct stepca ca = { .url = module_str(m, "ca_url"), .root_file = module_str(m, "root"),
+			     .timeout_ms = module_int(m, "timeout") * 1000L };
 	bool new_key = s->key == NULL;
 	STACK_OF(X509) *chain = NULL;
 	char *chain_pem = NULL;
@@ -377,15 +370,13 @@ static int obtain(struct module *m, struct cert_state *s, enum action *action)
 		int rc_renew = stepca_renew(&ca, module_str(m, "cert_path"),
 					    module_str(m, "key_path"), &chain_pem, &err);
 
-		/* Only a refusal by the CA is worth a fresh issue; an unreachable CA stays an
-		 * error. */
+		/* Only a refusal by the CA is worth a fresh issue; an unreachable CA stays an error. */
 		if (rc_renew == -EPROTO) {
 			module_warn(m, "renewal refused (%s); issuing a new certificate instead",
 				    err.msg);
 			*action = ACTION_ISSUE;
 		} else if (rc_renew < 0) {
-			module_fail(m, "cannot renew: %s (the current certificate is kept)",
-				    err.msg);
+			module_fail(m, "cannot renew: %s (the current certificate is kept)", err.msg);
 			goto out;
 		}
 	}
@@ -470,9 +461,9 @@ static void report(struct module *m, struct cert_state *s, const char *before)
  */
 static void check_served(struct module *m)
 {
-	struct http_tls tls = {.ca_file = module_str(m, "root"),
-			       .cert_file = module_str(m, "cert_path"),
-			       .key_file = module_str(m, "key_path")};
+	struct http_tls tls = { .ca_file = module_str(m, "root"),
+				.cert_file = module_str(m, "cert_path"),
+				.key_file = module_str(m, "key_path") };
 	const char *url = module_str(m, "serving_url");
 	const char *on_disk = json_string_value(json_object_get(m->result, "fingerprint"));
 	STACK_OF(X509) *chain = NULL;
@@ -480,8 +471,7 @@ static void check_served(struct module *m)
 	struct error err;
 
 	if (http_served_certificate(url, &tls, &pem, &err) < 0) {
-		module_warn(m, "serving_url: cannot read the certificate served there: %s",
-			    err.msg);
+		module_warn(m, "serving_url: cannot read the certificate served there: %s", err.msg);
 		return;
 	}
 	chain = x509_chain_from_pem(pem, strlen(pem), &err);
@@ -489,8 +479,7 @@ static void check_served(struct module *m)
 	module_set_str(m, "served_fingerprint", served);
 	module_set_bool(m, "served_matches", served && on_disk && strcmp(served, on_disk) == 0);
 	if (served && on_disk && strcmp(served, on_disk) != 0)
-		module_warn(m,
-			    "drift: %s serves certificate sha256 %s, but %s holds sha256 %s; the "
+		module_warn(m, "drift: %s serves certificate sha256 %s, but %s holds sha256 %s; the "
 			    "server has not picked up the file (restart it if this persists)",
 			    url, served, module_str(m, "cert_path"), on_disk);
 	x509_chain_free(chain);
@@ -506,7 +495,7 @@ static int remove_pair(struct module *m)
 	/* Check mode only predicts: nothing may be removed before this. */
 	if (m->check_mode) {
 		module_set_changed(m, fs_exists(module_str(m, "cert_path")) ||
-					  fs_exists(module_str(m, "key_path")));
+					      fs_exists(module_str(m, "key_path")));
 		return 0;
 	}
 	cert = fs_remove(module_str(m, "cert_path"), &err);
