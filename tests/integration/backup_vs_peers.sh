@@ -213,6 +213,12 @@ assert_eq "exactly two PutObject (no multipart) for the two uploads" "2 0" \
   "$(( $(op_count "$after" PutObject) - $(op_count "$before" PutObject) )) $(( $(op_count "$after" CreateMultipartUpload) - $(op_count "$before" CreateMultipartUpload) ))"
 assert_eq "the AWS CLI lists exactly these two objects" "$(printf '%s\n%s' "$key1" "$key2" | sort)" \
   "$(keys_under ca/t1/ | sort)"
+out=$(bk '"state": "drilled", "kind": "ca", "cluster": "t1", "root": "'"$ca/certs/root_ca.crt"'", "scratch_dir": "'"$work/cascratch"'"')
+assert_contains "CA drill: the newest backup is checked, and a tree without a real root fails it" \
+  "CA restore drill failed: the backup has no readable root certificate" "$(get "$out" .msg)"
+assert_eq "CA drill: it was the newest backup, and its scratch is gone" "$key2 " "$(get "$out" .key) $(ls -A "$work/cascratch")"
+out=$(bk '"state": "drilled", "kind": "ca", "cluster": "t1"')
+assert_contains "CA drill: root is required" "root: required with state=drilled" "$(get "$out" .msg)"
 mkdir -p "$work/restore" && echo "old" >"$work/restore/old-file"
 out=$(bk '"state": "fetched", "kind": "ca", "cluster": "t1", "dest": "'"$work/restore"'"')
 assert_eq "fetched the newest: changed, key" "false true $key2" \
