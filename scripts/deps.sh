@@ -21,6 +21,8 @@ APT_PACKAGES=(
   etcd-server etcd-client golang-go golang-github-smallstep-certificates-dev
   # CLIs used by tests/peers/stepca/smoke.sh; the real AWS CLI proves tests/peers/aws
   openssl curl jq strace awscli
+  # promtool checks docs/alerts.yaml and the metrics files the jobs write
+  prometheus
 )
 
 log() { printf '[deps] %s\n' "$*" >&2; }
@@ -56,6 +58,10 @@ install_apt() {
   [ "$updated" -eq 1 ] || apt-get update -qq
   log "apt-get install ${missing[*]}"
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Only promtool is wanted from the prometheus package: not a Prometheus server on :9090.
+  if printf '%s\n' "${missing[@]}" | grep -qx prometheus && [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  fi
 }
 
 fetch_source() { # $1 = source package; unpacks into $deps/src/<pkg>-<ver>
