@@ -1055,7 +1055,7 @@ static int drill(struct module *m, struct drill_run *d, const struct backup_conf
 {
 	static const char *const etcds[] = {"/opt/bin/etcd", NULL};
 	char snapshot[PATH_MAX], data[PATH_MAX], found[PATH_MAX], prefix[128];
-	struct snapshot_file_info info;
+	struct snapshot_file_info info = {0};
 	const char *etcd_binary = find_tool(m, "etcd", etcds, found, sizeof(found));
 	size_t stale = 0;
 	int rc;
