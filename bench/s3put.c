@@ -7,7 +7,7 @@
  *
  * Prints "bytes=N parts=P" on stderr. Memory: one part buffer (owned by the s3_upload).
  */
-#include "aws.h"
+#include "s3.h"
 
 #include <stdio.h>
 #include <stdlib.h>

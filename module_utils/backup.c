@@ -1,6 +1,8 @@
 #include "backup.h"
 
 #include "b64.h"
+#include "buf.h"
+#include "clock.h"
 #include "fs.h"
 #include "http.h"
 
@@ -570,14 +572,6 @@ int backup_upload_reset(struct backup_upload *u, struct error *err)
 	return start_stream(u, err);
 }
 
-static double seconds_since(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
-}
-
 int backup_upload_finish(struct backup_upload *u, struct backup_upload_result *out,
 			 struct error *err)
 {
@@ -857,12 +851,6 @@ static json_t *context_json(const struct envelope_header *hdr)
 	return ctx;
 }
 
-static void hex_of(const uint8_t *bytes, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", bytes[i]);
-}
-
 int backup_fetch(struct backup_session *s, const char *key, envelope_sink_fn sink,
 		 void *sink_ctx, struct backup_fetch_result *out, struct error *err)
 {
@@ -893,7 +881,7 @@ int backup_fetch(struct backup_session *s, const char *key, envelope_sink_fn sin
 	out->context = hdr ? context_json(hdr) : json_object();
 	out->stored_bytes = f.bytes;
 	want = hdr ? envelope_header_get(hdr, "sha256") : NULL;
-	hex_of(out->stats.plaintext_sha256, 32, got);
+	hex_encode(out->stats.plaintext_sha256, 32, got);
 	if (want && strcmp(want, got) != 0)
 		rc = error_set(err, -EBADMSG,
 			       "s3://%s/%s: the content's sha256 is %s, the backup recorded %s",

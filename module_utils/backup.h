@@ -1,7 +1,7 @@
 /*
  * backup: the backup pipeline of DESIGN §5, shared by kms_s3_backup and etcd_snapshot's `upload`:
  *
- *   bytes → gzip → AWS Encryption SDK message (envelope.c) → S3 multipart upload (aws.c)
+ *   bytes → gzip → AWS Encryption SDK message (envelope.c) → S3 multipart upload (s3.c)
  *   S3 GET → ESDK message check and decrypt → gunzip → a sink
  *
  * Options. Both modules take the same option names (kms_s3_backup at its top level,
@@ -29,7 +29,8 @@
 #ifndef ETCD_ANSIBLE_BACKUP_H
 #define ETCD_ANSIBLE_BACKUP_H
 
-#include "aws.h"
+#include "kms.h"
+#include "s3.h"
 #include "envelope.h"
 #include "error.h"
 #include "metrics.h"

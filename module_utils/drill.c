@@ -1,5 +1,6 @@
 #include "drill.h"
 
+#include "clock.h"
 #include "etcd.h"
 #include "fs.h"
 #include "keys.h"
@@ -9,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <signal.h>
@@ -31,16 +31,10 @@
 
 /* ---- scratch ------------------------------------------------------------------------------ */
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
+/* Only trees a drill made: the marker file says so (fs_remove_tree never follows symlinks). */
 static int remove_tree(const char *path, struct error *err)
 {
-	if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+	if (fs_remove_tree(path) != 0 && errno != ENOENT)
 		return error_set(err, -errno, "cannot remove %s: %s", path, strerror(errno));
 	return 0;
 }
@@ -308,7 +302,6 @@ int drill_etcd_start(struct drill_etcd *e, const char *binary, const char *data_
 		exec_etcd(e, binary, argv);
 	for (;;) {
 		struct error health;
-		struct timespec pause = {.tv_sec = 0, .tv_nsec = 300 * 1000 * 1000};
 		char tail[DRILL_LOG_TAIL];
 
 		if (waitpid(e->pid, &status, WNOHANG) == e->pid) {
@@ -328,7 +321,7 @@ int drill_etcd_start(struct drill_etcd *e, const char *binary, const char *data_
 					 "the drill's etcd did not answer /health within %ld s (%s): %s",
 					 timeout_s, health.msg, tail);
 		}
-		nanosleep(&pause, NULL);
+		sleep_ms(300);
 	}
 }
 
@@ -363,13 +356,11 @@ void drill_etcd_stop(struct drill_etcd *e)
 		return;
 	kill(e->pid, SIGTERM);
 	for (int i = 0; i < 100; i++) {
-		struct timespec pause = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
-
 		if (waitpid(e->pid, &status, WNOHANG) == e->pid) {
 			e->pid = 0;
 			return;
 		}
-		nanosleep(&pause, NULL);
+		sleep_ms(100);
 	}
 	kill(e->pid, SIGKILL);
 	while (waitpid(e->pid, &status, 0) < 0 && errno == EINTR)

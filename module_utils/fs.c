@@ -1,7 +1,9 @@
 #include "fs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *passwd_file = "/etc/passwd";
@@ -346,5 +349,128 @@ int fs_resolve_owner(const char *owner, const char *group, uid_t *uid, gid_t *gi
 		return rc;
 	if (group && *group && (rc = fs_lookup_group(group, gid, err)) < 0)
 		return rc;
+	return 0;
+}
+
+/* ---- temp file + commit ---- */
+
+int fs_open_temp(const char *dest, mode_t mode, uid_t uid, gid_t gid, char *tmp, size_t size,
+		 struct error *err)
+{
+	int fd = fs_create_temp_beside(dest, mode, tmp, size, err);
+
+	if (fd < 0) {
+		tmp[0] = '\0';
+		return fd;
+	}
+	if ((uid != FS_KEEP_OWNER || gid != FS_KEEP_GROUP) && fchown(fd, uid, gid) < 0) {
+		int rc = error_set(err, -errno, "%s: chown: %s", tmp, strerror(errno));
+
+		close(fd);
+		unlink(tmp);
+		tmp[0] = '\0';
+		return rc;
+	}
+	return fd;
+}
+
+int fs_commit_file(int fd, char *tmp, const char *dest, struct error *err)
+{
+	int rc = 0;
+
+	if (fsync(fd) < 0)
+		rc = error_set(err, -errno, "%s: fsync: %s", tmp, strerror(errno));
+	if (close(fd) < 0 && rc == 0)
+		rc = error_set(err, -errno, "%s: close: %s", tmp, strerror(errno));
+	if (rc == 0 && rename(tmp, dest) < 0)
+		rc = error_set(err, -errno, "rename %s to %s: %s", tmp, dest, strerror(errno));
+	if (rc == 0) {
+		tmp[0] = '\0';
+		rc = fs_sync_parent(dest, err);
+	}
+	return rc;
+}
+
+/* ---- move aside ---- */
+
+bool fs_occupied(const char *path)
+{
+	DIR *dir = opendir(path);
+	const struct dirent *e;
+	bool found = false;
+
+	if (!dir)
+		return fs_exists(path);
+	while (!found && (e = readdir(dir)))
+		found = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	closedir(dir);
+	return found;
+}
+
+int fs_aside_name(const char *path, const char *tag, char *out, size_t size)
+{
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+	if ((size_t)snprintf(out, size, "%s.%s-%s", path, tag, stamp) >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int fs_move_aside(const char *path, const char *tag, char *aside, size_t size,
+		  struct error *err)
+{
+	aside[0] = '\0';
+	if (!fs_exists(path))
+		return 0;
+	if (fs_aside_name(path, tag, aside, size) < 0) {
+		aside[0] = '\0';
+		return error_set(err, -ENAMETOOLONG, "%s: path too long to move aside", path);
+	}
+	if (rename(path, aside) < 0) {
+		int rc = error_set(err, -errno, "cannot move %s aside to %s: %s", path, aside,
+				   strerror(errno));
+
+		aside[0] = '\0';
+		return rc;
+	}
+	return 0;
+}
+
+/* ---- trees ---- */
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+int fs_remove_tree(const char *path)
+{
+	return nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS);
+}
+
+/* nftw has no context argument: the owner travels in these (one walk at a time). */
+static uid_t chown_uid;
+static gid_t chown_gid;
+
+static int chown_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return lchown(path, chown_uid, chown_gid) < 0 ? -1 : 0;
+}
+
+int fs_chown_tree(const char *path, uid_t uid, gid_t gid, struct error *err)
+{
+	chown_uid = uid;
+	chown_gid = gid;
+	if (nftw(path, chown_entry, 32, FTW_PHYS) != 0)
+		return error_set(err, -errno, "chown -R %s: %s", path, strerror(errno));
 	return 0;
 }

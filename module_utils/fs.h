@@ -57,6 +57,36 @@ int fs_lookup_group(const char *name, gid_t *gid, struct error *err);
 int fs_resolve_owner(const char *owner, const char *group, uid_t *uid, gid_t *gid,
 		     struct error *err);
 
+/* ---- temp file + commit: a file that appears whole or not at all ---- */
+
+/* fs_create_temp_beside(dest) with mode, then fchown to uid/gid unless both are FS_KEEP_*.
+ * Returns the fd; tmp (size >= PATH_MAX) names the temp file. On failure nothing is left
+ * behind and tmp is "". */
+int fs_open_temp(const char *dest, mode_t mode, uid_t uid, gid_t gid, char *tmp, size_t size,
+		 struct error *err);
+/* fsync, close and rename the temp file over dest, then fsync dest's directory. tmp becomes ""
+ * once renamed (so a caller's cleanup knows there is nothing left to remove). fd is closed. */
+int fs_commit_file(int fd, char *tmp, const char *dest, struct error *err);
+
+/* ---- keeping data: move aside, never delete ---- */
+
+/* true when path is a directory holding anything, or any other existing file. */
+bool fs_occupied(const char *path);
+/* "<path>.<tag>-YYYYmmddTHHMMSSZ" (UTC now) into out; -ENAMETOOLONG if it does not fit. */
+int fs_aside_name(const char *path, const char *tag, char *out, size_t size);
+/* Renames path to fs_aside_name(path, tag) (aside gets the name, "" when path does not exist).
+ * Nothing is deleted. */
+int fs_move_aside(const char *path, const char *tag, char *aside, size_t size,
+		  struct error *err);
+
+/* ---- trees this process made ---- */
+
+/* Removes the tree at path, depth first, symlinks not followed. Only for what the caller
+ * created itself (a temp dir of a failed restore), never for data it found. */
+int fs_remove_tree(const char *path);
+/* lchown -R path to uid/gid (symlinks not followed). */
+int fs_chown_tree(const char *path, uid_t uid, gid_t gid, struct error *err);
+
 /* Test hook: the files fs_lookup_* read (default /etc/passwd, /etc/group). */
 void fs_set_account_files(const char *passwd, const char *group);
 

@@ -1,6 +1,7 @@
 #include "jose.h"
 
 #include "b64.h"
+#include "buf.h"
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -1278,7 +1279,6 @@ int jose_jws_verify_es256(const char *compact, EVP_PKEY *pub, json_t **claims_ou
 
 char *jose_random_jti(void)
 {
-	static const char digits[] = "0123456789abcdef";
 	unsigned char bytes[32];
 	char *hex = malloc(2 * sizeof(bytes) + 1);
 
@@ -1286,10 +1286,6 @@ char *jose_random_jti(void)
 		free(hex);
 		return NULL;
 	}
-	for (size_t i = 0; i < sizeof(bytes); i++) {
-		hex[2 * i] = digits[bytes[i] >> 4];
-		hex[2 * i + 1] = digits[bytes[i] & 15];
-	}
-	hex[2 * sizeof(bytes)] = '\0';
+	hex_encode(bytes, sizeof(bytes), hex);
 	return hex;
 }

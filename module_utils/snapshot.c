@@ -5,6 +5,7 @@
 #include "snapshot.h"
 
 #include "b64.h"
+#include "buf.h"
 #include "http.h"
 
 #include <errno.h>
@@ -30,8 +31,7 @@
 
 char *snapshot_hex(const unsigned char sha256[SNAPSHOT_HASH_SIZE], char *hex)
 {
-	for (size_t i = 0; i < SNAPSHOT_HASH_SIZE; i++)
-		snprintf(hex + 2 * i, 3, "%02x", sha256[i]);
+	hex_encode(sha256, SNAPSHOT_HASH_SIZE, hex);
 	return hex;
 }
 

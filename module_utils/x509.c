@@ -1,5 +1,6 @@
 #include "x509.h"
 
+#include "buf.h"
 #include "fs.h"
 #include "keys.h"
 
@@ -409,17 +410,12 @@ static int time_from_asn1(const ASN1_TIME *when, time_t *out)
 
 static int fingerprint_hex(X509 *cert, char out[65])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char digest[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
 
 	if (X509_digest(cert, EVP_sha256(), digest, &len) != 1 || len != 32)
 		return -EIO;
-	for (unsigned int i = 0; i < len; i++) {
-		out[2 * i] = hex[digest[i] >> 4];
-		out[2 * i + 1] = hex[digest[i] & 0x0f];
-	}
-	out[64] = '\0';
+	hex_encode(digest, len, out);
 	return 0;
 }
 

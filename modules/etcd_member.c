@@ -15,6 +15,7 @@
  *
  * All calls and the arithmetic live in module_utils/etcd.c; this file decides and reports.
  */
+#include "clock.h"
 #include "disk.h"
 #include "etcd.h"
 #include "module.h"
@@ -87,23 +88,7 @@ static void job_free(struct job *j)
 	etcd_member_list_free(&j->list);
 }
 
-/* ---- time ---------------------------------------------------------------------------------- */
-
-static bool past(const struct timespec *deadline)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec > deadline->tv_sec ||
-	       (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
+/* ---- retries ------------------------------------------------------------------------------- */
 
 /*
  * One step of a retry loop: says on stderr what is awaited (never stdout: DESIGN §2), sleeps,
@@ -233,8 +218,7 @@ static int read_options(struct module *m, struct job *j)
 		    .key_file = module_str(m, "client_key")},
 	    .timeout_ms = module_int(m, "timeout") * 1000L,
 	};
-	clock_gettime(CLOCK_MONOTONIC, &j->deadline);
-	j->deadline.tv_sec += module_int(m, "wait_timeout");
+	deadline_in(&j->deadline, module_int(m, "wait_timeout"));
 	return 0;
 }
 
@@ -605,7 +589,7 @@ static int query(struct module *m, struct job *j)
 	if (!probes)
 		return module_fail(m, "out of memory");
 	healthy = probe_all(j, probes);
-	while (module_bool(m, "wait") && healthy < n && !past(&j->deadline)) {
+	while (module_bool(m, "wait") && healthy < n && !deadline_past(&j->deadline)) {
 		sleep_ms(POLL_MAX_MS / 2);
 		healthy = probe_all(j, probes);
 	}
@@ -681,7 +665,7 @@ static int add_until_accepted(struct module *m, struct job *j, bool learner, uin
 
 	while (etcd_member_add(&j->client, j->peer_urls, j->n_peer_urls, learner, id, &after,
 			       &err) < 0) {
-		if (!strstr(err.msg, "unhealthy cluster") || past(&j->deadline))
+		if (!strstr(err.msg, "unhealthy cluster") || deadline_past(&j->deadline))
 			return add_failed(m, j, &err, id);
 		pause = backoff("member add refused", &err, pause);
 	}
@@ -739,7 +723,7 @@ static int wait_started(struct module *m, struct job *j, uint64_t id,
 					   id);
 		if ((*member)->name[0])
 			return 0;
-		if (past(&j->deadline)) {
+		if (deadline_past(&j->deadline)) {
 			set_initial_cluster(m, j, *member);
 			return module_fail(m,
 					   "wait_timeout: learner %s was added but has not started "
@@ -793,7 +777,7 @@ static int promote_until_ready(struct module *m, struct job *j, const struct etc
 				return 1; /* a voter already: someone promoted it meanwhile */
 			return fail_call(m, "cannot promote", &err);
 		}
-		if (past(&j->deadline)) {
+		if (deadline_past(&j->deadline)) {
 			describe_lag(j, learner, lag, sizeof(lag));
 			return module_fail(m,
 					   "wait_timeout: learner %s has not caught up with the "
@@ -987,7 +971,7 @@ static int remove_until_accepted(struct module *m, struct job *j, uint64_t id, b
 	while (etcd_member_remove(&j->client, id, &err) < 0) {
 		if (strstr(err.msg, "member not found"))
 			return 1; /* removed by someone else meanwhile */
-		if (!safe || !strstr(err.msg, "unhealthy cluster") || past(&j->deadline))
+		if (!safe || !strstr(err.msg, "unhealthy cluster") || deadline_past(&j->deadline))
 			return module_fail(m, "cannot remove %s: %s%s%s", label, err.msg,
 					   strstr(err.msg, "unhealthy cluster")
 					       ? " (etcd's strict reconfiguration check: the "
@@ -1271,7 +1255,7 @@ static int leader_moved(struct module *m, struct job *j)
 			}
 			asked = asked || done;
 		}
-		if (past(&j->deadline)) {
+		if (deadline_past(&j->deadline)) {
 			module_fail(m,
 				    "wait_timeout: %s %s within %lld s: %s",
 				    label,
@@ -1373,7 +1357,7 @@ static int healthy_state(struct module *m, struct job *j)
 	int rc;
 
 	while ((rc = catch_up_look(m, j, &c, &why)) == 0) {
-		if (past(&j->deadline))
+		if (deadline_past(&j->deadline))
 			return module_fail(m,
 					   "wait_timeout: member '%s' is not healthy and caught up "
 					   "after %lld s: %s",

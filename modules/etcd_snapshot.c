@@ -21,20 +21,18 @@
  * the leader's run takes the snapshot.
  */
 #include "backup.h"
+#include "clock.h"
 #include "drill.h"
 #include "etcd.h"
 #include "fs.h"
 #include "metrics.h"
 #include "module.h"
+#include "proc.h"
 #include "snapshot.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,14 +79,8 @@ static const struct option_spec options[] = {
 
 /* What a restore tool printed: the last bytes are the ones that say what went wrong. */
 #define TOOL_OUTPUT_MAX 4096u
-
-static double seconds_since(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
-}
+/* The restore tools' environment: etcdctl 3.4 needs ETCDCTL_API=3. */
+static char *const TOOL_ENV[] = {"ETCDCTL_API=3", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 
 /* ---- options ------------------------------------------------------------------------------- */
 
@@ -375,40 +367,12 @@ static int open_temp(struct module *m, const char *dest, char *tmp, size_t size,
 	mode_t mode = 0600;
 	uid_t uid;
 	gid_t gid;
-	int fd;
 
 	if (mode_option(m, &mode) < 0)
 		return error_set(err, -EINVAL, "%s", "mode: invalid");
 	if (fs_resolve_owner(module_str(m, "owner"), module_str(m, "group"), &uid, &gid, err) < 0)
 		return -EINVAL;
-	fd = fs_create_temp_beside(dest, mode, tmp, size, err);
-	if (fd < 0) {
-		tmp[0] = '\0';
-		return fd;
-	}
-	if ((uid != FS_KEEP_OWNER || gid != FS_KEEP_GROUP) && fchown(fd, uid, gid) < 0) {
-		close(fd);
-		return error_set(err, -errno, "%s: chown: %s", tmp, strerror(errno));
-	}
-	return fd;
-}
-
-/* fsync, close and rename the verified temp file over dest. */
-static int commit_file(int fd, char *tmp, const char *dest, struct error *err)
-{
-	int rc = 0;
-
-	if (fsync(fd) < 0)
-		rc = error_set(err, -errno, "%s: fsync: %s", tmp, strerror(errno));
-	if (close(fd) < 0 && rc == 0)
-		rc = error_set(err, -errno, "%s: close: %s", tmp, strerror(errno));
-	if (rc == 0 && rename(tmp, dest) < 0)
-		rc = error_set(err, -errno, "rename %s to %s: %s", tmp, dest, strerror(errno));
-	if (rc == 0) {
-		tmp[0] = '\0';
-		rc = fs_sync_parent(dest, err);
-	}
-	return rc;
+	return fs_open_temp(dest, mode, uid, gid, tmp, size, err);
 }
 
 static int saved_check_mode(struct module *m, const char *dest)
@@ -451,7 +415,7 @@ static int save(struct module *m, struct etcd_client *c, struct upload_job *job,
 	if (rc == 0 && job->up)
 		rc = upload_complete(m, job, err);
 	if (rc == 0 && dest) {
-		rc = commit_file(file.fd, tmp, dest, err);
+		rc = fs_commit_file(file.fd, tmp, dest, err);
 		file.fd = -1;
 	}
 	if (rc == 0) {
@@ -582,98 +546,6 @@ static const char *find_tool(struct module *m, const char *option, const char *c
 	return NULL;
 }
 
-/* true when path is a directory holding anything, or any other file. */
-static bool occupied(const char *path)
-{
-	DIR *dir = opendir(path);
-	const struct dirent *e;
-	bool found = false;
-
-	if (!dir)
-		return fs_exists(path);
-	while (!found && (e = readdir(dir)))
-		found = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-	closedir(dir);
-	return found;
-}
-
-/* Runs argv (no shell), its stdout+stderr (last TOOL_OUTPUT_MAX bytes) into out. */
-static int run_tool(char *const *argv, long timeout_s, char *out, size_t size, int *status,
-		    struct error *err)
-{
-	static char *const envp[] = {"ETCDCTL_API=3", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
-	struct timespec start;
-	size_t used = 0;
-	int pipefd[2];
-	pid_t pid;
-
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return error_set(err, -errno, "pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return error_set(err, -errno, "fork: %s", strerror(errno));
-	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-
-		if (null < 0 || dup2(null, 0) < 0 || dup2(pipefd[1], 1) < 0 || dup2(pipefd[1], 2) < 0)
-			_exit(126);
-		execve(argv[0], argv, envp);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
-		char buf[1024];
-		size_t keep;
-		ssize_t n;
-
-		if (seconds_since(&start) > (double)timeout_s) {
-			kill(pid, SIGKILL);
-			break;
-		}
-		if (poll(&p, 1, 1000) <= 0)
-			continue;
-		n = read(pipefd[0], buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		/* size > sizeof(buf): keep the last bytes, older ones slide out. */
-		keep = used + (size_t)n > size - 1 ? size - 1 - (size_t)n : used;
-		memmove(out, out + used - keep, keep);
-		memcpy(out + keep, buf, (size_t)n);
-		used = keep + (size_t)n;
-	}
-	out[used] = '\0';
-	close(pipefd[0]);
-	while (waitpid(pid, status, 0) < 0)
-		if (errno != EINTR)
-			return error_set(err, -errno, "waitpid: %s", strerror(errno));
-	return 0;
-}
-
-static uid_t chown_uid;
-static gid_t chown_gid;
-
-static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return lchown(path, chown_uid, chown_gid) < 0 ? -1 : 0;
-}
-
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 /* owner/group, else etcd:etcd when that user exists, else keep. */
 static int restore_owner(struct module *m, uid_t *uid, gid_t *gid, struct error *err)
 {
@@ -689,18 +561,6 @@ static int restore_owner(struct module *m, uid_t *uid, gid_t *gid, struct error 
 	if (fs_lookup_group("etcd", gid, &ignored) < 0 && *uid == FS_KEEP_OWNER)
 		*gid = FS_KEEP_GROUP;
 	return 0;
-}
-
-/* "<path>.before-restore-YYYYmmddTHHMMSSZ" into buf. */
-static void aside_name(const char *path, char *buf, size_t size)
-{
-	char stamp[32];
-	time_t now = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	snprintf(buf, size, "%s.before-restore-%s", path, stamp);
 }
 
 /* The restore command: argv points into flags (kept alive by the caller). */
@@ -775,7 +635,7 @@ static int restore_into_temp(struct module *m, struct restore *r, struct error *
 		error_set(err, rc, "out of memory");
 		goto out;
 	}
-	rc = run_tool(cmd.argv, module_int(m, "wait_timeout"), r->output, sizeof(r->output),
+	rc = proc_run(cmd.argv, TOOL_ENV, module_int(m, "wait_timeout"), r->output, sizeof(r->output),
 		      &status, err);
 	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		rc = error_set(err, -EIO, "%s snapshot restore failed (%s %d): %s", r->tool,
@@ -794,14 +654,10 @@ static int clear_place(const char *path, char *aside, size_t size, struct error 
 	aside[0] = '\0';
 	if (!fs_exists(path))
 		return 0;
-	if (!occupied(path))
+	if (!fs_occupied(path))
 		return rmdir(path) < 0 ? error_set(err, -errno, "rmdir %s: %s", path, strerror(errno))
 				       : 0;
-	aside_name(path, aside, size);
-	if (rename(path, aside) < 0)
-		return error_set(err, -errno, "cannot move %s aside to %s: %s", path, aside,
-				 strerror(errno));
-	return 0;
+	return fs_move_aside(path, "before-restore", aside, size, err);
 }
 
 static int restore_swap(struct module *m, struct restore *r, struct error *err)
@@ -812,11 +668,9 @@ static int restore_swap(struct module *m, struct restore *r, struct error *err)
 
 	if (rc < 0)
 		return rc;
-	chown_uid = uid;
-	chown_gid = gid;
 	if ((uid != FS_KEEP_OWNER || gid != FS_KEEP_GROUP) &&
-	    nftw(r->tmp, chown_one, 32, FTW_PHYS) != 0)
-		return error_set(err, -errno, "chown -R %s: %s", r->tmp, strerror(errno));
+	    (rc = fs_chown_tree(r->tmp, uid, gid, err)) < 0)
+		return rc;
 	if (chmod(r->new_data, 0700) < 0)
 		return error_set(err, -errno, "chmod %s: %s", r->new_data, strerror(errno));
 	rc = clear_place(r->data_dir, r->aside, sizeof(r->aside), err);
@@ -851,13 +705,13 @@ static int restore_preflight(struct module *m, struct restore *r, struct snapsho
 	module_set_str(m, "data_dir", r->data_dir);
 	if (snapshot_file_verify(module_str(m, "src"), skip, skip, info, &err) < 0)
 		return module_fail(m, "%s; nothing was restored or touched", err.msg);
-	if (!module_bool(m, "force") && (occupied(r->data_dir) || (r->wal_dir && occupied(r->wal_dir))))
+	if (!module_bool(m, "force") && (fs_occupied(r->data_dir) || (r->wal_dir && fs_occupied(r->wal_dir))))
 		return module_fail(m,
 				   "%s is not empty: set force=true to restore anyway (the current "
 				   "data dir is moved aside to %s.before-restore-<time>, never "
 				   "deleted)",
-				   occupied(r->data_dir) ? r->data_dir : r->wal_dir,
-				   occupied(r->data_dir) ? r->data_dir : r->wal_dir);
+				   fs_occupied(r->data_dir) ? r->data_dir : r->wal_dir,
+				   fs_occupied(r->data_dir) ? r->data_dir : r->wal_dir);
 	r->tool = find_tool(m, "etcdutl", etcdutls, found, sizeof(found));
 	if (!r->tool && module_has(m, "etcdutl"))
 		return module_fail(m, "etcdutl: %s is not executable", module_str(m, "etcdutl"));
@@ -913,7 +767,7 @@ static int run_restored(struct module *m)
 	module_set_str(m, "tool", r->tool);
 	if (m->check_mode) {
 		module_set_changed(m, true);
-		module_set_str(m, "msg", occupied(r->data_dir)
+		module_set_str(m, "msg", fs_occupied(r->data_dir)
 					     ? "would restore and move the current data dir aside"
 					     : "would restore into data_dir");
 		rc = 0;
@@ -936,7 +790,7 @@ static int run_restored(struct module *m)
 	module_set_str(m, "output", r->output);
 out:
 	if (r->tmp[0])
-		nftw(r->tmp, remove_one, 32, FTW_DEPTH | FTW_PHYS); /* only what we made */
+		fs_remove_tree(r->tmp); /* only what we made */
 	free(r);
 	return rc < 0 ? -1 : 0;
 }
@@ -1039,9 +893,10 @@ static int drill_restore(struct module *m, struct drill_run *d, const char *snap
 	snprintf(cluster_flag, sizeof(cluster_flag), "--initial-cluster=drill=%s", d->etcd.peer_url);
 	snprintf(peer_flag, sizeof(peer_flag), "--initial-advertise-peer-urls=%s", d->etcd.peer_url);
 	module_set_str(m, "tool", tool);
-	rc = run_tool((char *[]){(char *)tool, "snapshot", "restore", (char *)snapshot, data_flag,
+	rc = proc_run((char *[]){(char *)tool, "snapshot", "restore", (char *)snapshot, data_flag,
 				 name_flag, cluster_flag, peer_flag, NULL},
-		      module_int(m, "wait_timeout"), d->output, sizeof(d->output), &status, err);
+		      TOOL_ENV, module_int(m, "wait_timeout"), d->output, sizeof(d->output), &status,
+		      err);
 	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		rc = error_set(err, -EIO, "%s snapshot restore failed (%s %d): %s", tool,
 			       WIFEXITED(status) ? "exit" : "signal",

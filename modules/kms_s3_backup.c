@@ -13,6 +13,8 @@
  * The pipeline itself lives in module_utils/backup.c; this file is the module's choices.
  */
 #include "backup.h"
+#include "buf.h"
+#include "clock.h"
 #include "drill.h"
 #include "fs.h"
 #include "metrics.h"
@@ -21,7 +23,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -151,12 +152,6 @@ static int sha256_sink(void *ctx, const void *buf, size_t len, struct error *err
 	return EVP_DigestUpdate(ctx, buf, len) == 1 ? 0 : -EIO;
 }
 
-static void hex32(const unsigned char *b, char out[65])
-{
-	for (size_t i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
 /* The content hash: of the file, or of the directory's zero-mtime archive. */
 static int content_sha256(const char *src, bool is_dir, const struct dir_source *d,
 			  char out[65], struct error *err)
@@ -172,7 +167,7 @@ static int content_sha256(const char *src, bool is_dir, const struct dir_source 
 	rc = is_dir ? stream_dir(d, true, sha256_sink, md, err)
 		    : stream_file(src, sha256_sink, md, err);
 	if (rc == 0 && EVP_DigestFinal_ex(md, digest, NULL) == 1)
-		hex32(digest, out);
+		hex_encode(digest, 32, out);
 	EVP_MD_CTX_free(md);
 	return rc;
 }
@@ -216,7 +211,7 @@ static void report_upload(struct module *m, const char *key, const struct backup
 {
 	char hex[65];
 
-	hex32(r->stats.plaintext_sha256, hex);
+	hex_encode(r->stats.plaintext_sha256, 32, hex);
 	module_set_str(m, "key", key);
 	module_set_bool(m, "uploaded", true);
 	module_set_int(m, "size", (long long)r->stats.plaintext_bytes);
@@ -363,36 +358,16 @@ static int tar_sink(void *ctx, const void *buf, size_t len, struct error *err)
 	return tar_reader_write(ctx, buf, len, err);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void remove_tree(const char *path)
-{
-	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* dest → dest.before-restore-<time>: an existing directory is kept, never deleted. */
 static int move_aside(struct module *m, const char *dest, struct error *err)
 {
-	char aside[PATH_MAX], stamp[32];
-	time_t now = time(NULL);
-	struct tm tm;
+	char aside[PATH_MAX];
+	int rc = fs_move_aside(dest, "before-restore", aside, sizeof(aside), err);
 
-	if (!fs_exists(dest))
-		return 0;
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
-	if ((size_t)snprintf(aside, sizeof(aside), "%s.before-restore-%s", dest, stamp) >=
-	    sizeof(aside))
-		return error_set(err, -ENAMETOOLONG, "dest: path too long");
-	if (rename(dest, aside) < 0)
-		return error_set(err, -errno, "dest: cannot move %s aside: %s", dest,
-				 strerror(errno));
-	module_set_str(m, "moved_aside", aside);
+	if (rc < 0)
+		return error_wrap(err, rc, "dest");
+	if (aside[0])
+		module_set_str(m, "moved_aside", aside);
 	return 0;
 }
 
@@ -416,7 +391,7 @@ static int fetch_to_dir(struct module *m, struct backup_session *s, const char *
 	if (rc == 0 && rename(tmp, dest) < 0)
 		rc = error_set(err, -errno, "dest: %s: %s", dest, strerror(errno));
 	if (rc < 0)
-		remove_tree(tmp);
+		fs_remove_tree(tmp);
 	tar_reader_free(tr);
 	return rc;
 }
@@ -427,24 +402,19 @@ static int fetch_to_file(struct backup_session *s, const char *key, const char *
 	char tmp[PATH_MAX];
 	int fd, rc;
 
-	fd = fs_create_temp_beside(dest, 0600, tmp, sizeof(tmp), err);
+	fd = fs_open_temp(dest, 0600, uid, gid, tmp, sizeof(tmp), err);
 	if (fd < 0)
-		return fd;
-	if ((uid != FS_KEEP_OWNER || gid != FS_KEEP_GROUP) && fchown(fd, uid, gid) < 0) {
-		rc = error_set(err, -errno, "dest: %s", strerror(errno));
-		goto out;
-	}
+		return error_wrap(err, fd, "dest");
 	rc = backup_fetch(s, key, fd_sink, &fd, r, err);
-	if (rc == 0 && fsync(fd) < 0)
-		rc = error_set(err, -errno, "dest: %s", strerror(errno));
-	if (rc == 0 && rename(tmp, dest) < 0)
-		rc = error_set(err, -errno, "dest: %s: %s", dest, strerror(errno));
-	if (rc == 0)
-		rc = fs_sync_parent(dest, err);
-out:
-	close(fd);
-	if (rc < 0)
-		unlink(tmp);
+	if (rc == 0) {
+		rc = fs_commit_file(fd, tmp, dest, err);
+		if (rc < 0)
+			error_wrap(err, rc, "dest");
+	} else {
+		close(fd);
+	}
+	if (tmp[0])
+		unlink(tmp); /* nothing partial stays behind */
 	return rc;
 }
 
@@ -497,7 +467,7 @@ static int do_fetched(struct module *m, struct backup_session *s, struct error *
 	if (rc < 0)
 		goto out;
 	module_set_changed(m, true);
-	hex32(r.stats.plaintext_sha256, hex);
+	hex_encode(r.stats.plaintext_sha256, 32, hex);
 	module_set_str(m, "path", dest);
 	module_set_int(m, "size", (long long)r.stats.plaintext_bytes);
 	module_set_int(m, "stored_size", (long long)r.stored_bytes);
@@ -708,14 +678,6 @@ static int run_state(struct module *m, const char *state, struct backup_session 
 	if (strcmp(state, "drilled") == 0)
 		return do_drilled(m, s, err);
 	return do_absent(m, s, err);
-}
-
-static double seconds_since(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
 static int run(struct module *m)

@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for the XML reader of S3's answers (aws_xml_find / aws_xml_text in
- * module_utils/aws.c): any bytes as an answer body, walked the way aws.c walks them --
+ * module_utils/s3_xml.c): any bytes as an answer body, walked the way s3.c walks them --
  * ListObjectsV2 <Contents> entries with Key/Size/LastModified/ETag, IsTruncated and
  * NextContinuationToken, DeleteObjects <Error> with Key/Code/Message, ListMultipartUploads
  * <Upload> counting, CompleteMultipartUpload's Error / result / ETag, an error answer's
@@ -10,7 +10,7 @@
  * opening tag; the loops move forward; decoded text is never longer than its source, has no
  * '&' unless the source had an entity, and is the source itself when the source has no '&'.
  */
-#include "aws.h"
+#include "s3_xml.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -80,7 +80,7 @@ static void walk(const char *xml, size_t len, const char *name)
 	for (p = xml; find(p, len - (size_t)(p - xml), name, &block, &block_len) == 0;
 	     p = block + block_len) {
 		if (block <= p)
-			abort(); /* no progress: the loop in aws.c would never end */
+			abort(); /* no progress: the loop in s3.c would never end */
 		for (size_t i = 0; i < sizeof(NAMES) / sizeof(NAMES[0]); i++)
 			find(block, block_len, NAMES[i], &c, &clen);
 	}

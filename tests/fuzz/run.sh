@@ -6,7 +6,7 @@
 #   envelope  ESDK messages from S3 (envelope.c)          tests/fuzz/fuzz_envelope.c
 #   tar       CA archives from backups (tar.c)            tests/fuzz/fuzz_tar.c
 #   snapshot  etcd's NDJSON snapshot stream, bbolt metas  tests/fuzz/fuzz_snapshot.c
-#   s3_xml    S3's XML answers (aws.c)                    tests/fuzz/fuzz_s3_xml.c
+#   s3_xml    S3's XML answers (s3_xml.c)                 tests/fuzz/fuzz_s3_xml.c
 # Corpora: tests/fuzz/corpus/<target>/ (seeds and inputs that found bugs) are copied into
 # build/fuzz/corpus/<target>/, where libFuzzer adds what it finds; a crash is written to
 # build/fuzz/crash-<target>-*, and the run fails.

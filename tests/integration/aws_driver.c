@@ -3,7 +3,8 @@
  * by tests/integration/aws_client_vs_peer.sh, which exports AWS_PEER_URL, the credentials, the
  * region and AWS_TEST_BUCKET. Prints "ok <what>" per check; the first failed check exits 1.
  */
-#include "aws.h"
+#include "kms.h"
+#include "s3.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -173,6 +173,88 @@ static void test_accounts_from_files(void **state)
 	unlink(group);
 }
 
+static void test_temp_then_commit(void **state)
+{
+	char tmp[4096], *text;
+	const char *dest = path_in_dir("snap.db");
+	struct error err;
+	struct stat st;
+	size_t len;
+	int fd;
+	(void)state;
+
+	fd = fs_open_temp(dest, 0640, FS_KEEP_OWNER, FS_KEEP_GROUP, tmp, sizeof(tmp), &err);
+	assert_true(fd >= 0);
+	assert_non_null(strstr(tmp, "snap.db"));
+	assert_int_equal(stat(tmp, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0640); /* the final mode before a byte is written */
+	assert_false(fs_exists(dest));
+	assert_int_equal(write(fd, "data", 4), 4);
+	assert_int_equal(fs_commit_file(fd, tmp, dest, &err), 0);
+	assert_string_equal(tmp, ""); /* nothing left for the caller to remove */
+	assert_int_equal(fs_read_file(dest, 100, &text, &len, &err), 0);
+	assert_string_equal(text, "data");
+	free(text);
+	assert_int_equal(entries_in_dir(), 1);
+	assert_int_equal(fs_remove(dest, &err), 1);
+	/* a directory that does not exist: no fd, nothing named */
+	fd = fs_open_temp(path_in_dir("missing/x"), 0600, FS_KEEP_OWNER, FS_KEEP_GROUP, tmp,
+			  sizeof(tmp), &err);
+	assert_true(fd < 0);
+	assert_string_equal(tmp, "");
+}
+
+static void test_move_aside_keeps_everything(void **state)
+{
+	char aside[4096], want[4200], data[256], *text;
+	struct error err;
+	size_t len;
+	(void)state;
+
+	snprintf(data, sizeof(data), "%s", path_in_dir("data"));
+
+	/* nothing there: nothing moved */
+	assert_int_equal(fs_move_aside(data, "before-restore", aside, sizeof(aside), &err), 0);
+	assert_string_equal(aside, "");
+	assert_false(fs_occupied(data));
+	assert_int_equal(mkdir(data, 0700), 0);
+	assert_false(fs_occupied(data)); /* an empty directory holds nothing */
+	assert_int_equal(fs_write_atomic(path_in_dir("data/member"), "x", 1, 0600, FS_KEEP_OWNER,
+					 FS_KEEP_GROUP, &err),
+			 0);
+	assert_true(fs_occupied(data));
+	assert_int_equal(fs_move_aside(data, "before-restore", aside, sizeof(aside), &err), 0);
+	snprintf(want, sizeof(want), "%s.before-restore-", data);
+	assert_memory_equal(aside, want, strlen(want));
+	assert_int_equal(strlen(aside), strlen(want) + strlen("20260101T000000Z"));
+	assert_false(fs_exists(data));
+	snprintf(want, sizeof(want), "%s/member", aside);
+	assert_int_equal(fs_read_file(want, 10, &text, &len, &err), 0);
+	assert_string_equal(text, "x");
+	free(text);
+	/* a name that does not fit is refused, nothing renamed */
+	assert_int_equal(fs_aside_name(data, "before-restore", want, 10), -ENAMETOOLONG);
+}
+
+static void test_remove_and_chown_tree(void **state)
+{
+	char tree[256];
+	struct error err;
+	(void)state;
+
+	snprintf(tree, sizeof(tree), "%s", path_in_dir("tree"));
+
+	assert_int_equal(fs_mkdir_p(path_in_dir("tree/a/b"), 0700, &err), 0);
+	assert_int_equal(fs_write_atomic(path_in_dir("tree/a/b/f"), "x", 1, 0600, FS_KEEP_OWNER,
+					 FS_KEEP_GROUP, &err),
+			 0);
+	assert_int_equal(symlink("/etc/hostname", path_in_dir("tree/link")), 0);
+	assert_int_equal(fs_chown_tree(tree, getuid(), getgid(), &err), 0);
+	assert_int_equal(fs_remove_tree(tree), 0);
+	assert_false(fs_exists(tree));
+	assert_true(fs_exists("/etc/hostname")); /* symlinks are not followed */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +264,9 @@ int main(void)
 		cmocka_unit_test(test_read_file_bounds),
 		cmocka_unit_test(test_mkdir_p),
 		cmocka_unit_test(test_accounts_from_files),
+		cmocka_unit_test(test_temp_then_commit),
+		cmocka_unit_test(test_move_aside_keeps_everything),
+		cmocka_unit_test(test_remove_and_chown_tree),
 	};
 	return cmocka_run_group_tests_name("fs", tests, make_dir, remove_dir);
 }
