@@ -216,7 +216,7 @@ assert_eq "openssl verify -untrusted agrees" "OK" "$(on "$h1" "awk '/BEGIN CERT/
 assert_eq "the drill timers are on the last member only" "active inactive" \
   "$(on "$h3" systemctl is-active etcd-restore-drill-default.timer || true) $(on "$h1" systemctl is-active etcd-restore-drill-default.timer || true)"
 assert_eq "the drill runs niced, idle I/O, with a memory limit" "Nice=19|IOSchedulingClass=idle|MemoryMax=2G" \
-  "$(on "$h3" grep -E '^(Nice|IOSchedulingClass|MemoryMax)=' /etc/systemd/system/etcd-restore-drill-default.service | paste -sd'|')"
+  "$(on "$h3" "grep -E '^(Nice|IOSchedulingClass|MemoryMax)=' /etc/systemd/system/etcd-restore-drill-default.service" | paste -sd'|')"
 
 echo "-- the backup format: readable without this project"
 step="decrypt with the AWS Encryption SDK"
