@@ -260,7 +260,7 @@ echo "-- restore drills: playbooks/restore-drill.yaml on the drill member ($h3)"
 step="restore drill of the newest backup"
 live() { on "$h3" 'echo "$(systemctl show -p MainPID --value etcd-default-3) $(stat -c %i /var/lib/etcd/default /var/lib/etcd/default/member/snap/db | paste -sd" ")"'; }
 live_before=$(live)
-want_keys=$(json_get "$(etcdctl_on "$h1" get "" --prefix --keys-only -w json)" count)
+want_keys=$(json_get "$(etcdctl_on "$h1" get "''" --prefix --keys-only -w json)" count) # '' survives ssh
 : >"$work/pings.log"
 t0=$(date +%s.%N)
 play "$work/run-5b-drill.log" "$inv" playbooks/restore-drill.yaml -b
