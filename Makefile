@@ -38,7 +38,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRC))
 # Objects are intermediate files of the pattern rules: keep them so a rebuild is incremental.
 .SECONDARY:
 
-.PHONY: all deps test unit static integration e2e fuzz lint demo demo-down bench clean
+.PHONY: all deps test unit static integration e2e fuzz lint playbooks demo demo-down bench clean
 all: $(BINARIES) $(DOCS)
 
 deps:
@@ -95,6 +95,7 @@ test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) lint
+	$(MAKE) playbooks
 	$(MAKE) static
 	$(MAKE) integration
 	$(MAKE) e2e
@@ -104,6 +105,10 @@ fuzz:
 
 lint:
 	tests/lint.sh
+
+# Every shipped playbook passes ansible-playbook --syntax-check with no extra variables.
+playbooks:
+	tests/playbooks/syntax.sh
 
 demo: all
 	scripts/demo.sh up

@@ -419,6 +419,101 @@ uint64_t etcd_raft_lag(uint64_t leader_index, uint64_t member_index)
 	return leader_index > member_index ? leader_index - member_index : 0;
 }
 
+/* ---- versions and upgrades --------------------------------------------------------------- */
+
+static int parse_version_part(const char **p, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (**p < '0' || **p > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(*p, &end, 10);
+	if (errno || v > 100000)
+		return -EINVAL;
+	*out = (unsigned)v;
+	*p = end;
+	return 0;
+}
+
+int etcd_semver_parse(const char *text, struct etcd_semver *out)
+{
+	const char *p = text;
+
+	*out = (struct etcd_semver){0};
+	if (!p)
+		return -EINVAL;
+	if (*p == 'v')
+		p++;
+	if (parse_version_part(&p, &out->major) < 0 || *p++ != '.' ||
+	    parse_version_part(&p, &out->minor) < 0)
+		return -EINVAL;
+	if (*p == '.') {
+		p++;
+		if (parse_version_part(&p, &out->patch) < 0)
+			return -EINVAL;
+	}
+	return *p == '\0' || *p == '-' || *p == '+' ? 0 : -EINVAL;
+}
+
+static int cmp_unsigned(unsigned a, unsigned b)
+{
+	return (a > b) - (a < b);
+}
+
+int etcd_semver_cmp(const struct etcd_semver *a, const struct etcd_semver *b)
+{
+	if (a->major != b->major)
+		return cmp_unsigned(a->major, b->major);
+	if (a->minor != b->minor)
+		return cmp_unsigned(a->minor, b->minor);
+	return cmp_unsigned(a->patch, b->patch);
+}
+
+/* From one version every member runs to target. */
+static enum etcd_upgrade upgrade_step(const struct etcd_semver *from, const struct etcd_semver *to)
+{
+	if (etcd_semver_cmp(from, to) == 0)
+		return ETCD_UPGRADE_NONE;
+	if (from->major == to->major && from->minor == to->minor)
+		return ETCD_UPGRADE_PATCH;
+	if (etcd_semver_cmp(from, to) > 0)
+		return ETCD_UPGRADE_DOWNGRADE;
+	if (from->major == to->major && from->minor + 1 == to->minor)
+		return ETCD_UPGRADE_MINOR;
+	return ETCD_UPGRADE_SKIPS_MINOR;
+}
+
+enum etcd_upgrade etcd_upgrade_check(const struct etcd_semver *members, size_t n,
+				     const struct etcd_semver *target)
+{
+	const struct etcd_semver *other = NULL;
+	bool on_target = false;
+	enum etcd_upgrade step;
+
+	for (size_t i = 0; i < n; i++) {
+		if (etcd_semver_cmp(&members[i], target) == 0)
+			on_target = true;
+		else if (!other)
+			other = &members[i];
+		else if (etcd_semver_cmp(&members[i], other) != 0)
+			return ETCD_UPGRADE_MIXED;
+	}
+	if (!other)
+		return ETCD_UPGRADE_NONE;
+	step = upgrade_step(other, target);
+	if (!on_target || etcd_upgrade_refused(step))
+		return step;
+	return ETCD_UPGRADE_RESUME;
+}
+
+bool etcd_upgrade_refused(enum etcd_upgrade decision)
+{
+	return decision == ETCD_UPGRADE_SKIPS_MINOR || decision == ETCD_UPGRADE_DOWNGRADE ||
+	       decision == ETCD_UPGRADE_MIXED;
+}
+
 /* ---- calls -------------------------------------------------------------------------------- */
 
 static long timeout_of(const struct etcd_client *c)
@@ -691,6 +786,49 @@ int etcd_health(const struct etcd_client *c, const char *endpoint, struct error 
 			       "%s/health: unhealthy%s%s (no leader, an alarm, or no quorum to "
 			       "read through raft)",
 			       endpoint, reason && *reason ? ": " : "", reason ? reason : "");
+out:
+	json_decref(doc);
+	http_response_free(&resp);
+	free(url);
+	return rc;
+}
+
+int etcd_version_get(const struct etcd_client *c, const char *endpoint, char **server,
+		     char **cluster, struct error *err)
+{
+	char *url = endpoint_url(endpoint, "/version");
+	struct http_request req = {.url = url,
+				   .tls = &c->tls,
+				   .timeout_ms = timeout_of(c),
+				   .connect_timeout_ms = timeout_of(c),
+				   .max_response = ETCD_ANSWER_MAX};
+	struct http_response resp = {0};
+	const char *s, *cl;
+	json_t *doc = NULL;
+	int rc;
+
+	*server = *cluster = NULL;
+	if (!url)
+		return error_set(err, -ENOMEM, "out of memory");
+	rc = http_request(&req, &resp, err);
+	if (rc < 0)
+		goto out;
+	doc = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
+	s = json_string_value(json_object_get(doc, "etcdserver"));
+	cl = json_string_value(json_object_get(doc, "etcdcluster"));
+	if (!s || !cl) {
+		rc = error_set(err, -EPROTO, "%s/version: HTTP %ld, not an etcd version answer",
+			       endpoint, resp.status);
+		goto out;
+	}
+	*server = strdup(s);
+	*cluster = strdup(cl);
+	if (!*server || !*cluster) {
+		free(*server);
+		free(*cluster);
+		*server = *cluster = NULL;
+		rc = error_set(err, -ENOMEM, "out of memory");
+	}
 out:
 	json_decref(doc);
 	http_response_free(&resp);

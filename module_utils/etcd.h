@@ -3,15 +3,18 @@
  * for etcd 3.4 and 3.5 (PROTOCOLS §3): cluster member list/add/remove/promote, maintenance status
  * and GET /health. etcd_post() is the door for any other call (kv/range, maintenance/...).
  *
- * Gateway facts this unit is built on (checked against etcd 3.4.23, etcdserverpb/rpc.proto):
- * - every call is a POST of a JSON body to /v3/<service>/<method>: 3.4 serves the gateway under
- *   /v3 and /v3beta (/v3alpha is a 404), 3.5 under /v3, so /v3 is the prefix for both;
+ * Gateway facts this unit is built on (checked against etcd 3.4.23 and 3.5.16, rpc.proto):
+ * - every call is a POST of a JSON body to /v3/<service>/<method>: 3.4.23 and 3.5.16 both serve
+ *   the gateway under /v3 and /v3beta (/v3alpha is a 404); /v3 is the one that stays;
  * - uint64 fields (IDs, dbSize, raftIndex...) are JSON strings in decimal (proto3 JSON mapping):
  *   cluster and member IDs exceed 2^53 and often INT64_MAX, so they are parsed with strtoull and
  *   never pass through a double;
  * - zero values are omitted: a missing isLearner is false, a missing name is "" (the member was
  *   added but has not started yet), a missing clientURLs is an empty list;
- * - errors come as {"error": "...", "message": "...", "code": N} with a mapped HTTP status.
+ * - errors come with a mapped HTTP status as {"error": "...", "message": "...", "code": N} from
+ *   3.4 and {"code": N, "message": "..."} from 3.5 (no "error"): message is the field to read;
+ * - GET /health answers {"health":"true"} (3.4) or {"health":"true","reason":""} (3.5); GET
+ *   /version {"etcdserver":"3.5.16","etcdcluster":"3.5.0"} on both.
  *
  * IDs are shown to people as etcdctl and etcd's logs show them: lowercase hex without leading
  * zeros (types.ID.String(), strconv.FormatUint(id, 16)).
@@ -176,6 +179,42 @@ uint64_t etcd_raft_lag(uint64_t leader_index, uint64_t member_index);
  */
 int etcd_tls_check(const struct http_tls *tls, struct error *err);
 
+/* ---- versions and upgrades ------------------------------------------------------------- */
+
+/* A release version: 3.5.16 (the "v" of a tag and a "-rc.1" or "+meta" suffix are ignored). */
+struct etcd_semver {
+	unsigned major, minor, patch;
+};
+
+/* "v3.5.16", "3.5.16", "3.5" (patch 0): 0, or -EINVAL when text is not a version. */
+int etcd_semver_parse(const char *text, struct etcd_semver *out);
+/* <0, 0, >0 as a is older than, the same as, newer than b. */
+int etcd_semver_cmp(const struct etcd_semver *a, const struct etcd_semver *b);
+
+/*
+ * Whether a cluster whose members run `members` (one entry per member) may be moved to `target`
+ * by installing it member by member. etcd supports (Documentation/upgrades): any patch release
+ * of the same minor, in either direction (same data format); the next minor version (3.4 -> 3.5),
+ * once every member runs the same version; never a skipped minor (3.4 -> 3.6) nor an older minor
+ * (3.5 -> 3.4: the cluster version only goes up, and a 3.5 data dir is not for 3.4).
+ * Members on two versions, one of them the target, are an upgrade that stopped half-way: it may
+ * go on (RESUME) when the other version may move to the target.
+ */
+enum etcd_upgrade {
+	ETCD_UPGRADE_NONE,	  /* every member runs target */
+	ETCD_UPGRADE_PATCH,	  /* another patch release of the same minor */
+	ETCD_UPGRADE_MINOR,	  /* the next minor version */
+	ETCD_UPGRADE_RESUME,	  /* part of the members run target already: finish */
+	ETCD_UPGRADE_SKIPS_MINOR, /* refused: more than one minor (or another major) up */
+	ETCD_UPGRADE_DOWNGRADE,	  /* refused: an older minor or major */
+	ETCD_UPGRADE_MIXED,	  /* refused: members on versions that are not {X, target} */
+};
+
+enum etcd_upgrade etcd_upgrade_check(const struct etcd_semver *members, size_t n,
+				     const struct etcd_semver *target);
+/* true for the refusals. */
+bool etcd_upgrade_refused(enum etcd_upgrade decision);
+
 /* ---- calls -------------------------------------------------------------------------------- */
 
 /*
@@ -218,5 +257,13 @@ int etcd_status(const struct etcd_client *c, const char *endpoint, struct etcd_s
  * when the member has a leader, no alarm, and a read through raft succeeds (a quorum answers).
  */
 int etcd_health(const struct etcd_client *c, const char *endpoint, struct error *err);
+
+/*
+ * GET /version of one endpoint: {"etcdserver":"3.5.16","etcdcluster":"3.5.0"} (3.4 and 3.5 alike;
+ * etcdcluster is "not_decided" until the members agreed). *server and *cluster get new strings
+ * (caller frees).
+ */
+int etcd_version_get(const struct etcd_client *c, const char *endpoint, char **server,
+		     char **cluster, struct error *err);
 
 #endif

@@ -352,6 +352,23 @@ int fs_resolve_owner(const char *owner, const char *group, uid_t *uid, gid_t *gi
 	return 0;
 }
 
+int fs_read_at(int fd, void *buf, size_t len, uint64_t offset)
+{
+	unsigned char *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, p + done, len - done, (off_t)(offset + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EBADMSG;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
 /* ---- temp file + commit ---- */
 
 int fs_open_temp(const char *dest, mode_t mode, uid_t uid, gid_t gid, char *tmp, size_t size,

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define FS_KEEP_OWNER ((uid_t)-1)
@@ -37,6 +38,9 @@ int fs_create_exclusive(const char *path, mode_t mode, struct error *err);
 /* Creates a unique temp file beside path (path.tmp.XXXXXX) with mode; fills tmp_path (size >= PATH_MAX). */
 int fs_create_temp_beside(const char *path, mode_t mode, char *tmp_path, size_t tmp_size,
 			  struct error *err);
+
+/* pread until len bytes are read at offset: 0, -errno, or -EBADMSG when the file ends first. */
+int fs_read_at(int fd, void *buf, size_t len, uint64_t offset);
 
 /* fsync()s the directory holding path, so a rename in it survives a crash. */
 int fs_sync_parent(const char *path, struct error *err);

@@ -221,7 +221,7 @@ static bool retryable(CURLcode code, long status)
 	}
 }
 
-static void backoff(int attempt)
+void http_backoff(int attempt)
 {
 	unsigned int jitter = 0;
 	long ms = 200L << (attempt < 5 ? attempt : 5);
@@ -289,7 +289,7 @@ int http_request(const struct http_request *req, struct http_response *resp, str
 		return error_set(err, -ENOMEM, "%s: out of memory", req->url);
 	for (int attempt = 0; attempt < attempts; attempt++) {
 		if (attempt > 0)
-			backoff(attempt);
+			http_backoff(attempt);
 		rc = perform_once(req, resp, headers, &code, err);
 		if (!retryable(code, resp->status) || req->write_body)
 			break;

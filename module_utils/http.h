@@ -65,6 +65,9 @@ struct http_response {
 int http_request(const struct http_request *req, struct http_response *resp, struct error *err);
 void http_response_free(struct http_response *resp);
 
+/* Sleeps before retry number attempt (0, 1, ...): 200 ms doubling up to 6.4 s, half of it jitter. */
+void http_backoff(int attempt);
+
 /*
  * The value of response header `name` (case-insensitive; the first one), trimmed, as a malloc'ed
  * string the caller frees; NULL when absent (or out of memory).

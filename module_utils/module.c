@@ -1,6 +1,7 @@
 #include "module.h"
 
 #include "fs.h"
+#include "url.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -253,6 +254,15 @@ static json_t *coerce_dict(struct module *m, const char *name, const json_t *v)
 	return NULL;
 }
 
+/* True when a component of path is "..". */
+static bool has_dotdot(const char *path)
+{
+	for (const char *p = path; (p = strstr(p, "..")); p += 2)
+		if ((p == path || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+			return true;
+	return false;
+}
+
 static json_t *coerce_path(struct module *m, const char *name, const json_t *v)
 {
 	json_t *s = coerce_str(m, name, v);
@@ -261,6 +271,13 @@ static json_t *coerce_path(struct module *m, const char *name, const json_t *v)
 	char *expanded;
 	json_t *out;
 
+	/* Checks on a path (inside a directory, beside a file) only hold if it cannot walk out. */
+	if (p && has_dotdot(p)) {
+		module_fail(m, "argument '%s': '..' is not allowed in a path, got '%s'; give the path "
+			    "without it", name, p);
+		json_decref(s);
+		return NULL;
+	}
 	if (!p || p[0] != '~' || (p[1] != '\0' && p[1] != '/') || !home)
 		return s;
 	if (asprintf(&expanded, "%s%s", home, p + 1) < 0) {
@@ -337,6 +354,24 @@ static void collect_secrets(struct module *m, const json_t *v)
 	}
 }
 
+/* Registers the credential of every URL in the strings of v (any depth) as a secret. */
+static void collect_url_secrets(struct module *m, const json_t *v)
+{
+	const char *key;
+	json_t *item;
+	size_t i;
+
+	if (json_is_string(v)) {
+		module_add_url_secrets(m, json_string_value(v));
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, item)
+			collect_url_secrets(m, item);
+	} else if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, key, item)
+			collect_url_secrets(m, item);
+	}
+}
+
 static void read_ansible_key(struct module *m, const char *key, const json_t *v)
 {
 	int b = json_is_boolean(v) ? json_is_true(v)
@@ -408,6 +443,8 @@ static int validate_option(struct module *m, const struct option_spec *o, const 
 		return -1;
 	if (o->no_log)
 		collect_secrets(m, value);
+	if (o->url)
+		collect_url_secrets(m, value);
 	json_object_set_new(m->params, o->name, value);
 	return check_choices(m, o, value);
 }
@@ -422,9 +459,12 @@ static int validate(struct module *m, const json_t *args)
 		if (strncmp(key, "_ansible_", 9) == 0)
 			read_ansible_key(m, key, v);
 	/* Secrets first, so that any later message is scrubbed even if validation stops early. */
-	for (const struct option_spec *o = m->options; o->name; o++)
+	for (const struct option_spec *o = m->options; o->name; o++) {
 		if (o->no_log && given_value(args, o))
 			collect_secrets(m, given_value(args, o));
+		if (o->url && given_value(args, o))
+			collect_url_secrets(m, given_value(args, o));
+	}
 	if (reject_unknown(m, args) < 0)
 		return -1;
 	for (const struct option_spec *o = m->options; o->name; o++)
@@ -660,6 +700,34 @@ void module_add_secret(struct module *m, const char *secret)
 		json_array_append_new(m->secrets, json_string(secret));
 }
 
+void module_add_url_secrets(struct module *m, const char *text)
+{
+	size_t offset, len;
+
+	for (const char *p = text; p && url_find_credential(p, &offset, &len); p += offset + len) {
+		char *raw = strndup(p + offset, len), *decoded = url_percent_decode(p + offset, len);
+
+		module_add_secret(m, raw);
+		if (raw && decoded && strcmp(raw, decoded) != 0)
+			module_add_secret(m, decoded);
+		free(raw);
+		free(decoded);
+	}
+}
+
+void module_note(const struct module *m, const char *fmt, ...)
+{
+	char msg[2048], *clean;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	clean = module_scrub(m, msg);
+	fprintf(stderr, "%s: %s\n", m->name, clean ? clean : SCRUBBED);
+	free(clean);
+}
+
 /* ---- scrubbing and output ----------------------------------------------------------------- */
 
 static char *replace_all(const char *text, const char *needle, const char *with)
@@ -704,6 +772,13 @@ char *module_scrub(const struct module *m, const char *text)
 		next = replace_all(out, json_string_value(s), SCRUBBED);
 		free(out);
 		out = next;
+	}
+	/* Then any URL credential, whatever it came from (an answer, an environment variable). */
+	if (out && strstr(out, "://")) {
+		char *masked = url_mask(out);
+
+		free(out);
+		out = masked;
 	}
 	return out;
 }

@@ -14,7 +14,11 @@
  * Ansible does; every violation names the option), calls run(), then prints exactly one JSON object
  * on stdout with `changed`, `failed`, `invocation` (no_log values masked) and whatever run() set.
  * Every string of the result is scrubbed of no_log values and of secrets added with
- * module_add_secret(), so a secret never reaches stdout even through an error message.
+ * module_add_secret(), so a secret never reaches stdout even through an error message, and the
+ * credentials of every URL in it are masked (url.h): the password of an option declared `.url`
+ * is a secret, and any "scheme://user:password@" in any text loses its password.
+ * Path options (OPT_PATH) with a ".." component are refused, naming the option: a path is
+ * checked (inside a unit directory, beside a file) before it is used, and ".." would walk out.
  *
  * Memory: values returned by the getters are borrowed from the module and live until module_main
  * returns. module_set() steals the reference it is given.
@@ -48,6 +52,7 @@ struct option_spec {
 	bool no_log;                 /* value masked in every output */
 	enum opt_type elements;      /* for OPT_LIST: the type of each element (OPT_STR default) */
 	const char *const *aliases;  /* NULL-terminated other names accepted */
+	bool url;                    /* holds URLs (any depth): their credentials are secrets */
 };
 
 struct module {
@@ -100,10 +105,16 @@ char *module_format_time(long long seconds, char *buf, size_t size);
 bool module_changed(const struct module *m);
 /* Adds one {before, after, before_header, after_header} entry to result.diff (diff mode only). */
 void module_add_diff(struct module *m, const char *header, const char *before, const char *after);
+/* A progress line on stderr ("NAME: text"), scrubbed like the result; stdout stays the JSON. */
+void module_note(const struct module *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A value derived from a secret (a decrypted key, a token) that must never be printed. */
 void module_add_secret(struct module *m, const char *secret);
 
-/* Replaces every secret in text; returns a new string (caller frees) or NULL on ENOMEM. */
+/* Registers the credential of every URL in text (raw and percent-decoded) as a secret (url.h). */
+void module_add_url_secrets(struct module *m, const char *text);
+
+/* Replaces every secret and URL credential in text; returns a new string (caller frees) or NULL
+ * on ENOMEM. */
 char *module_scrub(const struct module *m, const char *text);
 
 #endif

@@ -365,11 +365,60 @@ static void xml_escape_into(struct buf *b, const char *s)
 	}
 }
 
-/* POST ?uploadId= with the part list. A 200 may still carry an <Error>: S3 documents it. */
+/*
+ * CompleteMultipartUpload: attempts when S3 answers 200 with an <Error> (S3 documents that it may,
+ * after the 200 was sent; the AWS SDKs retry it like a 5xx). 5xx and connection errors are
+ * retried inside each attempt by http.c (idempotent). Completing the same upload with the same
+ * part list again is safe: S3 keeps one object.
+ */
+#define COMPLETE_ATTEMPTS 3
+
+/* One POST ?uploadId= with the part list; -EAGAIN when a 200 carried an <Error>. */
+static int upload_complete_once(struct s3_upload *u, const struct s3_target *t, const char *query,
+				const struct buf *body, struct s3_put_result *out,
+				struct error *err)
+{
+	struct http_response resp = {0};
+	int rc = aws_call_send(
+	    u->aws,
+	    &(struct aws_call){.service = "s3",
+			       .method = "POST",
+			       .base = t->base,
+			       .path = t->path,
+			       .query = query,
+			       .headers =
+				   (const char *const[]){"Content-Type: application/xml", NULL},
+			       .body = body->data,
+			       .body_len = body->len,
+			       .idempotent = true,
+			       .timeout_ms = AWS_TRANSFER_TIMEOUT_MS},
+	    &resp, err);
+
+	if (rc < 0) {
+		rc =
+		    error_wrap(err, rc, "S3 CompleteMultipartUpload s3://%s/%s", u->bucket, u->key);
+		goto out;
+	}
+	if (!aws_ok(&resp) || !resp.body ||
+	    aws_xml_find(resp.body, resp.body_len, "Error", &(const char *){NULL}, &(size_t){0}) ==
+		0 ||
+	    aws_xml_find(resp.body, resp.body_len, "CompleteMultipartUploadResult",
+			 &(const char *){NULL}, &(size_t){0}) < 0) {
+		rc = s3_fail("CompleteMultipartUpload", u->bucket, u->key, &resp, err);
+		if (aws_ok(&resp))
+			rc = -EAGAIN;
+		goto out;
+	}
+	if (out)
+		out->etag = aws_xml_get(resp.body, resp.body_len, "ETag");
+out:
+	http_response_free(&resp);
+	return rc;
+}
+
 static int upload_complete(struct s3_upload *u, struct s3_put_result *out, struct error *err)
 {
 	struct s3_target t = {0};
-	struct http_response resp = {0};
 	struct buf body = {0};
 	char *id = NULL, *query = NULL, num[16];
 	int rc;
@@ -392,41 +441,19 @@ static int upload_complete(struct s3_upload *u, struct s3_put_result *out, struc
 		rc = error_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = aws_call_send(
-	    u->aws,
-	    &(struct aws_call){.service = "s3",
-			   .method = "POST",
-			   .base = t.base,
-			   .path = t.path,
-			   .query = query,
-			   .headers = (const char *const[]){"Content-Type: application/xml", NULL},
-			   .body = body.data,
-			   .body_len = body.len,
-			   .idempotent = true,
-			   .timeout_ms = AWS_TRANSFER_TIMEOUT_MS},
-	    &resp, err);
-	if (rc < 0) {
-		rc =
-		    error_wrap(err, rc, "S3 CompleteMultipartUpload s3://%s/%s", u->bucket, u->key);
-		goto out;
+	for (int attempt = 0; attempt < COMPLETE_ATTEMPTS; attempt++) {
+		if (attempt > 0)
+			http_backoff(attempt - 1);
+		rc = upload_complete_once(u, &t, query, &body, out, err);
+		if (rc != -EAGAIN)
+			break;
 	}
-	if (!aws_ok(&resp) || !resp.body ||
-	    aws_xml_find(resp.body, resp.body_len, "Error", &(const char *){NULL}, &(size_t){0}) ==
-		0 ||
-	    aws_xml_find(resp.body, resp.body_len, "CompleteMultipartUploadResult",
-			 &(const char *){NULL}, &(size_t){0}) < 0) {
-		rc = s3_fail("CompleteMultipartUpload", u->bucket, u->key, &resp, err);
-		if (rc == -ENOENT && aws_ok(&resp))
-			rc = -EPROTO;
-		goto out;
-	}
-	if (out)
-		out->etag = aws_xml_get(resp.body, resp.body_len, "ETag");
+	if (rc == -EAGAIN) /* still an <Error> after every attempt */
+		rc = error_wrap(err, -EPROTO, "after %d attempts", COMPLETE_ATTEMPTS);
 out:
 	free(id);
 	free(query);
 	buf_free(&body);
-	http_response_free(&resp);
 	s3_target_free(&t);
 	return rc;
 }

@@ -6,6 +6,7 @@
 
 #include "b64.h"
 #include "buf.h"
+#include "fs.h"
 #include "http.h"
 
 #include <errno.h>
@@ -549,22 +550,6 @@ int snapshot_bolt_meta_parse(const unsigned char *page, size_t len, struct snaps
 	return 0;
 }
 
-static int read_at(int fd, unsigned char *buf, size_t len, uint64_t offset)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(fd, buf + done, len - done, (off_t)(offset + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EBADMSG;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * Meta 1 sits one page after meta 0. When meta 0 is damaged its page size is unknown: bbolt then
  * uses the OS page size; try the sizes bbolt files are made with.
@@ -575,14 +560,14 @@ static void read_metas(int fd, uint64_t size, struct snapshot_bolt_meta meta[2],
 	static const uint32_t sizes[] = {4096, 8192, 16384, 32768, 65536, 0};
 	unsigned char page[BOLT_PAGE_HEADER + BOLT_META_SIZE];
 
-	ok[0] = size >= sizeof(page) && read_at(fd, page, sizeof(page), 0) == 0 &&
+	ok[0] = size >= sizeof(page) && fs_read_at(fd, page, sizeof(page), 0) == 0 &&
 		snapshot_bolt_meta_parse(page, sizeof(page), &meta[0], &errs[0]) == 0;
 	if (size < sizeof(page))
 		error_set(&errs[0], -EBADMSG, "file too short");
 	ok[1] = false;
 	error_set(&errs[1], -EBADMSG, "not found at any page size");
 	for (const uint32_t *ps = ok[0] ? &meta[0].page_size : sizes; *ps && !ok[1]; ps++) {
-		if (size < (uint64_t)*ps + sizeof(page) || read_at(fd, page, sizeof(page), *ps) < 0)
+		if (size < (uint64_t)*ps + sizeof(page) || fs_read_at(fd, page, sizeof(page), *ps) < 0)
 			break;
 		ok[1] = snapshot_bolt_meta_parse(page, sizeof(page), &meta[1], &errs[1]) == 0 &&
 			meta[1].page_size == *ps;
@@ -613,7 +598,7 @@ static int hash_file(int fd, const char *name, uint64_t size, uint64_t body_len,
 				 : body_len - offset < len ? (size_t)(body_len - offset)
 							  : len;
 
-		rc = read_at(fd, buf, len, offset);
+		rc = fs_read_at(fd, buf, len, offset);
 		if (rc < 0) {
 			error_set(err, rc, "%s: read failed at %llu", name, (unsigned long long)offset);
 			goto out;

@@ -298,3 +298,51 @@ int stepca_duration_parse(const char *text, double *seconds)
 	*seconds = total;
 	return 0;
 }
+
+int stepca_provisioner_key(const json_t *public_jwk, const char *encrypted_key,
+			   const char *password, EVP_PKEY **key, char **kid, struct error *err)
+{
+	unsigned char *plain = NULL;
+	json_t *private_jwk = NULL;
+	size_t len = 0;
+	int rc;
+
+	*key = NULL;
+	*kid = NULL;
+	rc = jose_jwe_decrypt_pbes2(encrypted_key, password, &plain, &len, err);
+	if (rc < 0) {
+		rc = error_wrap(err, -EACCES, "the password does not open the provisioner key");
+		goto out;
+	}
+	private_jwk = json_loadb((const char *)plain, len, 0, NULL);
+	*key = private_jwk ? jose_jwk_to_pkey(private_jwk, err) : NULL;
+	*kid = strdup(json_string_value(json_object_get(public_jwk, "kid")) ?: "");
+	if (!*key || !*kid) {
+		EVP_PKEY_free(*key);
+		free(*kid);
+		*key = NULL;
+		*kid = NULL;
+		rc = error_set(err, -EPROTO, "the provisioner key is unusable");
+	}
+out:
+	if (plain)
+		jose_secret_free(plain, len);
+	json_decref(private_jwk); /* jansson frees without wiping; the JWK text was wiped above */
+	return rc;
+}
+
+const json_t *stepca_config_provisioner(const json_t *config, const char *name)
+{
+	const json_t *list = json_object_get(json_object_get(config, "authority"), "provisioners");
+	json_t *p;
+	size_t i;
+
+	json_array_foreach(list, i, p) {
+		const char *type = json_string_value(json_object_get(p, "type"));
+		const char *n = json_string_value(json_object_get(p, "name"));
+
+		if (type && n && strcmp(type, "JWK") == 0 && strcmp(n, name) == 0)
+			return p;
+	}
+	return NULL;
+}

@@ -33,6 +33,17 @@ int stepca_provisioner(const struct stepca *ca, const char *name, json_t **key,
 		       char **encrypted_key, struct error *err);
 
 /*
+ * The provisioner's private key: encrypted_key (its JWE, from ca.json or /provisioners) opened
+ * with password; *kid from public_jwk. *key and *kid are the caller's; the decrypted JWK text
+ * is wiped. -EACCES when the password does not open it.
+ */
+int stepca_provisioner_key(const json_t *public_jwk, const char *encrypted_key,
+			   const char *password, EVP_PKEY **key, char **kid, struct error *err);
+
+/* The JWK provisioner `name` of a parsed ca.json (borrowed), or NULL. */
+const json_t *stepca_config_provisioner(const json_t *config, const char *name);
+
+/*
  * A one-time token for /1.0/sign, as the step CLI makes it: ES256 with the provisioner key,
  * kid = the provisioner key's kid, iss = provisioner, aud = https://<ca host>/1.0/sign,
  * sub = subject, sans, iat = nbf = now, exp = now + 5 min, a random jti, sha = root fingerprint.

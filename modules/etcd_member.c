@@ -35,12 +35,12 @@ static const char *const STATES[] = {"query", "present", "absent", "leader_moved
 static const char *const ID_ALIASES[] = {"member_id", NULL};
 
 static const struct option_spec options[] = {
-    {.name = "endpoints", .type = OPT_LIST},
+    {.name = "endpoints", .type = OPT_LIST, .url = true},
     {.name = "ca_cert", .type = OPT_PATH},
     {.name = "client_cert", .type = OPT_PATH},
     {.name = "client_key", .type = OPT_PATH},
     {.name = "name", .type = OPT_STR},
-    {.name = "peer_urls", .type = OPT_LIST},
+    {.name = "peer_urls", .type = OPT_LIST, .url = true},
     {.name = "id", .type = OPT_STR, .aliases = ID_ALIASES},
     {.name = "state", .type = OPT_STR, .def = "query", .choices = STATES},
     {.name = "learner", .type = OPT_BOOL, .def = "true"},
@@ -54,6 +54,7 @@ static const struct option_spec options[] = {
     {.name = "fsync_warn_ms", .type = OPT_STR, .def = "10"},
     {.name = "fsync_fail_ms", .type = OPT_STR, .def = "0"},
     {.name = "fsync_writes", .type = OPT_INT, .def = "200"},
+    {.name = "target_version", .type = OPT_STR},
     {0},
 };
 
@@ -70,6 +71,7 @@ struct job {
 	struct timespec deadline; /* CLOCK_MONOTONIC: start + wait_timeout */
 	double fsync_warn_ms, fsync_fail_ms;
 	bool disk_only; /* state=query with data_dir and no endpoints: measure the disk only */
+	struct etcd_semver target; /* target_version, when given */
 };
 
 /* The health of one endpoint, as query reports it. */
@@ -94,9 +96,10 @@ static void job_free(struct job *j)
  * One step of a retry loop: says on stderr what is awaited (never stdout: DESIGN §2), sleeps,
  * and returns the next pause (doubling up to POLL_MAX_MS).
  */
-static long backoff(const char *what, const struct error *err, long pause_ms)
+static long backoff(const struct module *m, const char *what, const struct error *err,
+		    long pause_ms)
 {
-	fprintf(stderr, "etcd_member: %s: %s; again in %ld ms\n", what, err->msg, pause_ms);
+	module_note(m, "%s: %s; again in %ld ms", what, err->msg, pause_ms);
 	sleep_ms(pause_ms);
 	return pause_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : pause_ms * 2;
 }
@@ -184,6 +187,10 @@ static int check_numbers(struct module *m, struct job *j)
 		return module_fail(m, "timeout must be between 1 and 3600 seconds");
 	if (module_int(m, "max_lag") < 0)
 		return module_fail(m, "max_lag must be 0 or more raft entries");
+	if (module_has(m, "target_version") &&
+	    etcd_semver_parse(module_str(m, "target_version"), &j->target) < 0)
+		return module_fail(m, "target_version: '%s' is not an etcd version such as v3.5.16",
+				   module_str(m, "target_version"));
 	if (module_int(m, "fsync_writes") < 1 || module_int(m, "fsync_writes") > DISK_FSYNC_MAX_WRITES)
 		return module_fail(m, "fsync_writes must be between 1 and %d", DISK_FSYNC_MAX_WRITES);
 	return read_ms(m, "fsync_warn_ms", &j->fsync_warn_ms) < 0 ||
@@ -579,6 +586,137 @@ static void report_health(struct module *m, struct job *j, const struct probe *p
 		etcd_voter_count(&j->list), label);
 }
 
+/* cluster_version: what /version of the first endpoint that answers says (3.4 and 3.5 alike). */
+static void set_cluster_version(struct module *m, const struct job *j, const struct probe *probes)
+{
+	char *server = NULL, *cluster = NULL;
+	struct error err;
+
+	module_set(m, "cluster_version", json_null());
+	for (size_t i = 0; i < j->client.n_endpoints; i++) {
+		if (!probes[i].answered ||
+		    etcd_version_get(&j->client, probes[i].endpoint, &server, &cluster, &err) < 0)
+			continue;
+		module_set_str(m, "cluster_version", cluster);
+		free(server);
+		free(cluster);
+		return;
+	}
+}
+
+/* The probe of the member `id` (its own endpoint answered Status), or NULL. */
+static const struct probe *probe_by_member(const struct job *j, const struct probe *probes,
+					   uint64_t id)
+{
+	for (size_t i = 0; i < j->client.n_endpoints; i++)
+		if (probes[i].answered && probes[i].status.member_id == id &&
+		    probes[i].status.version)
+			return &probes[i];
+	return NULL;
+}
+
+/* "3.4.23 on a, b; 3.5.16 on c" into buf: each version once, with the members that run it. */
+static void describe_versions(const struct job *j, const struct etcd_semver *versions, char *buf,
+			      size_t size)
+{
+	size_t used = 0, n = j->list.n_members;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used < size; i++) {
+		bool seen = false;
+
+		for (size_t k = 0; k < i; k++)
+			seen = seen || etcd_semver_cmp(&versions[k], &versions[i]) == 0;
+		if (seen)
+			continue;
+		used += (size_t)snprintf(buf + used, size - used, "%s%u.%u.%u on", used ? "; " : "",
+					 versions[i].major, versions[i].minor, versions[i].patch);
+		for (size_t k = i; k < n && used < size; k++)
+			if (etcd_semver_cmp(&versions[k], &versions[i]) == 0)
+				used += (size_t)snprintf(buf + used, size - used, " %s",
+							 j->list.members[k].name);
+	}
+}
+
+/* The refusal of an upgrade to target_version, saying what to run instead. */
+static int refuse_upgrade(struct module *m, const struct job *j, enum etcd_upgrade decision,
+			  const char *running)
+{
+	const char *target = module_str(m, "target_version");
+	const struct etcd_semver *t = &j->target;
+
+	if (decision == ETCD_UPGRADE_SKIPS_MINOR)
+		return module_fail(m,
+				   "target_version %s: the members run %s, and etcd upgrades one "
+				   "minor version at a time: upgrade to the newest v%u.%u.x first "
+				   "(e.g. -e etcd_version=v%u.%u.<patch>), then to %s. Nothing was "
+				   "changed",
+				   target, running, t->major, t->minor ? t->minor - 1 : 0, t->major,
+				   t->minor ? t->minor - 1 : 0, target);
+	if (decision == ETCD_UPGRADE_DOWNGRADE)
+		return module_fail(
+		    m,
+		    "target_version %s is older than what the members run (%s): etcd "
+		    "cannot go back to an older minor version in place. Keep "
+		    "etcd_version at what runs, or restore a backup taken before the "
+		    "upgrade into a new cluster of the old version "
+		    "(playbooks/restore-etcd-cluster.yaml). Nothing was changed",
+		    target, running);
+	return module_fail(m,
+			   "the members run different versions (%s) and target_version %s is not "
+			   "the way to bring them together: first run every member on one version "
+			   "(finish the interrupted upgrade with that newer version as "
+			   "etcd_version), then upgrade. Nothing was changed",
+			   running, target);
+}
+
+/*
+ * target_version: may every member move to it? Each member's version is what its own endpoint's
+ * Maintenance.Status says (the server version, as /version's etcdserver); a member whose version
+ * cannot be read (down, not started) makes the answer unknown, which is a refusal too.
+ */
+static int check_upgrade(struct module *m, const struct job *j, const struct probe *probes)
+{
+	static const char *const NAMES[] = {"none",	   "patch",	"minor", "resume",
+					    "skips_minor", "downgrade", "mixed"};
+	size_t n = j->list.n_members;
+	struct etcd_semver *versions = calloc(n + 1, sizeof(*versions));
+	json_t *by_member = json_object();
+	enum etcd_upgrade decision;
+	char running[512], label[128];
+	int rc = -1;
+
+	if (!versions || !by_member) {
+		rc = module_fail(m, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct etcd_member *member = &j->list.members[i];
+		const struct probe *p = probe_by_member(j, probes, member->id);
+
+		if (!p || etcd_semver_parse(p->status.version, &versions[i]) < 0) {
+			rc = module_fail(m,
+					 "target_version: the version of member %s is unknown (its "
+					 "client URLs did not answer: is it running and in "
+					 "endpoints?); an upgrade starts only when every member "
+					 "answers. Nothing was changed",
+					 member_label(member, label, sizeof(label)));
+			goto out;
+		}
+		json_object_set_new(by_member, member->name[0] ? member->name : "(not started)",
+				    json_string(p->status.version));
+	}
+	decision = etcd_upgrade_check(versions, n, &j->target);
+	module_set_str(m, "upgrade", NAMES[decision]);
+	describe_versions(j, versions, running, sizeof(running));
+	rc = etcd_upgrade_refused(decision) ? refuse_upgrade(m, j, decision, running) : 0;
+out:
+	if (by_member)
+		module_set(m, "versions", by_member);
+	free(versions);
+	return rc;
+}
+
 static int query(struct module *m, struct job *j)
 {
 	size_t n = j->client.n_endpoints, healthy;
@@ -600,13 +738,21 @@ static int query(struct module *m, struct job *j)
 		goto out;
 	}
 	set_members(m, &j->list, 0);
+	set_cluster_version(m, j, probes);
 	if (module_has(m, "name") || module_has(m, "id") || j->n_peer_urls)
 		set_member(m, find_named(m, j));
 	if (module_bool(m, "wait") && healthy < n) {
-		module_fail(m, "wait_timeout: %zu of %zu endpoints still unhealthy after %lld s",
-			    n - healthy, n, module_int(m, "wait_timeout"));
+		module_fail(
+		    m, "wait_timeout: %zu of %zu endpoints still unhealthy after %lld s%s",
+		    n - healthy, n, module_int(m, "wait_timeout"),
+		    module_has(m, "target_version")
+			? "; an upgrade starts only on a healthy cluster: bring the members "
+			  "named in health back (journalctl, systemctl start), then run it again"
+			: "");
 		goto out;
 	}
+	if (module_has(m, "target_version") && check_upgrade(m, j, probes) < 0)
+		goto out;
 	rc = 0;
 out:
 	probes_free(probes, n);
@@ -667,7 +813,7 @@ static int add_until_accepted(struct module *m, struct job *j, bool learner, uin
 			       &err) < 0) {
 		if (!strstr(err.msg, "unhealthy cluster") || deadline_past(&j->deadline))
 			return add_failed(m, j, &err, id);
-		pause = backoff("member add refused", &err, pause);
+		pause = backoff(m, "member add refused", &err, pause);
 	}
 	etcd_member_list_free(&j->list);
 	j->list = after;
@@ -784,7 +930,7 @@ static int promote_until_ready(struct module *m, struct job *j, const struct etc
 					   "leader within %lld s: %s%s",
 					   label, module_int(m, "wait_timeout"), err.msg, lag);
 		}
-		pause = backoff("learner not ready for promotion", &err, pause);
+		pause = backoff(m, "learner not ready for promotion", &err, pause);
 	}
 	return 0;
 }
@@ -978,7 +1124,7 @@ static int remove_until_accepted(struct module *m, struct job *j, uint64_t id, b
 						 "remaining voters cannot keep a quorum)"
 					       : "",
 					   tls_hint(m, err.msg));
-		pause = backoff("member remove refused", &err, pause);
+		pause = backoff(m, "member remove refused", &err, pause);
 	}
 	return 0;
 }
@@ -1265,7 +1411,7 @@ static int leader_moved(struct module *m, struct job *j)
 				    module_int(m, "wait_timeout"), why.msg);
 			goto out;
 		}
-		pause = backoff("leadership not moved yet", &why, pause);
+		pause = backoff(m, "leadership not moved yet", &why, pause);
 	}
 	module_set_changed(m, asked);
 	module_set_str(m, "action", asked ? "moved" : "none");
@@ -1363,7 +1509,7 @@ static int healthy_state(struct module *m, struct job *j)
 					   "after %lld s: %s",
 					   module_str(m, module_has(m, "id") ? "id" : "name"),
 					   module_int(m, "wait_timeout"), why.msg);
-		pause = backoff("member not healthy and caught up yet", &why, pause);
+		pause = backoff(m, "member not healthy and caught up yet", &why, pause);
 	}
 	if (rc < 0 || find_running(m, j, &target) < 0)
 		return -1;

@@ -45,7 +45,7 @@
 static const char *const STATES[] = {"saved", "verified", "restored", "drilled", NULL};
 
 static const struct option_spec options[] = {
-    {.name = "endpoints", .type = OPT_LIST},
+    {.name = "endpoints", .type = OPT_LIST, .url = true},
     {.name = "ca_cert", .type = OPT_PATH},
     {.name = "client_cert", .type = OPT_PATH},
     {.name = "client_key", .type = OPT_PATH},
@@ -55,14 +55,14 @@ static const struct option_spec options[] = {
     {.name = "owner", .type = OPT_STR},
     {.name = "group", .type = OPT_STR},
     {.name = "mode", .type = OPT_RAW},
-    {.name = "upload", .type = OPT_DICT},
+    {.name = "upload", .type = OPT_DICT, .url = true},
     {.name = "only_on_leader", .type = OPT_BOOL, .def = "false"},
     {.name = "data_dir", .type = OPT_PATH},
     {.name = "wal_dir", .type = OPT_PATH},
     {.name = "name", .type = OPT_STR},
-    {.name = "initial_cluster", .type = OPT_LIST},
+    {.name = "initial_cluster", .type = OPT_LIST, .url = true},
     {.name = "initial_cluster_token", .type = OPT_STR},
-    {.name = "initial_advertise_peer_urls", .type = OPT_LIST},
+    {.name = "initial_advertise_peer_urls", .type = OPT_LIST, .url = true},
     {.name = "etcdctl", .type = OPT_PATH},
     {.name = "etcdutl", .type = OPT_PATH},
     {.name = "skip_hash_check", .type = OPT_BOOL, .def = "false"},
@@ -279,7 +279,7 @@ static int upload_begin(struct module *m, struct upload_job *j, struct etcd_clie
 	j->key = backup_key_new(j->cfg.prefix, BACKUP_KIND_ETCD, j->cfg.cluster, NULL, time(NULL));
 	if (!j->key)
 		return error_set(err, -ENOMEM, "out of memory");
-	fprintf(stderr, "etcd_snapshot: streaming to s3://%s/%s\n", j->cfg.bucket, j->key);
+	module_note(m, "streaming to s3://%s/%s", j->cfg.bucket, j->key);
 	j->up = backup_upload_new(&j->session, j->key, &j->ctx, err);
 	return j->up ? 0 : -EIO;
 }
@@ -319,24 +319,41 @@ static void upload_end(struct upload_job *j)
 	free(j->key);
 }
 
-/* The snapshot goes to the temp file, to the upload, or to both. */
+/*
+ * The snapshot goes to the temp file, to the upload, or to both. With both, the upload does not
+ * depend on the local copy (issue 10): a local write that fails (a full disk) is remembered in
+ * file_err, the file is given up and the stream goes on into S3 alone.
+ */
 struct tee_sink {
 	struct file_sink *file;
 	struct backup_upload *up;
+	bool file_failed;
+	struct error file_err;
 };
 
 static int tee_write(void *ctx, const unsigned char *data, size_t len, struct error *err)
 {
 	struct tee_sink *t = ctx;
-	int rc = t->file ? file_write(t->file, data, len, err) : 0;
 
-	return rc == 0 && t->up ? backup_upload_write(t->up, data, len, err) : rc;
+	if (t->file && !t->file_failed) {
+		int rc = file_write(t->file, data, len, t->up ? &t->file_err : err);
+
+		if (rc < 0 && !t->up)
+			return rc;
+		if (rc < 0) {
+			t->file_failed = true;
+			fprintf(stderr,
+				"etcd_snapshot: the local copy failed, the upload goes on: %s\n",
+				t->file_err.msg);
+		}
+	}
+	return t->up ? backup_upload_write(t->up, data, len, err) : 0;
 }
 
 static int tee_reset(void *ctx, struct error *err)
 {
 	struct tee_sink *t = ctx;
-	int rc = t->file ? file_reset(t->file, err) : 0;
+	int rc = t->file && !t->file_failed ? file_reset(t->file, err) : 0;
 
 	return rc == 0 && t->up ? backup_upload_reset(t->up, err) : rc;
 }
@@ -385,11 +402,29 @@ static int saved_check_mode(struct module *m, const char *dest)
 	return 0;
 }
 
-/* The snapshot into dest and/or the upload; err is filled on failure. */
+/*
+ * The local copy failed while the upload completed: a warning and local_copy_failed, not a
+ * failure (the off-host backup is there); the caller pings /fail with local_err.
+ */
+static void report_local_failure(struct module *m, const struct upload_job *job,
+				 const struct error *local_err)
+{
+	module_set_bool(m, "local_copy_failed", true);
+	module_set_str(m, "local_error", local_err->msg);
+	module_warn(
+	    m, "dest: the local copy failed (%s); the snapshot is in S3 all the same: s3://%s/%s",
+	    local_err->msg, job->cfg.bucket, job->key);
+}
+
+/*
+ * The snapshot into dest and/or the upload; err is filled on failure. With both, a local copy
+ * that cannot be written fills local_err (local_err->msg[0] != 0) and the upload goes on.
+ */
 static int save(struct module *m, struct etcd_client *c, struct upload_job *job,
-		struct error *err)
+		struct error *local_err, struct error *err)
 {
 	const char *dest = module_str(m, "dest");
+	bool uploading = module_has(m, "upload");
 	struct snapshot_result result = {0};
 	struct file_sink file = {.fd = -1};
 	struct tee_sink tee = {0};
@@ -400,13 +435,17 @@ static int save(struct module *m, struct etcd_client *c, struct upload_job *job,
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	if (dest) {
-		file.fd = open_temp(m, dest, tmp, sizeof(tmp), err);
-		if (file.fd < 0)
+		file.fd = open_temp(m, dest, tmp, sizeof(tmp), uploading ? local_err : err);
+		/* Bad options (mode, owner) fail the task; a full or read-only disk does not. */
+		if (file.fd < 0 && (!uploading || file.fd == -EINVAL)) {
+			if (uploading)
+				*err = *local_err;
 			return file.fd;
+		}
 		file.path = tmp;
-		tee.file = &file;
+		tee.file = file.fd >= 0 ? &file : NULL;
 	}
-	if (module_has(m, "upload")) {
+	if (uploading) {
 		rc = upload_begin(m, job, c, err);
 		tee.up = job->up;
 	}
@@ -414,15 +453,22 @@ static int save(struct module *m, struct etcd_client *c, struct upload_job *job,
 		rc = snapshot_fetch(c, module_int(m, "wait_timeout") * 1000, &sink, &result, err);
 	if (rc == 0 && job->up)
 		rc = upload_complete(m, job, err);
-	if (rc == 0 && dest) {
-		rc = fs_commit_file(file.fd, tmp, dest, err);
+	if (tee.file_failed)
+		*local_err = tee.file_err;
+	if (rc == 0 && tee.file && !tee.file_failed) {
+		rc = fs_commit_file(file.fd, tmp, dest, uploading ? local_err : err);
 		file.fd = -1;
+		if (rc < 0 && uploading)
+			rc = 0; /* local_err says it; the upload completed */
 	}
 	if (rc == 0) {
 		if (result.attempts > 1)
 			snprintf(failures, sizeof(failures), "%u stream(s) failed before %s: %.900s",
 				 result.attempts - 1, result.endpoint, result.failures);
-		report_saved(m, dest, &result, seconds_since(&start), failures);
+		report_saved(m, local_err->msg[0] ? NULL : dest, &result, seconds_since(&start),
+			     failures);
+		if (local_err->msg[0])
+			report_local_failure(m, job, local_err);
 	}
 	if (file.fd >= 0)
 		close(file.fd);
@@ -438,7 +484,7 @@ static int run_saved(struct module *m)
 	struct upload_job job = {0};
 	const char **endpoints = NULL;
 	struct etcd_client client = {0};
-	struct error err = {""}, ping_err;
+	struct error err = {""}, local_err = {""}, ping_err;
 	struct metrics_config metrics;
 	const char *ping_url = NULL;
 	struct timespec start;
@@ -458,7 +504,7 @@ static int run_saved(struct module *m)
 	if (module_bool(m, "only_on_leader") && !first_is_leader(&client, why, sizeof(why))) {
 		module_set_bool(m, "skipped", true);
 		module_set_str(m, "msg", why);
-		fprintf(stderr, "etcd_snapshot: skipped: %s; the leader's job takes the backup\n", why);
+		module_note(m, "skipped: %s; the leader's job takes the backup", why);
 		goto out;
 	}
 	if (m->check_mode) {
@@ -468,9 +514,10 @@ static int run_saved(struct module *m)
 	ping_url = json_string_value(json_object_get(upload, "healthcheck_url"));
 	if (backup_ping(ping_url, "/start", NULL, NULL, &ping_err) < 0)
 		module_warn(m, "upload.healthcheck_url: %s", ping_err.msg);
-	rc = save(m, &client, &job, &err);
-	if (backup_ping(ping_url, rc < 0 ? "/fail" : "", rc < 0 ? err.msg : NULL, NULL, &ping_err) <
-	    0)
+	rc = save(m, &client, &job, &local_err, &err);
+	/* A local copy that failed is a failed run for the deadman too, the upload done or not. */
+	if (backup_ping(ping_url, rc < 0 || local_err.msg[0] ? "/fail" : "",
+			rc < 0 ? err.msg : local_err.msg[0] ? local_err.msg : NULL, NULL, &ping_err) < 0)
 		module_warn(m, "upload.healthcheck_url: %s", ping_err.msg);
 	upload_end(&job);
 	/* A skipped run (not the leader) leaves the file as it is: the leader's file tells. */
@@ -480,7 +527,7 @@ static int run_saved(struct module *m)
 	if (rc < 0)
 		module_fail(m, "%s", err.msg);
 	else
-		fprintf(stderr, "etcd_snapshot: done\n");
+		module_note(m, "done");
 out:
 	free(endpoints);
 	return m->failed ? -1 : 0;

@@ -60,10 +60,10 @@ static const struct option_spec options[] = {
 	{ .name = "if_changed", .type = OPT_BOOL, .def = "false" },
 	{ .name = "retention_days", .type = OPT_INT },
 	{ .name = "keep_min", .type = OPT_INT, .def = "1" },
-	{ .name = "healthcheck_url", .type = OPT_STR },
+	{ .name = "healthcheck_url", .type = OPT_STR, .url = true },
 	{ .name = "region", .type = OPT_STR },
-	{ .name = "endpoint_url", .type = OPT_STR },
-	{ .name = "kms_endpoint_url", .type = OPT_STR },
+	{ .name = "endpoint_url", .type = OPT_STR, .url = true },
+	{ .name = "kms_endpoint_url", .type = OPT_STR, .url = true },
 	{ .name = "ca_bundle", .type = OPT_PATH },
 	{ .name = "access_key", .type = OPT_STR, .aliases = ACCESS_ALIASES },
 	{ .name = "secret_key", .type = OPT_STR, .no_log = true, .aliases = SECRET_ALIASES },
@@ -304,7 +304,7 @@ static int do_present(struct module *m, struct backup_session *s, struct error *
 		backup_context_add(&c, "content_sha256", sha);
 	if (hashed && !is_dir) /* the exact plaintext: every fetch checks it */
 		backup_context_add(&c, "sha256", sha);
-	fprintf(stderr, "kms_s3_backup: %s -> s3://%s/%s\n", src, s->cfg.bucket, key);
+	module_note(m, "%s -> s3://%s/%s", src, s->cfg.bucket, key);
 	u = backup_upload_new(s, key, &c, err);
 	if (!u) {
 		rc = -EIO;
@@ -320,9 +320,9 @@ static int do_present(struct module *m, struct backup_session *s, struct error *
 	report_upload(m, key, &r, &c);
 	if (hashed)
 		module_set_str(m, "content_sha256", sha);
-	fprintf(stderr, "kms_s3_backup: uploaded %llu bytes (%llu stored) in %.1f s\n",
-		(unsigned long long)r.stats.plaintext_bytes, (unsigned long long)r.stats.message_bytes,
-		r.seconds);
+	module_note(m, "uploaded %llu bytes (%llu stored) in %.1f s",
+		    (unsigned long long)r.stats.plaintext_bytes,
+		    (unsigned long long)r.stats.message_bytes, r.seconds);
 	rc = prune_after(m, s, err);
 out:
 	backup_upload_free(u);
@@ -461,7 +461,7 @@ static int do_fetched(struct module *m, struct backup_session *s, struct error *
 		module_set_changed(m, true);
 		goto out;
 	}
-	fprintf(stderr, "kms_s3_backup: s3://%s/%s -> %s\n", s->cfg.bucket, key, dest);
+	module_note(m, "s3://%s/%s -> %s", s->cfg.bucket, key, dest);
 	rc = s->cfg.kind == BACKUP_KIND_CA ? fetch_to_dir(m, s, key, dest, &r, err)
 					   : fetch_to_file(s, key, dest, uid, gid, &r, err);
 	if (rc < 0)

@@ -39,6 +39,10 @@ static const struct option_spec options[] = {
 	{ .name = "db_type", .type = OPT_STR, .def = "badgerv2", .choices = DB_TYPES },
 	{ .name = "root_days", .type = OPT_INT, .def = "3650" },
 	{ .name = "intermediate_days", .type = OPT_INT, .def = "3650" },
+	/* TLS 1.2 suites of step-ca's own port; TLS 1.3 suites are all AEAD and not configurable. */
+	{ .name = "cipher_suites", .type = OPT_LIST,
+	  .def = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, "
+		 "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256" },
 	{ 0 },
 };
 
@@ -82,12 +86,36 @@ static int check_durations(struct module *m)
 	return 0;
 }
 
+/* The suites step-ca 0.19 knows (authority/config/tls_options.go) that keep the policy. */
+static bool tls_suite_is_aead_ecdhe(const char *name)
+{
+	static const char *const allowed[] = {
+		"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+		"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+		"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+		NULL
+	};
+
+	for (const char *const *a = allowed; *a; a++)
+		if (strcmp(*a, name) == 0)
+			return true;
+	return false;
+}
+
 static int check_options(struct module *m)
 {
 	if (module_list_size(m, "dns_names") == 0)
 		return module_fail(m, "dns_names must name at least one host name or IP of the CA");
 	if (module_int(m, "root_days") < 1 || module_int(m, "intermediate_days") < 1)
 		return module_fail(m, "root_days and intermediate_days must be at least 1");
+	if (module_list_size(m, "cipher_suites") == 0)
+		return module_fail(m, "cipher_suites must name at least one TLS 1.2 suite");
+	for (size_t i = 0; i < module_list_size(m, "cipher_suites"); i++)
+		if (!tls_suite_is_aead_ecdhe(module_list_str(m, "cipher_suites", i)))
+			return module_fail(m, "cipher_suites: '%s' is not a TLS 1.2 ECDHE suite with "
+					   "AES-GCM or ChaCha20-Poly1305 (Go's name, e.g. "
+					   "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)",
+					   module_list_str(m, "cipher_suites", i));
 	if (strlen(module_str(m, "password")) > KEY_PASSWORD_MAX)
 		return module_fail(m, "password is longer than %d bytes", KEY_PASSWORD_MAX);
 	return check_durations(m);
@@ -280,14 +308,13 @@ static json_t *render_config(const struct module *m, const struct ca_files *f, j
 
 	return json_pack(
 		"{s:s, s:n, s:s, s:s, s:s, s:s, s:O, s:{s:s}, s:{s:s, s:s}, s:{s:[o], s:o}, "
-		"s:{s:[s, s], s:f, s:f, s:b}}",
+		"s:{s:O, s:f, s:f, s:b}}",
 		"root", f->root_crt, "federatedRoots", "crt", f->intermediate_crt, "key",
 		f->intermediate_key, "address", module_str(m, "address"), "insecureAddress", "",
 		"dnsNames", module_get(m, "dns_names"), "logger", "format", "text", "db", "type",
 		module_str(m, "db_type"), "dataSource", f->db, "authority", "provisioners",
 		provisioner, "claims", claims(m), "tls", "cipherSuites",
-		"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-		"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "minVersion", 1.2, "maxVersion", 1.3,
+		module_get(m, "cipher_suites"), "minVersion", 1.2, "maxVersion", 1.3,
 		"renegotiation", 0);
 }
 

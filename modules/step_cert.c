@@ -35,12 +35,14 @@
 static const char *const STATES[] = { "present", "renewed", "absent", "inspected", NULL };
 
 static const struct option_spec options[] = {
-	{ .name = "ca_url", .type = OPT_STR },
+	{ .name = "ca_url", .type = OPT_LIST, .url = true },
 	{ .name = "root", .type = OPT_PATH },
 	{ .name = "root_fingerprint", .type = OPT_STR },
 	{ .name = "provisioner", .type = OPT_STR, .def = "etcd-provisioner" },
 	{ .name = "provisioner_password", .type = OPT_STR, .no_log = true },
 	{ .name = "provisioner_password_file", .type = OPT_PATH },
+	{ .name = "token", .type = OPT_STR, .no_log = true },
+	{ .name = "reissue_hint", .type = OPT_STR },
 	{ .name = "subject", .type = OPT_STR },
 	{ .name = "sans", .type = OPT_LIST },
 	{ .name = "cert_path", .type = OPT_PATH, .required = true },
@@ -53,7 +55,7 @@ static const struct option_spec options[] = {
 	{ .name = "state", .type = OPT_STR, .def = "present", .choices = STATES },
 	{ .name = "force", .type = OPT_BOOL, .def = "false" },
 	{ .name = "timeout", .type = OPT_INT, .def = "30" },
-	{ .name = "serving_url", .type = OPT_STR },
+	{ .name = "serving_url", .type = OPT_STR, .url = true },
 	{ .name = "metrics", .type = OPT_DICT },
 	{ 0 },
 };
@@ -138,9 +140,12 @@ static int read_options(struct module *m, struct cert_state *s)
 		if (!module_has(m, *o))
 			return module_fail(m, "missing required arguments: %s (state=%s)", *o,
 					   module_str(m, "state"));
-	if (strncmp(module_str(m, "ca_url"), "https://", 8) != 0)
-		return module_fail(m, "ca_url must start with https://, got '%s'",
-				   module_str(m, "ca_url"));
+	if (module_list_size(m, "ca_url") == 0)
+		return module_fail(m, "ca_url must name at least one CA URL");
+	for (size_t i = 0; i < module_list_size(m, "ca_url"); i++)
+		if (strncmp(module_list_str(m, "ca_url", i), "https://", 8) != 0)
+			return module_fail(m, "ca_url must start with https://, got '%s'",
+					   module_list_str(m, "ca_url", i));
 	s->renew_fraction = strtod(fraction, &end);
 	if (*end || s->renew_fraction <= 0 || s->renew_fraction >= 1)
 		return module_fail(m, "renew_fraction must be a number between 0 and 1 (e.g. 0.6667), "
@@ -237,9 +242,7 @@ static int decrypt_provisioner_key(struct module *m, const struct stepca *ca, EV
 				   char **kid)
 {
 	char *password = provisioner_password(m), *encrypted = NULL;
-	unsigned char *plain = NULL;
-	json_t *public_jwk = NULL, *private_jwk = NULL;
-	size_t len = 0;
+	json_t *public_jwk = NULL;
 	struct error err;
 	int rc = -1;
 
@@ -250,60 +253,79 @@ static int decrypt_provisioner_key(struct module *m, const struct stepca *ca, EV
 		module_fail(m, "provisioner: %s", err.msg);
 		goto out;
 	}
-	if (jose_jwe_decrypt_pbes2(encrypted, password, &plain, &len, &err) < 0) {
-		module_fail(m, "provisioner_password: cannot decrypt the key of provisioner '%s': %s",
+	if (stepca_provisioner_key(public_jwk, encrypted, password, key, kid, &err) < 0) {
+		module_fail(m, "provisioner_password: cannot use the key of provisioner '%s': %s",
 			    module_str(m, "provisioner"), err.msg);
-		goto out;
-	}
-	private_jwk = json_loadb((const char *)plain, len, 0, NULL);
-	*key = private_jwk ? jose_jwk_to_pkey(private_jwk, &err) : NULL;
-	*kid = strdup(json_string_value(json_object_get(public_jwk, "kid")) ?: "");
-	if (!*key || !*kid) {
-		module_fail(m, "provisioner '%s' has an unusable key", module_str(m, "provisioner"));
 		goto out;
 	}
 	rc = 0;
 out:
-	if (password)
-		jose_secret_free(password, strlen(password));
-	if (plain)
-		jose_secret_free(plain, len);
-	json_decref(private_jwk); /* jansson frees without wiping; the JWK text was wiped above */
+	jose_secret_free(password, strlen(password));
 	json_decref(public_jwk);
 	free(encrypted);
 	return rc;
 }
 
-/* A new certificate through /1.0/sign for s->key (made here when absent). */
-static int issue(struct module *m, const struct stepca *ca, struct cert_state *s, char **chain_pem)
+/* True when this run can issue: a token from the playbook, or the provisioner password. */
+static bool can_issue(struct module *m)
+{
+	return module_has(m, "token") || module_has(m, "provisioner_password") ||
+	       module_has(m, "provisioner_password_file");
+}
+
+/*
+ * Why a renewal job cannot go on: renewal is mTLS with the current pair, and a new certificate
+ * needs a one-time token that only the playbook (on a cert-manager) makes (issue #11).
+ */
+static int fail_needs_issue(struct module *m, const char *why)
+{
+	const char *hint = module_str(m, "reissue_hint");
+
+	return module_fail(m, "%s: a new certificate must be issued, which renewal over mTLS cannot "
+			   "do and this host holds no provisioner credential for; %s", why,
+			   hint ? hint : "rerun the playbook for this host to issue it");
+}
+
+/*
+ * A new certificate through /1.0/sign for s->key (made here when absent), with the token given
+ * or one made from the provisioner key. -EIO (err filled, nothing failed) when the CA did not
+ * answer, so that the caller can ask the next one.
+ */
+static int issue(struct module *m, const struct stepca *ca, struct cert_state *s, char **chain_pem,
+		 struct error *err)
 {
 	EVP_PKEY *provisioner_key = NULL;
 	X509_REQ *csr = NULL;
 	char *kid = NULL, *token = NULL, *csr_pem = NULL, *fingerprint = NULL;
-	struct error err;
 	int rc = -1;
 
-	if (!s->key && !(s->key = key_generate(s->key_type, s->rsa_bits, &err))) {
-		module_fail(m, "key_type: %s", err.msg);
+	if (!s->key && !(s->key = key_generate(s->key_type, s->rsa_bits, err))) {
+		module_fail(m, "key_type: %s", err->msg);
 		goto out;
 	}
-	if (decrypt_provisioner_key(m, ca, &provisioner_key, &kid) < 0)
-		goto out;
-	fingerprint = x509_fingerprint_sha256_hex(s->root);
-	csr = x509_csr_new(s->key, module_str(m, "subject"), s->sans, s->n_sans, &err);
+	csr = x509_csr_new(s->key, module_str(m, "subject"), s->sans, s->n_sans, err);
 	csr_pem = csr ? x509_csr_pem(csr) : NULL;
-	if (!csr_pem || stepca_sign_token(provisioner_key, kid, module_str(m, "provisioner"), ca->url,
-					  module_str(m, "subject"), s->sans, s->n_sans, fingerprint,
-					  &token, &err) < 0) {
-		module_fail(m, "cannot prepare the certificate request: %s", err.msg);
+	if (!csr_pem) {
+		module_fail(m, "cannot prepare the certificate request: %s", err->msg);
 		goto out;
+	}
+	if (module_has(m, "token")) {
+		token = strdup(module_str(m, "token"));
+	} else {
+		if (decrypt_provisioner_key(m, ca, &provisioner_key, &kid) < 0)
+			goto out;
+		fingerprint = x509_fingerprint_sha256_hex(s->root);
+		if (stepca_sign_token(provisioner_key, kid, module_str(m, "provisioner"), ca->url,
+				      module_str(m, "subject"), s->sans, s->n_sans, fingerprint,
+				      &token, err) < 0) {
+			module_fail(m, "cannot make the one-time token: %s", err->msg);
+			goto out;
+		}
 	}
 	module_add_secret(m, token);
-	if (stepca_sign(ca, csr_pem, token, module_str(m, "duration"), chain_pem, &err) < 0) {
-		module_fail(m, "the CA refused to sign: %s", err.msg);
-		goto out;
-	}
-	rc = 0;
+	rc = stepca_sign(ca, csr_pem, token, module_str(m, "duration"), chain_pem, err);
+	if (rc < 0 && rc != -EIO)
+		module_fail(m, "the CA refused to sign: %s", err->msg);
 out:
 	EVP_PKEY_free(provisioner_key);
 	X509_REQ_free(csr);
@@ -356,32 +378,56 @@ static int write_pair(struct module *m, struct cert_state *s, const char *chain_
 	return 0;
 }
 
+/* Renews or issues at one CA; -EIO (nothing failed) when it did not answer. */
+static int ask_ca(struct module *m, const struct stepca *ca, struct cert_state *s,
+		  enum action *action, char **chain_pem, struct error *err)
+{
+	if (*action == ACTION_RENEW) {
+		int rc = stepca_renew(ca, module_str(m, "cert_path"), module_str(m, "key_path"),
+				      chain_pem, err);
+
+		if (rc == 0 || rc == -EIO)
+			return rc;
+		/* Only a refusal by the CA is worth a fresh issue. */
+		if (rc != -EPROTO)
+			return module_fail(m, "cannot renew: %s (the current certificate is kept)",
+					   err->msg);
+		if (!can_issue(m))
+			return fail_needs_issue(m, err->msg);
+		module_warn(m, "renewal refused (%s); issuing a new certificate instead", err->msg);
+		*action = ACTION_ISSUE;
+	}
+	return issue(m, ca, s, chain_pem, err);
+}
+
+/* Asks each CA of ca_url in turn; the first that answers decides (renewal fail-over). */
 static int obtain(struct module *m, struct cert_state *s, enum action *action)
 {
-	struct stepca ca = { .url = module_str(m, "ca_url"), .root_file = module_str(m, "root"),
+	struct stepca ca = { .root_file = module_str(m, "root"),
 			     .timeout_ms = module_int(m, "timeout") * 1000L };
+	size_t n = module_list_size(m, "ca_url");
 	bool new_key = s->key == NULL;
 	STACK_OF(X509) *chain = NULL;
 	char *chain_pem = NULL;
 	struct error err;
-	int rc = -1;
+	int rc = -EIO;
 
-	if (*action == ACTION_RENEW) {
-		int rc_renew = stepca_renew(&ca, module_str(m, "cert_path"),
-					    module_str(m, "key_path"), &chain_pem, &err);
-
-		/* Only a refusal by the CA is worth a fresh issue; an unreachable CA stays an error. */
-		if (rc_renew == -EPROTO) {
-			module_warn(m, "renewal refused (%s); issuing a new certificate instead",
-				    err.msg);
-			*action = ACTION_ISSUE;
-		} else if (rc_renew < 0) {
-			module_fail(m, "cannot renew: %s (the current certificate is kept)", err.msg);
-			goto out;
-		}
+	if (*action == ACTION_ISSUE && !can_issue(m))
+		return fail_needs_issue(m, s->reason);
+	for (size_t i = 0; i < n && rc == -EIO; i++) {
+		ca.url = module_list_str(m, "ca_url", i);
+		rc = ask_ca(m, &ca, s, action, &chain_pem, &err);
+		if (rc == -EIO)
+			module_note(m, "CA %s did not answer: %s", ca.url, err.msg);
+		else if (rc == 0)
+			module_set_str(m, "ca_url_used", ca.url);
 	}
-	if (*action == ACTION_ISSUE && issue(m, &ca, s, &chain_pem) < 0)
+	if (rc == -EIO)
+		module_fail(m, "no CA of ca_url answered (last: %s); the current certificate is kept",
+			    err.msg);
+	if (rc < 0)
 		goto out;
+	rc = -1;
 	chain = x509_chain_from_pem(chain_pem, strlen(chain_pem), &err);
 	if (!chain) {
 		module_fail(m, "the CA answered with an unreadable certificate: %s", err.msg);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Unit files are small; anything bigger at our path is not ours. */
 #define UNIT_FILE_MAX (1u << 20)
@@ -393,6 +394,7 @@ static int run_service(struct module *m, struct timer_job *job)
 		goto out;
 	}
 	module_set_int(m, "exit_status", status);
+	module_set_str(m, "last_result", service_result);
 	if (strcmp(result, "done") != 0 || strcmp(service_result, "success") != 0)
 		rc = module_fail(m,
 				 "run_now: %s failed (job %s, result %s, exit status %d); read "
@@ -436,15 +438,91 @@ static int enable_and_reload(struct module *m, struct timer_job *job, const stru
 	return rc < 0 ? module_fail(m, "%s", err.msg) : 0;
 }
 
+/* The topmost directory of dir that does not exist yet (what fs_mkdir_p will create), or NULL. */
+static char *first_missing_dir(const char *dir)
+{
+	char *missing = NULL, *up = strdup(dir), *slash;
+
+	while (up && up[0] && !fs_exists(up)) {
+		free(missing);
+		missing = strdup(up);
+		slash = strrchr(up, '/');
+		if (!slash || slash == up)
+			break;
+		*slash = '\0';
+	}
+	free(up);
+	return missing;
+}
+
+/* Puts back the unit file at path as it was (old text, or no file), ignoring errors. */
+static void restore_file(const char *path, const char *old)
+{
+	struct error err;
+
+	if (old)
+		fs_write_atomic(path, old, strlen(old), 0644, FS_KEEP_OWNER, FS_KEEP_GROUP, &err);
+	else
+		fs_remove(path, &err);
+}
+
+/*
+ * A failed apply leaves nothing it made (issue #11): the timer it started is stopped, what it
+ * enabled is disabled, files it created are removed and files it replaced are put back, the
+ * directories it created are removed (when empty), and systemd is reloaded. Best effort: the
+ * failure already reported is the one that matters.
+ */
+static void roll_back(struct timer_job *job, const struct plan *p, const char *unit_dir,
+		      const char *made_dir)
+{
+	const char *files[] = {job->timer_name};
+	struct error err;
+	char *result = NULL;
+
+	if (job->bus && (p->start || p->restart)) {
+		sdbus_stop_unit(job->bus, job->timer_name, job->timeout_usec, &result, &err);
+		free(result);
+	}
+	if (job->bus && p->enable)
+		sdbus_disable_unit_files(job->bus, files, 1, &err);
+	if (p->write_service)
+		restore_file(job->service_path, job->service_old);
+	if (p->write_timer)
+		restore_file(job->timer_path, job->timer_old);
+	if (made_dir) {
+		char *dir = strdup(unit_dir), *slash;
+
+		/* from unit_dir up to the first directory this run made, each only when empty */
+		while (dir && rmdir(dir) == 0 && strcmp(dir, made_dir) != 0 &&
+		       (slash = strrchr(dir, '/')) && slash != dir)
+			*slash = '\0';
+		free(dir);
+	}
+	if (job->bus) {
+		sdbus_reload(job->bus, &err);
+		if (p->run) /* a failed run_now leaves its service "failed" in systemd's memory */
+			sdbus_reset_failed_unit(job->bus, job->service_name, &err);
+	}
+}
+
 static int apply_present(struct module *m, struct timer_job *job, const struct plan *p)
 {
+	const char *unit_dir = module_str(m, "unit_dir");
+	char *made_dir = (p->write_service || p->write_timer) ? first_missing_dir(unit_dir) : NULL;
+	int rc = 0;
+
 	if ((p->stop_timer && run_unit_job(m, job, sdbus_stop_unit, "stop", job->timer_name) < 0) ||
 	    write_files(m, job, p) < 0 || enable_and_reload(m, job, p) < 0 ||
 	    (p->start && run_unit_job(m, job, sdbus_start_unit, "start", job->timer_name) < 0) ||
 	    (p->restart &&
-	     run_unit_job(m, job, sdbus_restart_unit, "restart", job->timer_name) < 0))
-		return -1;
-	return p->run ? run_service(m, job) : 0;
+	     run_unit_job(m, job, sdbus_restart_unit, "restart", job->timer_name) < 0) ||
+	    (p->run && run_service(m, job) < 0)) {
+		roll_back(job, p, unit_dir, made_dir);
+		module_set_changed(m, false);
+		rc = -1;
+	}
+	free(made_dir);
+	return rc;
 }
 
 static int remove_file(struct module *m, const char *path)
@@ -550,6 +628,8 @@ static void report(struct module *m, struct timer_job *job)
 	module_set_str(m, "service_unit", job->service_name);
 	module_set_str(m, "timer_unit", job->timer_name);
 	module_set_str(m, "unit_dir", module_str(m, "unit_dir"));
+	if (m->failed) /* rolled back: what the failure said (run_now's result) is the report */
+		return;
 	if (job->bus && !m->check_mode) {
 		report_bus_state(m, job);
 		return;

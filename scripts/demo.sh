@@ -91,8 +91,8 @@ show_story() {
 }
 
 write_inventory() {
-  local stepca=build/mirror/step-ca/v0.19.0/step-ca_linux_0.19.0_amd64.tar.gz etcd_version
-  etcd_version=$(basename "$(dirname "$(tests/peers/etcd/mirror.sh | head -n1)")")
+  # etcd 3.5 is the default line (roles/etcd3/defaults: etcd_version); the mirror has 3.5.16.
+  local stepca=build/mirror/step-ca/v0.19.0/step-ca_linux_0.19.0_amd64.tar.gz etcd_version=v3.5.16
   mkdir -p "$demo"
   {
     echo "# make demo: three local test hosts (tests/hosts/hosts.sh), mirrors in build/mirror/."
@@ -120,7 +120,7 @@ case "${1:-up}" in
     scripts/deps.sh
     make --no-print-directory all
     tests/peers/stepca/build.sh >/dev/null
-    tests/peers/etcd/mirror.sh >/dev/null
+    tests/peers/etcd/mirror.sh v3.5.16 >/dev/null
     "$hosts" up 3 >/dev/null
     write_inventory
     start_backup_peer

@@ -17,6 +17,8 @@ APT_PACKAGES=(
   autoconf automake libtool meson ninja-build gperf libcap-dev libmount-dev
   # test hosts and controller
   systemd-container debootstrap iproute2 openssh-client ansible-core python3 rsync
+  # checks the backup role's logrotate drop-in (tests/e2e/backup_on_testhosts.sh)
+  logrotate
   # real peers
   etcd-server etcd-client golang-go golang-github-smallstep-certificates-dev
   # CLIs used by tests/peers/stepca/smoke.sh; the real AWS CLI proves tests/peers/aws

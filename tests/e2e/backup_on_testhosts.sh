@@ -1,26 +1,31 @@
 #!/usr/bin/env bash
 # e2e: backups and disaster recovery (README "Backup and Disaster Recovery") on 3 local test hosts
-# with real systemd, etcd 3.4, the real step-ca, and the AWS peer (S3 + KMS with strict SigV4)
+# with real systemd, etcd 3.5.16, the real step-ca, and the AWS peer (S3 + KMS with strict SigV4)
 # listening on the controller's address of the hosts' private network:
 #   - playbooks/setup-kms.yaml makes the KMS key + alias (a rerun changes nothing);
 #   - etcd.yaml -e etcd_action=create installs the backup timers: the scheduled etcd backup lands
 #     in S3 and the CA backup runs every few seconds but uploads exactly once until the CA
 #     changes, then exactly once more; logs in /var/log/etcd-backups/, deadman pings sent;
 #   - an object decrypts with the AWS Encryption SDK for JavaScript (KMS keyring), gunzips to a
-#     snapshot etcdctl reads: a backup is readable without this project;
+#     snapshot etcdutl reads: a backup is readable without this project;
 #   - *_cron_enabled: false removes the timers; etcd_action=backup takes one now (local + S3);
 #   - KMS failing: the backup fails cleanly (no object, no local file) and the fail ping is sent;
 #   - a bit-flipped backup is refused before any data dir is touched;
 #   - restore-etcd-cluster.yaml from the newest S3 backup and from a local file: the data of the
-#     backup is back, later writes are gone, the old data dirs are kept aside;
+#     backup is back, later writes are gone, the old data dirs are kept aside; etcdutl restores;
+#   - a snapshot of etcd 3.4.23 (saved by etcd_snapshot from a local 3.4 etcd) restored onto the
+#     3.5.16 members: its data is served, every member still runs 3.5.16;
 #   - restore-ca-from-backup.yaml brings a lost CA back on the primary (same root, step-ca serves);
-#   - delete with etcd_backup on takes a last backup first;
+#   - every playbook runs in --check mode against this cluster with failed=0 and changes nothing
+#     (no object, no data dir moved, the CA untouched); a missing variable is named by an assert;
+#   - the backup logs are rotated by the logrotate drop-in the role installs;
 #   - metrics: the renewal, backup and drill jobs write node_exporter textfiles that promtool
 #     accepts (every one the scenario produces); step_cert state=inspected sees what etcd serves;
 #   - restore drills (playbooks/restore-drill.yaml, the timers' own services on the last member):
 #     the newest backup restores with the right key count and the CA backup's root is the live
 #     one; a bit-flipped newest backup fails the drill, pings /fail, leaves no scratch data and
 #     no etcd behind; the live member's PID and data dir are untouched by any drill.
+#   - delete with etcd_backup on takes a last backup first.
 # KEEP=1 keeps the hosts and the peer. Logs: build/e2e/backup/.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -52,7 +57,7 @@ trap on_exit EXIT
 step="build the modules, the mirrors and the peers"
 make -s all >/dev/null
 tests/peers/stepca/build.sh >/dev/null
-tests/peers/etcd/mirror.sh v3.4.23 >/dev/null
+tests/peers/etcd/mirror.sh v3.4.23 v3.5.16 >/dev/null
 tests/peers/aws/build.sh >/dev/null
 stepca=build/mirror/step-ca/v0.19.0/step-ca_linux_0.19.0_amd64.tar.gz
 
@@ -102,7 +107,7 @@ step_ca_password: "$ca_pw"
 step_provisioner_password: "$prov_pw"
 step_ca_download_url: "file://$top/$stepca"
 step_ca_checksum: "sha256:$(cut -d' ' -f1 "$stepca.sha256")"
-etcd_version: v3.4.23
+etcd_version: v3.5.16
 etcd_download_url: "file://$top/build/mirror/etcd/{{ etcd_version }}/etcd-{{ etcd_version }}-linux-amd64.tar.gz"
 etcd_checksum: "sha256:file://$top/build/mirror/etcd/{{ etcd_version }}/SHA256SUMS"
 etcd_download_cache_dir: "$work/cache"
@@ -224,8 +229,8 @@ key=$(newest default/)
 aws s3 cp "s3://etcd-backups/$key" "$work/obj.kms" >/dev/null
 ctl env AWS_REGION=us-east-1 node tests/peers/esdk/esdk.js decrypt --kms-key-arn "$kms_arn" \
   --kms-endpoint "$peer" <"$work/obj.kms" 2>"$work/esdk.err" | gunzip >"$work/restore-by-hand.db"
-status_json=$(ETCDCTL_API=3 etcdctl snapshot status "$work/restore-by-hand.db" -w json)
-assert_ne "the JS SDK decrypts the backup and etcdctl reads the snapshot" "0" "$(json_get "$status_json" totalKey)"
+status_json=$(build/mirror/etcd/v3.5.16/bin/etcdutl snapshot status "$work/restore-by-hand.db" -w json)
+assert_ne "the JS SDK decrypts the backup and etcdutl reads the snapshot" "0" "$(json_get "$status_json" totalKey)"
 
 echo "-- turning the timers off, one backup now"
 step="disable the timers"
@@ -324,6 +329,36 @@ play "$work/run-8-restore-local.log" "$inv" playbooks/restore-etcd-cluster.yaml 
   -e restore_etcd_local_file="$local_copy"
 assert_eq "restored from the local file: the backed-up key" "yes" "$(etcdctl_on "$h3" get --print-value-only /e2e/before-backup)"
 assert_eq "restored from the local file: the later write is gone" "" "$(etcdctl_on "$h3" get --print-value-only /e2e/after-backup)"
+assert_contains "restored with etcdutl (3.5)" "with etcdutl" "$(tr -s ' \n' ' ' <"$work/run-8-restore-local.log")"
+
+step="a 3.4 backup restored onto the 3.5 cluster"
+# A snapshot etcd_snapshot saved from etcd 3.4.23 (a one-member TLS etcd on the controller's
+# loopback, tests/peers/etcd/cluster.sh), restored by the playbook onto the 3.5.16 members.
+c34=$work/etcd-3.4
+rm -rf "$c34"
+(
+  export TEST_ETCD_VERSION=v3.4.23 ETCD_CLIENT_PORT=$(free_port) ETCD_PEER_PORT=$(free_port)
+  trap 'tests/peers/etcd/cluster.sh stop "$c34"' EXIT
+  tests/peers/etcd/cluster.sh start "$c34" 1 >/dev/null
+  tests/peers/etcd/cluster.sh etcdctl "$c34" put /e2e/from-3.4 "written by etcd 3.4.23" >/dev/null
+  jq -n --arg c "$c34" --arg ep "$(tests/peers/etcd/cluster.sh endpoint 1)" '{endpoints: [$ep], state: "saved",
+    ca_cert: ($c + "/ca/ca.crt"), client_cert: ($c + "/ca/client.crt"), client_key: ($c + "/ca/client.key"),
+    dest: ($c + "/etcd-3.4.23-snapshot.db")}' >"$c34/args.json"
+  library/etcd_snapshot "$c34/args.json" >"$c34/saved.json"
+)
+assert_eq "etcd_snapshot saved a snapshot of etcd 3.4.23" "false" "$(json_get "$(cat "$c34/saved.json")" failed)"
+snap34=/var/lib/etcd/backups/etcd-3.4.23-snapshot.db
+on "$h1" "mkdir -p /var/lib/etcd/backups && cat >$snap34 && chmod 0600 $snap34" <"$c34/etcd-3.4.23-snapshot.db"
+play "$work/run-8b-restore-3.4.log" "$inv" playbooks/restore-etcd-cluster.yaml -e restore_confirm=false \
+  -e restore_etcd_local_file="$snap34"
+assert_contains "restored with etcdutl (3.5)" "restored from $snap34 with etcdutl" \
+  "$(tr -s ' \n' ' ' <"$work/run-8b-restore-3.4.log")"
+assert_eq "the 3.5 cluster serves the 3.4 data" "written by etcd 3.4.23" \
+  "$(etcdctl_on "$h2" get --print-value-only /e2e/from-3.4)"
+assert_eq "the key of the 3.5 backup is gone (the 3.4 snapshot replaced everything)" "" \
+  "$(etcdctl_on "$h2" get --print-value-only /e2e/before-backup)"
+assert_eq "3 healthy members, still on 3.5.16" "3 3.5.16" \
+  "$(etcdctl_on "$h1" endpoint health 2>&1 | grep -c 'is healthy') $(etcdctl_on "$h1" endpoint status -w json | jq -r '[.[].Status.version] | unique | join(" ")')"
 
 echo "-- Scenario 2: restore the CA from S3"
 step="restore the CA from its backup"
@@ -350,10 +385,59 @@ for h in "$h1" "$h2" "$h3"; do
 done
 assert_eq "cert (3 per node), etcd backup, CA backup, 2 drill files at least" "true" "$([ "$n_prom" -ge 13 ] && echo true)"
 
+echo "-- every playbook in --check mode against the deployed cluster (issue 10)"
+step="--check runs"
+check_t0=$(date +%s)
+objects_before=$(objects "")
+aside_before=$(for h in "$h1" "$h2" "$h3"; do on "$h" 'ls -d /var/lib/etcd/*.before-* 2>/dev/null'; done | wc -l)
+root_ca_sum=$(on "$h1" sha256sum /etc/step-ca/certs/root_ca.crt | cut -d' ' -f1)
+check_play() { # check_play NAME ARGS...: ansible-playbook --check ... must end with failed=0
+  local name=$1
+  shift
+  play "$work/run-check-$name.log" "$inv" --check "$@"
+  assert_eq "--check $name: failed=0" "0" "$(recap_sum "$work/run-check-$name.log" failed)"
+}
+check_play deploy etcd.yaml -e etcd_action=deploy -b
+check_play backup etcd.yaml -e etcd_action=backup -b
+check_play delete etcd.yaml -e etcd_delete_cluster=true -e etcd_delete_confirm=true -b
+check_play restore-etcd playbooks/restore-etcd-cluster.yaml -e restore_confirm=false
+assert_contains "--check restore-etcd-cluster says what it would do" "Check mode: cluster default would be restored from s3://etcd-backups/" \
+  "$(cat "$work/run-check-restore-etcd.log")"
+check_play restore-ca-s3 playbooks/restore-ca-from-backup.yaml -e target_node="$h1"
+check_play restore-ca playbooks/restore-ca.yaml -e source_node="$h2" -e target_node="$h1"
+check_play restore-drill playbooks/restore-drill.yaml -b
+check_play setup-kms playbooks/setup-kms.yaml -e kms_endpoint_url="$peer" -e aws_region=us-east-1
+assert_eq "after the --check runs: no object added or removed" "$objects_before" "$(objects "")"
+assert_eq "no data dir moved aside" "$aside_before" \
+  "$(for h in "$h1" "$h2" "$h3"; do on "$h" 'ls -d /var/lib/etcd/*.before-* 2>/dev/null'; done | wc -l)"
+assert_eq "the cluster still serves its data, 3 members healthy" "yes 3" \
+  "$(etcdctl_on "$h1" get --print-value-only /e2e/before-backup) $(etcdctl_on "$h1" endpoint health 2>&1 | grep -c 'is healthy')"
+assert_eq "the CA is untouched, step-ca serves" "$root_ca_sum active" \
+  "$(on "$h1" sha256sum /etc/step-ca/certs/root_ca.crt | cut -d' ' -f1) $(on "$h1" systemctl is-active step-ca)"
+play_fails "$work/run-check-no-bucket.log" "$inv" playbooks/restore-ca-from-backup.yaml -e target_node="$h1" \
+  -e step_ca_backup_s3_bucket=""
+assert_contains "restore-ca-from-backup without a CA bucket names the variable" "step_ca_backup_s3_bucket is not set" \
+  "$(cat "$work/run-check-no-bucket.log")"
+play_fails "$work/run-check-no-nodes.log" "$inv" playbooks/restore-ca.yaml
+assert_contains "restore-ca without source_node/target_node names them" "-e source_node=<cert-manager with the CA>" \
+  "$(cat "$work/run-check-no-nodes.log")"
+check_run=$(( $(date +%s) - check_t0 ))
+
+echo "-- the backup logs are rotated (logrotate drop-in)"
+step="logrotate"
+on "$h1" cat /etc/logrotate.d/etcd-backups >"$work/logrotate.conf"
+assert_contains "the drop-in covers the backup logs" "/var/log/etcd-backups/*.log {" "$(cat "$work/logrotate.conf")"
+rm -rf "$work/lr" && mkdir -p "$work/lr"
+on "$h1" cat /var/log/etcd-backups/etcd-backup.log >"$work/lr/etcd-backup.log"
+sed "s|/var/log/etcd-backups/|$work/lr/|" "$work/logrotate.conf" >"$work/lr.conf"
+logrotate -f -s "$work/lr.state" "$work/lr.conf" 2>"$work/lr.err" || { cat "$work/lr.err" >&2; exit 1; }
+assert_eq "logrotate (controller's, same drop-in) rotates it: a new empty log, the old one kept" "0 yes" \
+  "$(stat -c %s "$work/lr/etcd-backup.log") $(test -s "$work/lr/etcd-backup.log.1" && echo yes || echo no)"
+
 echo "-- delete takes a last backup"
 step="delete"
 before=$(objects default/)
 play "$work/run-10-delete.log" "$inv" etcd.yaml -e etcd_delete_cluster=true -e etcd_delete_confirm=true -b
 assert_eq "a backup was taken before the delete" "$((before + 1))" "$(objects default/)"
 
-echo "backup e2e: restore of 3 members from S3 in ${restore_s3} s; restore drill (playbook) in ${drill_s} s"
+echo "backup e2e: restore of 3 members from S3 in ${restore_s3} s; restore drill (playbook) in ${drill_s} s; --check of every playbook ${check_run} s"

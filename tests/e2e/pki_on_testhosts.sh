@@ -47,6 +47,7 @@ recap_sum() { # recap_sum LOG FIELD: sum of FIELD=N over the PLAY RECAP lines
     END { print s + 0 }' "$1"
 }
 fingerprint() { openssl x509 -outform DER | sha256sum | cut -d' ' -f1; }
+ip_of() { awk -v h="$1" '$1 == h { for (i = 2; i <= NF; i++) if ($i ~ /^ansible_host=/) { sub(/^ansible_host=/, "", $i); print $i } }' "$hostsdir/inventory.ini"; }
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 
 on_exit() {
@@ -71,7 +72,7 @@ trap on_exit EXIT
 
 step="build the modules and the step-ca mirror"
 # only the modules this scenario uses: the others may be work in progress
-make -s library/step_ca library/step_cert library/systemd_timer >/dev/null
+make -s library/step_ca library/step_cert library/step_token library/systemd_timer >/dev/null
 tests/peers/stepca/build.sh >/dev/null
 tarball=build/mirror/step-ca/v0.19.0/step-ca_linux_0.19.0_amd64.tar.gz
 
@@ -177,8 +178,35 @@ assert_eq "step-ca on $h2 inactive and disabled" "inactive disabled" \
 ca_files="certs/root_ca.crt certs/intermediate_ca.crt secrets/root_ca_key secrets/intermediate_ca_key secrets/password config/ca.json"
 listing() { on "$1" "cd /etc/step-ca && sha256sum $ca_files && stat -c '%n %a %U' $ca_files certs secrets config db"; }
 assert_eq "the CA on $h2 is byte-identical to $h1, same modes" "$(listing "$h1")" "$(listing "$h2")"
-assert_eq "CA secrets 0400 root" "400 root 400 root 400 root" \
+assert_eq "CA secrets 0400; the root key root's, what step-ca reads step-ca's" "400 root 400 step-ca 400 step-ca" \
   "$(on "$h2" stat -c "'%a %U'" /etc/step-ca/secrets/root_ca_key /etc/step-ca/secrets/intermediate_ca_key /etc/step-ca/secrets/password | xargs)"
+
+echo "-- TLS and least privilege (issue #11)"
+step="step-ca's user, address and TLS policy"
+assert_eq "step-ca runs as the step-ca user" "step-ca" \
+  "$(on "$h1" "ps -o user= -p \$(systemctl show -p MainPID --value step-ca)" | xargs)"
+assert_eq "step-ca listens on $h1's own address only" "$(ip_of "$h1"):9000" \
+  "$(on "$h1" "ss -Hltn 'sport = :9000'" | awk '{ print $4 }' | xargs)"
+tls_try() { # tls_try HOST:PORT ARGS...: "ok" when an openssl handshake with ARGS succeeds
+  if ctl sh -c "openssl s_client -connect $1 ${*:2} </dev/null >/dev/null 2>&1"; then echo ok; else echo refused; fi
+}
+ca_ep="$(ip_of "$h1"):9000"
+assert_eq "step-ca: TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 accepted" ok "$(tls_try "$ca_ep" -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256)"
+assert_eq "step-ca: CBC-SHA1 (ECDHE-ECDSA-AES128-SHA) refused" refused "$(tls_try "$ca_ep" -tls1_2 -cipher ECDHE-ECDSA-AES128-SHA)"
+assert_eq "step-ca: CBC-SHA1 (ECDHE-ECDSA-AES256-SHA) refused" refused "$(tls_try "$ca_ep" -tls1_2 -cipher ECDHE-ECDSA-AES256-SHA)"
+assert_eq "step-ca: TLS 1.1 refused" refused "$(tls_try "$ca_ep" -tls1_1 -cipher 'ALL:@SECLEVEL=0')"
+assert_eq "step-ca: TLS 1.3 accepted" ok "$(tls_try "$ca_ep" -tls1_3)"
+assert_eq "peer certificates carry the peer CN" "CN = etcd-peer-default CN = $h3" \
+  "$(on "$h3" "openssl x509 -noout -subject -nameopt oneline -in /etc/etcd/ssl/etcd-$h3-peer.crt; openssl x509 -noout -subject -nameopt oneline -in /etc/etcd/ssl/etcd-$h3-client.crt" | sed 's/^subject=//' | xargs)"
+step="no node but the cert-managers holds the provisioner password"
+for h in "$h1" "$h2" "$h3"; do
+  assert_eq "$h: no renewal args file names a provisioner credential" "" \
+    "$(on "$h" "grep -l provisioner_password /etc/etcd/step/*.json || true")"
+done
+t_grep=$(date +%s.%N)
+assert_eq "$h3 (not a cert-manager): no file holds the provisioner password" "" \
+  "$(on "$h3" "grep -rlsF -e '$prov_pw' / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev || true")"
+echo "     (grep of every file on $h3: $(elapsed "$t_grep") s)"
 
 echo "-- second run changes nothing"
 step="second run of tests/e2e/pki.yaml"
@@ -275,6 +303,26 @@ echo "ok   step-ca on $h2 answers /health under the same root"
 served=$(ctl curl -sS --cacert "$work/root_ca.crt" "https://$h2:9000/roots" |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["crts"][0])' | fingerprint)
 assert_eq "$h2 serves the same root" "$root_fp" "$served"
+step="a renewal timer job fails over to $h2 without rerunning the play"
+crt=/etc/etcd/ssl/etcd-$h3-client.crt
+serial_before=$(on "$h3" openssl x509 -in "$crt" -noout -serial)
+on "$h3" "cp -p /etc/etcd/step/renew-client.json /root/renew-client.json.orig &&
+  sed -i 's/\"renew_fraction\": \"[0-9.]*\"/\"renew_fraction\": \"0.0000001\"/' /etc/etcd/step/renew-client.json"
+on "$h3" systemctl start "step-renew-$h3-client.service" || true
+on "$h3" "cp -p /root/renew-client.json.orig /etc/etcd/step/renew-client.json && rm /root/renew-client.json.orig"
+assert_eq "step-renew-$h3-client.service succeeded with $h1 down" "Result=success" \
+  "$(on "$h3" systemctl show -p Result "step-renew-$h3-client.service")"
+assert_contains "the job renewed at $h2" "\"ca_url_used\":\"https://$(ip_of "$h2"):9000\"" \
+  "$(on "$h3" journalctl --no-pager -o cat -u "step-renew-$h3-client.service" | tail -n 5)"
+[ "$(on "$h3" openssl x509 -in "$crt" -noout -serial)" != "$serial_before" ] ||
+  { echo "FAIL: the renewal job did not renew $crt" >&2; exit 1; }
+echo "ok   the renewal job renewed $crt at $h2"
+step="a renewal job that would need a new certificate says the playbook issues it"
+on "$h3" "mv /etc/etcd/ssl/etcd-$h3-client.crt /root/client.crt.saved"
+on "$h3" systemctl start "step-renew-$h3-client.service" || true
+assert_contains "the failure names the playbook" "the playbook issues it: ansible-playbook -i INVENTORY etcd.yaml -e etcd_action=deploy --limit $h3" \
+  "$(on "$h3" journalctl --no-pager -o cat -u "step-renew-$h3-client.service" | tail -n 5)"
+on "$h3" "mv /root/client.crt.saved /etc/etcd/ssl/etcd-$h3-client.crt"
 step_cert_adhoc() { # step_cert_adhoc LOG JSON_ARGS: the step_cert module on H3, from Ansible
   ctl ansible -i "$work/inventory.ini" "$h3" -m step_cert -a "$2" >"$1" 2>&1 || { cat "$1" >&2; return 1; }
 }

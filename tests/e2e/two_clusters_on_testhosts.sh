@@ -100,9 +100,9 @@ on_exit() {
 trap on_exit EXIT
 
 step="build the modules and the mirrors"
-make -s library/step_ca library/step_cert library/systemd_timer library/etcd_member >/dev/null
+make -s library/step_ca library/step_cert library/step_token library/systemd_timer library/etcd_member >/dev/null
 tests/peers/stepca/build.sh >/dev/null
-tests/peers/etcd/mirror.sh v3.4.23 >/dev/null
+tests/peers/etcd/mirror.sh v3.5.16 >/dev/null
 stepca=build/mirror/step-ca/v0.19.0/step-ca_linux_0.19.0_amd64.tar.gz
 
 step="bring up the test hosts"
@@ -147,7 +147,7 @@ step_ca_password: "$ca_pw"
 step_provisioner_password: "$prov_pw"
 step_ca_download_url: "file://$top/$stepca"
 step_ca_checksum: "sha256:$(cut -d' ' -f1 "$stepca.sha256")"
-etcd_version: v3.4.23
+etcd_version: v3.5.16
 etcd_download_url: "file://$top/build/mirror/etcd/{{ etcd_version }}/etcd-{{ etcd_version }}-linux-amd64.tar.gz"
 etcd_checksum: "sha256:file://$top/build/mirror/etcd/{{ etcd_version }}/SHA256SUMS"
 etcd_download_cache_dir: "$work/cache"

@@ -7,7 +7,9 @@
 #
 # Cases: a CA tree backed up when it changed and restored with its modes; raw-aes round trip of a
 # multipart object, decrypted by the JS SDK's raw AES keyring; an etcd snapshot uploaded with
-# aws-kms, decrypted by the JS SDK's KMS keyring; S3/KMS faults; a member killed mid-stream;
+# aws-kms, decrypted by the JS SDK's KMS keyring; S3/KMS faults (CompleteMultipartUpload retried on
+# 200-with-Error and 5xx, bounded); a full local disk under dest (the S3 object still lands, the
+# local failure is a warning and a /fail ping); a member killed mid-stream;
 # retention; tampered and truncated objects; only_on_leader; bad options.
 # BACKUP_BIG_MIB (default 64) sizes the etcd DB of the mid-stream kill and the measurement.
 # KEEP=1 keeps the work directory (peer log, module stderr).
@@ -29,9 +31,10 @@ esdk=tests/peers/esdk/esdk.js
 big_mib=${BACKUP_BIG_MIB:-64}
 export ETCD_CLIENT_PORT=$(free_port) ETCD_PEER_PORT=$(free_port)
 work=$(mktemp -d /tmp/backup_vs_peers.XXXXXX)
-hc_pid= mod_pid= etcd_start=
+hc_pid= mod_pid= etcd_start= tiny_mounted=0
 cleanup() {
   local status=$?
+  [ "$tiny_mounted" = 1 ] && umount "$work/tiny" 2>/dev/null
   # Never let a failure here (errexit) skip the stops below.
   if [ -n "$mod_pid" ]; then kill "$mod_pid" 2>/dev/null || true; wait "$mod_pid" 2>/dev/null || true; fi
   if [ -n "$hc_pid" ]; then kill "$hc_pid" 2>/dev/null || true; wait "$hc_pid" 2>/dev/null || true; fi
@@ -390,19 +393,29 @@ assert_eq "it fetches (every tag, the recorded sha256)" "false" "$(get "$out" .f
 cmp "$work/out/faults.bin" "$work/files/big.bin" && echo "ok   and is the source" || fail "fetched file differs"
 rm -f "$work/out/faults.bin"
 
-step "4b. CompleteMultipartUpload answers 200 with an <Error>"
-faults '{"rules": [{"op": "CompleteMultipartUpload", "error_in_200": true, "count": 1}]}'
+step "4b. CompleteMultipartUpload answers 200 with an <Error>, then 500: retried, one object"
+faults '{"rules": [{"op": "CompleteMultipartUpload", "error_in_200": true, "count": 1},
+  {"op": "CompleteMultipartUpload", "status": 500, "count": 1}]}'
+before=$(stats)
 out=$(bk '"cluster": "t4", "src": "'"$work/files/big.bin"'", "key": "files/t4/faults-2.kms", "part_size_mb": 5')
+after=$(stats)
 no_faults
-if [ "$(get "$out" .failed)" = true ]; then
-  echo "     (failed: $(get "$out" .msg | cut -c1-200))"
-  assert_eq "a clean failure: no object" "" "$(keys_under files/t4/faults-2)"
-else
-  out=$(bk '"cluster": "t4", "state": "fetched", "key": "files/t4/faults-2.kms", "dest": "'"$work/out/faults2.bin"'"')
-  cmp "$work/out/faults2.bin" "$work/files/big.bin" && echo "ok   retried: a valid object" || fail "object differs"
-  rm -f "$work/out/faults2.bin"
-fi
+assert_eq "uploaded despite both (AWS SDKs retry CompleteMultipartUpload)" "false true" "$(get "$out" .failed) $(get "$out" .uploaded)"
+assert_eq "three CompleteMultipartUpload calls on one multipart upload" "3 1" \
+  "$(( $(op_count "$after" CompleteMultipartUpload) - $(op_count "$before" CompleteMultipartUpload) )) $(( $(op_count "$after" CreateMultipartUpload) - $(op_count "$before" CreateMultipartUpload) ))"
+out=$(bk '"cluster": "t4", "state": "fetched", "key": "files/t4/faults-2.kms", "dest": "'"$work/out/faults2.bin"'"')
+cmp "$work/out/faults2.bin" "$work/files/big.bin" && echo "ok   retried: a valid object" || fail "object differs"
+rm -f "$work/out/faults2.bin"
 assert_eq "no multipart upload left" "0" "$(uploads_left)"
+faults '{"rules": [{"op": "CompleteMultipartUpload", "error_in_200": true, "count": 100}]}'
+before=$(stats)
+out=$(bk '"cluster": "t4", "src": "'"$work/files/big.bin"'", "key": "files/t4/faults-3.kms", "part_size_mb": 5')
+after=$(stats)
+no_faults
+assert_eq "an <Error> every time: failed after 3 attempts (bounded)" "true 3" \
+  "$(get "$out" .failed) $(( $(op_count "$after" CompleteMultipartUpload) - $(op_count "$before" CompleteMultipartUpload) ))"
+assert_contains "naming S3's answer" "CompleteMultipartUpload" "$(get "$out" .msg)"
+assert_eq "no object, no multipart upload left" "|0" "$(keys_under files/t4/faults-3)|$(uploads_left)"
 
 step "4c. KMS GenerateDataKey fails (500, every time): etcd_snapshot with dest and upload"
 faults '{"rules": [{"op": "GenerateDataKey", "status": 500, "count": 100}]}'
@@ -436,6 +449,29 @@ echo "     (message: $(get "$out" .msg | cut -c1-300))"
 assert_eq "one multipart upload, aborted; no object" "1 1 0" \
   "$(( $(op_count "$after" CreateMultipartUpload) - $(op_count "$before" CreateMultipartUpload) )) $(( $(op_count "$after" AbortMultipartUpload) - $(op_count "$before" AbortMultipartUpload) )) $(keys_under t4/ | wc -l)"
 assert_eq "no multipart upload left" "0" "$(uploads_left)"
+
+step "4e. the local copy's disk is full (64 KiB tmpfs): the S3 object still lands and is readable"
+mkdir -p "$work/tiny"
+mount -t tmpfs -o size=64k,mode=0700 tmpfs "$work/tiny"
+tiny_mounted=1
+: >"$work/hc.log"
+up=$(upload_json '"cluster": "t4e", "healthcheck_url": "'"$hc/etcd"'"')
+out=$(run etcd_snapshot "$(snap_args '"dest": "'"$work/tiny/snap.db"'", "upload": '"$up")")
+assert_eq "not failed: the off-host backup is there" "false true true" \
+  "$(get "$out" .failed) $(get "$out" .changed) $(get "$out" .local_copy_failed)"
+assert_contains "the local failure is reported (warning)" "dest: the local copy failed" "$(get "$out" '.warnings | join(" ")')"
+assert_contains "with the reason" "No space left on device" "$(get "$out" .local_error)"
+assert_eq "no path, nothing partial on the tiny disk" "null|" "$(get "$out" .path)|$(ls -A "$work/tiny")"
+out2=$(bk '"state": "fetched", "kind": "etcd-snapshot", "cluster": "t4e", "key": "'"$(get "$out" .s3_key)"'", "dest": "'"$work/out/t4e.db"'"')
+assert_eq "the S3 object fetches and decrypts: the snapshot's sha256" "false $(get "$out" .sha256)" \
+  "$(get "$out2" .failed) $(sha256sum "$work/out/t4e.db" | cut -d' ' -f1)"
+status=$(ETCDCTL_API=3 etcdctl snapshot status "$work/out/t4e.db" -w json)
+assert_eq "etcdctl reads it" "$(get "$out" .size)" "$(( $(get "$status" .totalSize) + 32 ))"
+assert_eq "healthcheck: /start then /fail (a failed local copy is a failed run)" "GET /etcd/start|POST /etcd/fail" \
+  "$(cut -d' ' -f1,2 "$work/hc.log" | paste -sd'|')"
+assert_contains "the /fail body says why" "No space left" "$(grep '/fail' "$work/hc.log")"
+umount "$work/tiny" && tiny_mounted=0
+rm -f "$work/out/t4e.db"
 
 # ---- 6. retention ---------------------------------------------------------------------------
 

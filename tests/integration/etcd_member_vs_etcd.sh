@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
-# etcd_member against a real etcd 3.4 cluster (tests/peers/etcd/cluster.sh): 3 members with TLS and
+# etcd_member against real etcd 3.4 and 3.5 clusters (tests/peers/etcd/cluster.sh): 3 members with TLS and
 # client-certificate auth on 127.0.1.1-3, a 4th joining on 127.0.1.4. Checked against etcdctl.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 . tests/lib/assert.sh
+# Both etcd lines, one after the other: the 3.4 of Debian bookworm and the 3.5 of trixie
+# (tests/peers/etcd/mirror.sh); ETCD_LINES="v3.5.16" runs one, TEST_ETCD_VERSION=... runs one directly.
+if [ -z "${TEST_ETCD_VERSION:-}" ]; then
+  rc=0
+  for line in ${ETCD_LINES:-v3.4.23 v3.5.16}; do
+    echo "== etcd $line"
+    TEST_ETCD_VERSION=$line bash "$0" "$@" || rc=1
+  done
+  exit $rc
+fi
+export TEST_ETCD_VERSION
+bin=$top/build/mirror/etcd/$TEST_ETCD_VERSION/bin
+[ -x "$bin/etcd" ] || tests/peers/etcd/mirror.sh "$TEST_ETCD_VERSION" >/dev/null
 
 [ -x library/etcd_member ] || { echo "FAIL: library/etcd_member is missing: run make" >&2; exit 1; }
 cluster=tests/peers/etcd/cluster.sh
@@ -80,7 +93,7 @@ assert_contains "the leader is a member" "$(get "$out" '.leader')" "$ids"
 assert_eq "all healthy" "true true true true" \
   "$(get "$out" '.healthy') $(get "$out" '.health[0].healthy') $(get "$out" '.health[1].healthy') $(get "$out" '.health[2].healthy')"
 assert_eq "health names the member behind the endpoint" "$(get "$out" '.member_id')" "$(get "$out" '.health[1].member_id')"
-assert_eq "version and db_size" "3.4.23 yes" \
+assert_eq "version and db_size" "${TEST_ETCD_VERSION#v} yes" \
   "$(get "$out" '.health[0].version') $([ "$(get "$out" '.health[0].db_size')" -gt 0 ] && echo yes)"
 member2=$(get "$out" '.member_id')
 
@@ -230,6 +243,27 @@ dec3=$(etcdctl_members | python3 -c 'import json,sys; print([m["ID"] for m in js
 out=$(run_module "$(args '"state": "absent", "id": "'"$dec3"'", "_ansible_check_mode": true')")
 assert_eq "a decimal id is found (check mode)" "true $(printf '%x' "$dec3")" "$(get "$out" '.changed') $(get "$out" '.member_id')"
 
+step "target_version: what an upgrade from here may do"
+line=${TEST_ETCD_VERSION#v}
+minor=$(cut -d. -f2 <<<"$line")
+upgrade_of() { # upgrade_of TARGET → "failed upgrade"
+  local o; o=$(run_module "$(args '"target_version": "'"$1"'"')")
+  echo "$(get "$o" '.failed') $(get "$o" '.upgrade')"
+}
+out=$(run_module "$(args '"target_version": "v'"$line"'"')")
+assert_eq "the same version: nothing to do" "false none" "$(get "$out" '.failed') $(get "$out" '.upgrade')"
+assert_eq "versions per member" "$line $line $line" "$(jq -r '[.versions[]] | join(" ")' <<<"$out")"
+assert_eq "cluster_version from /version" "3.$minor.0" "$(get "$out" '.cluster_version')"
+assert_eq "the next minor is an upgrade" "false minor" "$(upgrade_of "v3.$((minor + 1)).0")"
+assert_eq "another patch release is one too" "false patch" "$(upgrade_of "v3.$minor.99")"
+out=$(run_module "$(args '"target_version": "v3.'"$((minor + 2))"'.0"')")
+assert_eq "skipping a minor is refused" "true skips_minor" "$(get "$out" '.failed') $(get "$out" '.upgrade')"
+assert_contains "saying to go through 3.$((minor + 1)) first" \
+  "upgrade to the newest v3.$((minor + 1)).x first (e.g. -e etcd_version=v3.$((minor + 1)).<patch>), then to v3.$((minor + 2)).0. Nothing was changed" "$(get "$out" '.msg')"
+out=$(run_module "$(args '"target_version": "v3.'"$((minor - 1))"'.9"')")
+assert_eq "an older minor is refused" "true downgrade" "$(get "$out" '.failed') $(get "$out" '.upgrade')"
+assert_contains "saying what to do instead" "restore a backup taken before the upgrade" "$(get "$out" '.msg')"
+
 step "kill member 3: query reports it, removal of a live voter is refused"
 "$cluster" kill "$work" 3
 out=$(run_module "$(args '')")
@@ -286,6 +320,7 @@ bad "state choice" '"state": "gone"' "value of state must be one of: query, pres
 bad "leader_moved without a member" '"state": "leader_moved"' "state=leader_moved needs name or id"
 bad "healthy without a member" '"state": "healthy"' "state=healthy needs name or id"
 bad "fsync_warn_ms not a number" '"fsync_warn_ms": "fast"' "fsync_warn_ms: 'fast' is not a number of milliseconds"
+bad "target_version not a version" '"target_version": "latest"' "target_version: 'latest' is not an etcd version such as v3.5.16"
 bad "max_lag negative" '"max_lag": -1' "max_lag must be 0 or more"
 bad "unknown option" '"nmae": "x"' "Unsupported parameters for (etcd_member) module: nmae"
 bad "cert without key" '"client_key": null' "client_cert and client_key go together"
@@ -296,6 +331,32 @@ bad "absent without a member" '"state": "absent"' "state=absent needs name, id o
 bad "bad id" '"state": "absent", "id": "zzz"' "id: 'zzz' is not a member ID"
 bad "peer_urls of another member" '"state": "present", "name": "member-9", "peer_urls": ["https://127.0.1.1:'"$pport"'"]' "peer_urls: already used by member 'member-1'"
 bad "name with other peer_urls" '"state": "present", "name": "member-1", "peer_urls": ["https://127.0.1.9:'"$pport"'"]' "peer_urls: member 'member-1'"
+
+if [ "$TEST_ETCD_VERSION" = v3.4.23 ]; then
+  step "an upgrade that stopped half-way: member-3 on 3.5.16, the others on 3.4.23"
+  tests/peers/etcd/mirror.sh v3.5.16 >/dev/null
+  "$cluster" kill "$work" 3
+  ETCD=$top/build/mirror/etcd/v3.5.16/bin/etcd "$cluster" restart "$work" 3
+  out=$(run_module "$(args '"target_version": "v3.5.16", "wait": true, "wait_timeout": 30')")
+  assert_eq "versions per member" "3.4.23 3.4.23 3.5.16" \
+    "$(jq -r '[.versions["member-1", "member-2", "member-3"]] | join(" ")' <<<"$out")"
+  assert_eq "finishing it to 3.5.16 is allowed" "false resume" "$(get "$out" '.failed') $(get "$out" '.upgrade')"
+  assert_eq "the cluster version stays 3.4 until every member runs 3.5" "3.4.0" "$(get "$out" '.cluster_version')"
+  out=$(run_module "$(args '"target_version": "v3.5.17"')")
+  assert_eq "a third version is refused (mixed)" "true mixed" "$(get "$out" '.failed') $(get "$out" '.upgrade')"
+  assert_contains "naming who runs what" "3.5.16 on member-3" "$(get "$out" '.msg')"
+  assert_contains "both versions" "the members run different versions (3.4.23 on member-" "$(get "$out" '.msg')"
+  out=$(run_module "$(args '"target_version": "v3.4.23"')")
+  assert_eq "going back to 3.4.23 is refused" "true downgrade" "$(get "$out" '.failed') $(get "$out" '.upgrade')"
+  "$cluster" kill "$work" 2
+  out=$(run_module "$(args '"target_version": "v3.5.16"')")
+  assert_eq "a member down: refused" "true" "$(get "$out" '.failed')"
+  assert_contains "naming it" "the version of member 'member-2'" "$(get "$out" '.msg')"
+  assert_contains "and what to do" "an upgrade starts only when every member answers" "$(get "$out" '.msg')"
+  out=$(run_module "$(args '"target_version": "v3.5.16", "wait": true, "wait_timeout": 2')")
+  assert_contains "with wait: the health gate says to bring it back" "bring the members named in health back" "$(get "$out" '.msg')"
+  "$cluster" restart "$work" 2
+fi
 
 step "memory of a query"
 printf '%s' "$(args '')" >"$work/args.json"

@@ -160,10 +160,29 @@ sleep 6
 out=$(run_module step_cert "$(cert_args '')")
 assert_eq "expired certificate reissued" "issued|the certificate has expired" "$(json_get "$out" action)|$(json_get "$out" reason)"
 
+echo "-- issue #11: a token from step_token instead of the password; fail-over; renewal needs no credential"
+tok=$(run_module step_token "$(printf '{"path": "%s/ca", "provisioner_password": "%s", "ca_url": ["https://127.0.0.1:%s"], "subject": "node-2", "sans": ["node-2"]}' "$work" "$prov_pw" "$port")")
+token=$(json_get "$tok" token)
+assert_eq "step_token made a token" "false 3" "$(json_get "$tok" failed) $(tr -cd . <<<"$token" | wc -c | awk '{ print $1 + 1 }')"
+out=$(run_module step_cert "$(python3 -c 'import json, sys; print(json.dumps({"ca_url": ["https://127.0.0.1:1", "https://127.0.0.1:" + sys.argv[1]], "root": sys.argv[2] + "/ca/certs/root_ca.crt", "token": sys.argv[3], "subject": "node-2", "sans": ["node-2"], "cert_path": sys.argv[2] + "/node/n2.crt", "key_path": sys.argv[2] + "/node/n2.key"}))' "$port" "$work" "$token")")
+assert_eq "issued with the token at the second CA URL (the first does not answer)" "issued https://127.0.0.1:$port" \
+  "$(json_get "$out" action) $(json_get "$out" ca_url_used)"
+assert_not_contains "the token is not in the output" "$token" "$out"
+out=$(run_module step_cert "$(python3 -c 'import json, sys; print(json.dumps({"ca_url": ["https://127.0.0.1:" + sys.argv[1]], "root": sys.argv[2] + "/ca/certs/root_ca.crt", "token": sys.argv[3], "subject": "node-2", "sans": ["node-2"], "cert_path": sys.argv[2] + "/node/n2.crt", "key_path": sys.argv[2] + "/node/n2.key", "force": True}))' "$port" "$work" "$token")")
+assert_contains "a used token is refused" "the CA refused to sign" "$(json_get "$out" msg)"
+renew_only() { python3 -c 'import json, sys; print(json.dumps({"ca_url": ["https://127.0.0.1:1", "https://127.0.0.1:" + sys.argv[1]], "root": sys.argv[2] + "/ca/certs/root_ca.crt", "subject": "node-2", "sans": ["node-2"], "cert_path": sys.argv[2] + "/node/n2.crt", "key_path": sys.argv[2] + "/node/n2.key", "state": "renewed", "reissue_hint": "run the playbook"}))' "$port" "$work"; }
+out=$(run_module step_cert "$(renew_only)")
+assert_eq "renewed over mTLS with no credential, failing over" "renewed https://127.0.0.1:$port" \
+  "$(json_get "$out" action) $(json_get "$out" ca_url_used)"
+rm "$work/node/n2.crt"
+out=$(run_module step_cert "$(renew_only)")
+assert_contains "a lost certificate: the job says the playbook issues it" "a new certificate must be issued" "$(json_get "$out" msg)"
+assert_contains "with the hint" "run the playbook" "$(json_get "$out" msg)"
+
 echo "-- failures leave the pair untouched"
 before=$(sha256sum "$work/node/peer.crt" "$work/node/peer.key")
 out=$(run_module step_cert "$(cert_args ', "force": true, "provisioner_password": "not-the-password"')")
-assert_contains "wrong provisioner password is named" "provisioner_password: cannot decrypt" "$(json_get "$out" msg)"
+assert_contains "wrong provisioner password is named" "provisioner_password: cannot use the key" "$(json_get "$out" msg)"
 assert_eq "wrong password: files untouched" "$before" "$(sha256sum "$work/node/peer.crt" "$work/node/peer.key")"
 kill "$stepca_pid"; wait "$stepca_pid" 2>/dev/null || true
 out=$(run_module step_cert "$(cert_args ', "state": "renewed"')")

@@ -274,6 +274,23 @@ expect_contains "failing run_now: msg says where to look" "journalctl -u $prefix
   "$(get .msg)"
 expect_eq "failing run_now: exit_status" 3 "$(get .exit_status)"
 expect_eq "failing run_now: last_result" exit-code "$(get .last_result)"
+expect_eq "failing run_now: changed" false "$(get .changed)"
+expect_eq "failing run_now: the units it made are gone" none \
+  "$(on_host "ls $unit_dir/$prefix-fail.* /etc/systemd/system/timers.target.wants/$prefix-fail.* 2>/dev/null || echo none")"
+
+echo "== unit_dir: '..' refused, outside systemd's search path nothing left behind (issue #11)"
+mod dotdot "$(json_args name="\"$prefix-dd\"" on_calendar='"daily"' exec='["/bin/true"]' \
+  unit_dir='"/etc/../var/tmp/x/../../etc/systemd/system"')"
+expect_eq "unit_dir with '..': failed" true "$(get .failed)"
+expect_contains "unit_dir with '..': msg names the option" \
+  "argument 'unit_dir': '..' is not allowed in a path" "$(get .msg)"
+expect_eq "unit_dir with '..': nothing written" none \
+  "$(on_host "ls /etc/$prefix-dd.* /etc/systemd/system/$prefix-dd.* 2>/dev/null || echo none")"
+mod outside "$(json_args name="\"$prefix-out\"" on_calendar='"daily"' exec='["/bin/true"]' \
+  unit_dir="\"/var/tmp/$prefix-dir/new/units\"")"
+expect_eq "unit_dir outside systemd's search path: failed" true "$(get .failed)"
+expect_eq "unit_dir outside systemd's search path: no file, no directory left" none \
+  "$(on_host "ls -d /var/tmp/$prefix-dir/new /etc/systemd/system/timers.target.wants/$prefix-out.* 2>/dev/null || echo none")"
 
 echo "== argv and environment reach the command byte for byte"
 quote_args=$(jq -c -n --arg out "/var/tmp/$prefix-quote.json" --arg name "$prefix-quote" '{
@@ -315,7 +332,7 @@ mod disable-again "$(once_args false)"
 expect_eq "enabled=false again: changed" false "$(get .changed)"
 
 echo "== state=absent"
-for name in tick once fail quote; do
+for name in tick once quote; do
   mod "absent-$name" "$(json_args name="\"$prefix-$name\"" state='"absent"')"
   expect_eq "absent $name: changed" true "$(get .changed)"
 done

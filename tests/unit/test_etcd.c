@@ -406,6 +406,86 @@ static void test_raft_lag(void **state)
 	assert_true(etcd_raft_lag(0, UINT64_MAX) == 0);
 }
 
+static struct etcd_semver V(const char *text) {
+	struct etcd_semver v;
+
+	assert_int_equal(etcd_semver_parse(text, &v), 0);
+	return v;
+}
+
+static void
+test_semver_parse(void **state)
+{
+	struct etcd_semver v;
+
+	(void)state;
+	v = V("v3.5.16");
+	assert_true(v.major == 3 && v.minor == 5 && v.patch == 16);
+	v = V("3.4.23");
+	assert_true(v.major == 3 && v.minor == 4 && v.patch == 23);
+	v = V("3.6"); /* a minor alone: patch 0 (etcd's cluster version is 3.5.0) */
+	assert_true(v.minor == 6 && v.patch == 0);
+	v = V("v3.6.0-rc.1");
+	assert_true(v.minor == 6 && v.patch == 0);
+	assert_int_equal(etcd_semver_parse("", &v), -EINVAL);
+	assert_int_equal(etcd_semver_parse(NULL, &v), -EINVAL);
+	assert_int_equal(etcd_semver_parse("latest", &v), -EINVAL);
+	assert_int_equal(etcd_semver_parse("v3", &v), -EINVAL);
+	assert_int_equal(etcd_semver_parse("v3.5.x", &v), -EINVAL);
+	assert_int_equal(etcd_semver_parse("3.5.16 ", &v), -EINVAL);
+	assert_int_equal(etcd_semver_parse("3.-5.1", &v), -EINVAL);
+	assert_int_equal(etcd_semver_parse("3.99999999999999999999.1", &v), -EINVAL);
+	assert_true(
+	    etcd_semver_cmp(&(struct etcd_semver){3, 4, 23}, &(struct etcd_semver){3, 5, 0}) < 0);
+	assert_true(
+	    etcd_semver_cmp(&(struct etcd_semver){3, 5, 16}, &(struct etcd_semver){3, 5, 2}) > 0);
+	assert_true(
+	    etcd_semver_cmp(&(struct etcd_semver){4, 0, 0}, &(struct etcd_semver){3, 9, 9}) > 0);
+}
+
+/* check("3.4.23 3.4.23 3.4.23", "v3.5.16") */
+static enum etcd_upgrade check(const char *members, const char *target)
+{
+	struct etcd_semver v[8], t = V(target);
+	char copy[128], *save = NULL;
+	size_t n = 0;
+
+	snprintf(copy, sizeof(copy), "%s", members);
+	for (char *tok = strtok_r(copy, " ", &save); tok && n < 8; tok = strtok_r(NULL, " ", &save))
+		v[n++] = V(tok);
+	return etcd_upgrade_check(v, n, &t);
+}
+
+static void test_upgrade_check(void **state)
+{
+	(void)state;
+	assert_int_equal(check("3.5.16 3.5.16 3.5.16", "v3.5.16"), ETCD_UPGRADE_NONE);
+	assert_int_equal(check("3.4.23 3.4.23 3.4.23", "v3.4.99"), ETCD_UPGRADE_PATCH);
+	/* a patch release back within the minor: same data format, etcd allows it */
+	assert_int_equal(check("3.5.16 3.5.16 3.5.16", "v3.5.10"), ETCD_UPGRADE_PATCH);
+	assert_int_equal(check("3.4.23 3.4.23 3.4.23", "v3.5.16"), ETCD_UPGRADE_MINOR);
+	assert_int_equal(check("3.4.23 3.4.23 3.4.23", "v3.6.0"), ETCD_UPGRADE_SKIPS_MINOR);
+	assert_int_equal(check("3.5.16 3.5.16 3.5.16", "v4.0.0"), ETCD_UPGRADE_SKIPS_MINOR);
+	assert_int_equal(check("3.4.23 3.4.23 3.4.23", "v4.5.0"), ETCD_UPGRADE_SKIPS_MINOR);
+	assert_int_equal(check("3.5.16 3.5.16 3.5.16", "v3.4.23"), ETCD_UPGRADE_DOWNGRADE);
+	assert_int_equal(check("3.5.16 3.5.16 3.5.16", "v2.3.8"), ETCD_UPGRADE_DOWNGRADE);
+	/* an upgrade that stopped half-way goes on */
+	assert_int_equal(check("3.5.16 3.4.23 3.4.23", "v3.5.16"), ETCD_UPGRADE_RESUME);
+	assert_int_equal(check("3.4.23 3.5.16 3.5.16", "v3.5.16"), ETCD_UPGRADE_RESUME);
+	/* ... but never backwards, and never to a third version */
+	assert_int_equal(check("3.5.16 3.4.23 3.4.23", "v3.4.23"), ETCD_UPGRADE_DOWNGRADE);
+	assert_int_equal(check("3.5.16 3.4.23 3.4.23", "v3.5.17"), ETCD_UPGRADE_MIXED);
+	assert_int_equal(check("3.4.20 3.4.23 3.4.23", "v3.5.16"), ETCD_UPGRADE_MIXED);
+	assert_int_equal(check("3.4.20 3.4.23 3.5.16", "v3.5.16"), ETCD_UPGRADE_MIXED);
+	assert_int_equal(check("3.4.23 3.6.0 3.6.0", "v3.6.0"), ETCD_UPGRADE_SKIPS_MINOR);
+	assert_int_equal(check("", "v3.5.16"), ETCD_UPGRADE_NONE);
+	assert_false(etcd_upgrade_refused(ETCD_UPGRADE_RESUME));
+	assert_false(etcd_upgrade_refused(ETCD_UPGRADE_MINOR));
+	assert_true(etcd_upgrade_refused(ETCD_UPGRADE_MIXED));
+	assert_true(etcd_upgrade_refused(ETCD_UPGRADE_DOWNGRADE));
+	assert_true(etcd_upgrade_refused(ETCD_UPGRADE_SKIPS_MINOR));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -424,6 +504,8 @@ int main(void)
 	    cmocka_unit_test(test_removal_check),
 	    cmocka_unit_test(test_transferee),
 	    cmocka_unit_test(test_raft_lag),
+	    cmocka_unit_test(test_semver_parse),
+	    cmocka_unit_test(test_upgrade_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,6 +28,9 @@ static const struct option_spec OPTIONS[] = {
 	{ .name = "dest", .type = OPT_PATH },
 	{ .name = "password", .type = OPT_STR, .no_log = true },
 	{ .name = "extra", .type = OPT_RAW },
+	{ .name = "url", .type = OPT_STR, .url = true },
+	{ .name = "urls", .type = OPT_LIST, .url = true },
+	{ .name = "paths", .type = OPT_LIST, .elements = OPT_PATH },
 	{ 0 },
 };
 
@@ -250,6 +253,52 @@ static void test_no_log_masked_on_validation_error(void **state)
 	module_free(&m);
 }
 
+static void test_url_credentials_masked_everywhere(void **state)
+{
+	struct module m;
+	char *dump;
+	(void)state;
+
+	assert_int_equal(module_init(&m, "demo", OPTIONS), 0);
+	const char *args = "{\"name\": \"x\", \"url\": \"https://me:pa%40ss@h:1\", "
+			   "\"urls\": [\"https://a:tok1@h\", \"https://h2\"]}";
+
+	module_load_json(&m, args, strlen(args));
+	/* the password alone (as curl sends it, decoded) and URLs no option gave */
+	module_warn(&m, "auth as me with pa@ss and tok1 refused");
+	module_set_str(&m, "answer", "peer https://x:other@h3:2380 down");
+	module_fail(&m, "https://me:pa%%40ss@h:1/health: refused");
+	dump = module_result_dump(&m);
+	assert_null(strstr(dump, "pa%40ss"));
+	assert_null(strstr(dump, "pa@ss"));
+	assert_null(strstr(dump, "tok1"));
+	assert_null(strstr(dump, "other"));
+	assert_non_null(strstr(dump, "https://me:********@h:1"));
+	assert_non_null(strstr(dump, "https://h2"));
+	free(dump);
+	module_free(&m);
+}
+
+static void test_dotdot_in_paths_refused(void **state)
+{
+	struct module m;
+	json_t *r;
+	(void)state;
+
+	r = load_str("{\"name\": \"x\", \"dest\": \"/etc/../tmp/x/../../etc\"}", &m);
+	assert_failed_with(r, "argument 'dest': '..' is not allowed in a path");
+	json_decref(r);
+	module_free(&m);
+	r = load_str("{\"name\": \"x\", \"paths\": [\"/a\", \"../b\"]}", &m);
+	assert_failed_with(r, "argument 'paths': '..' is not allowed");
+	json_decref(r);
+	module_free(&m);
+	r = load_str("{\"name\": \"x\", \"dest\": \"/a/..b/c..\", \"paths\": [\"/x/.../y\"]}", &m);
+	assert_false(json_is_true(json_object_get(r, "failed")));
+	json_decref(r);
+	module_free(&m);
+}
+
 static void test_ansible_no_log_hides_invocation(void **state)
 {
 	struct module m;
@@ -423,6 +472,8 @@ int main(void)
 		cmocka_unit_test(test_deeply_nested),
 		cmocka_unit_test(test_no_log_masked_everywhere),
 		cmocka_unit_test(test_no_log_masked_on_validation_error),
+		cmocka_unit_test(test_url_credentials_masked_everywhere),
+		cmocka_unit_test(test_dotdot_in_paths_refused),
 		cmocka_unit_test(test_ansible_no_log_hides_invocation),
 		cmocka_unit_test(test_failed_and_changed_always_set),
 		cmocka_unit_test(test_diff_only_in_diff_mode),

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # A real local etcd cluster with TLS and client-certificate auth on client and peer ports, for the
-# integration tests of etcd_member (DESIGN §6: Debian etcd-server 3.4, traffic on 127.0.0.0/8).
+# integration tests of etcd_member (traffic on 127.0.0.0/8). TEST_ETCD_VERSION picks the line:
+# unset, the installed Debian etcd-server (3.4.23, /usr/bin); v3.5.16 (or any version
+# tests/peers/etcd/mirror.sh provides), the binaries of build/mirror/etcd/<version>/bin, fetched
+# on first use. ETCD / ETCDCTL name the binaries directly (e.g. one member on another version:
+# ETCD=.../v3.5.16/bin/etcd cluster.sh restart DIR 3).
 #
 #   cluster.sh start DIR [N]            certs (once) + members 1..N as a new cluster; waits for health
 #   cluster.sh stop DIR                 stops every member started from DIR (by recorded pid)
@@ -20,6 +24,12 @@ PEER_PORT=${ETCD_PEER_PORT:-12380}
 # The ports a cluster was started with are kept in DIR/ports, so every later command uses them.
 if [ -n "${2:-}" ] && [ -f "$2/ports" ]; then
   read -r CLIENT_PORT PEER_PORT <"$2/ports"
+fi
+if [ -n "${TEST_ETCD_VERSION:-}" ]; then
+  bin=$(cd "$(dirname "$0")/../../.." && pwd)/build/mirror/etcd/$TEST_ETCD_VERSION/bin
+  [ -x "$bin/etcd" ] || "$(dirname "$0")/mirror.sh" "$TEST_ETCD_VERSION" >/dev/null
+  ETCD=${ETCD:-$bin/etcd}
+  ETCDCTL=${ETCDCTL:-$bin/etcdctl}
 fi
 ETCD=${ETCD:-/usr/bin/etcd}
 ETCDCTL=${ETCDCTL:-/usr/bin/etcdctl}
