@@ -6,6 +6,8 @@
 #   make fuzz       libFuzzer: args, envelope, tar, snapshot, s3_xml targets, FUZZ_SECONDS each
 #                   (default 60; FUZZ_TARGETS="tar envelope" picks some)
 #   make lint       clang-tidy + cppcheck
+#   make collection the Ansible collection etcd_ansible.etcd into build/collection/
+#   make ansible-check  module docs vs option tables, playbook syntax, ansible-lint, collection
 #   make demo       local test hosts + a demo deployment; make demo-down tears it down
 
 CC       ?= cc
@@ -17,17 +19,22 @@ LIBDIR   := library
 
 MODULES  := $(patsubst modules/%.c,%,$(wildcard modules/*.c))
 BINARIES := $(addprefix $(LIBDIR)/,$(MODULES))
-DOCS     := $(patsubst modules/%.yml,$(LIBDIR)/%.yml,$(wildcard modules/*.yml))
+REAL_BINARIES := $(addprefix $(LIBDIR)/.bin/,$(MODULES))
+DOCS     := $(patsubst modules/%.yml,$(LIBDIR)/%.yml,$(wildcard modules/*.yml)) \
+            $(patsubst modules/%.yml,$(LIBDIR)/%.ini,$(wildcard modules/*.yml))
 UTILS_SRC := $(wildcard module_utils/*.c)
 UTILS_OBJ := $(patsubst module_utils/%.c,$(OBJ)/%.o,$(UTILS_SRC))
-DEP_LIBS := $(DEPS)/lib/libcurl.a $(DEPS)/lib/libsystemd.a
+DEP_LIBS := $(DEPS)/lib/libcurl.a $(DEPS)/lib/libsystemd.a $(DEPS)/openssl/lib/libcrypto.a
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
 CPPFLAGS := -D_GNU_SOURCE -Imodule_utils -I$(DEPS)/include -DCURL_STATICLIB
 CFLAGS   := -std=c11 -Os $(WARN) -ffunction-sections -fdata-sections -fstack-protector-strong
 LDFLAGS  := -static -Wl,--gc-sections -s
-LDLIBS   := $(DEPS)/lib/libcurl.a -lcares -lssl -lcrypto -lz -ljansson $(DEPS)/lib/libsystemd.a \
-            -lcap -pthread
+# OpenSSL: Debian's source built with only what the modules use (scripts/deps.sh), so each static
+# module stays under 4 MiB; the unit tests link the system's shared one.
+OPENSSL  := $(DEPS)/openssl
+LDLIBS   := $(DEPS)/lib/libcurl.a -lcares $(OPENSSL)/lib/libssl.a $(OPENSSL)/lib/libcrypto.a -lz \
+            -ljansson $(DEPS)/lib/libsystemd.a -lcap -pthread
 
 # Unit tests: dynamic, with sanitizers, against the same sources.
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -38,8 +45,8 @@ UNIT_BIN := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRC))
 # Objects are intermediate files of the pattern rules: keep them so a rebuild is incremental.
 .SECONDARY:
 
-.PHONY: all deps test unit static integration e2e fuzz lint playbooks demo demo-down bench clean
-all: $(BINARIES) $(DOCS)
+.PHONY: all deps test unit static integration e2e fuzz lint playbooks demo demo-down bench clean collection ansible-check
+all: $(REAL_BINARIES) $(BINARIES) $(DOCS)
 
 deps:
 	scripts/deps.sh
@@ -63,15 +70,24 @@ UTILS_LIB := $(OBJ)/libmodule_utils.a
 $(UTILS_LIB): $(UTILS_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(LIBDIR)/%: $(OBJ)/mod_%.o $(UTILS_LIB) | $(LIBDIR)
+$(LIBDIR)/.bin/%: $(OBJ)/mod_%.o $(UTILS_LIB) | $(LIBDIR)/.bin
 	@echo "  LD      $@ (static)"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) 2>$(OBJ)/link-$*.log || { cat $(OBJ)/link-$*.log; exit 1; }
+
+# library/NAME is a link to the binary in library/.bin/ and library/NAME.ini a copy of its docs:
+# ansible-core before 2.17 (ansible/ansible#85279) reads a binary module as text for
+# `ansible-doc -l` and lists it as a "documentation formatting error". The listing skips links
+# and lists NAME.ini (the loader never runs .ini files); running a task follows the link.
+$(LIBDIR)/%: $(LIBDIR)/.bin/% | $(LIBDIR)
+	$(Q)ln -sfn .bin/$* $@
 
 # Sidecar docs beside the binaries, so `ansible-doc -M library NAME` finds them.
 $(LIBDIR)/%.yml: modules/%.yml | $(LIBDIR)
 	$(Q)cp $< $@
+$(LIBDIR)/%.ini: modules/%.yml | $(LIBDIR)
+	$(Q)cp $< $@
 
-$(OBJ) $(LIBDIR) build/unit:
+$(OBJ) $(LIBDIR) $(LIBDIR)/.bin build/unit:
 	mkdir -p $@
 
 build/unit/%: tests/unit/%.c $(UTILS_SRC) module_utils/*.h tests/unit/*.h | build/unit $(DEP_LIBS)
@@ -97,8 +113,22 @@ test: deps
 	$(MAKE) lint
 	$(MAKE) playbooks
 	$(MAKE) static
+	$(MAKE) ansible-check
 	$(MAKE) integration
 	$(MAKE) e2e
+
+# The Ansible collection etcd_ansible.etcd: build/collection/etcd_ansible-etcd-VERSION.tar.gz
+collection: all
+	scripts/collection.sh
+
+# Ansible-side checks: module docs against the option tables, --syntax-check of every playbook,
+# ansible-lint --profile production, the collection built, installed and used by FQCN.
+ansible-check: all
+	tests/ansible/run.sh
+
+# The roles diagram (README, docs/): committed, regenerated from its Graphviz source.
+docs/ansible-roles.png: docs/ansible-roles.dot
+	dot -Tpng -Gdpi=110 $< -o $@
 
 fuzz:
 	FUZZ_TARGETS="$(FUZZ_TARGETS)" tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)

@@ -545,6 +545,69 @@ int module_load_file(struct module *m, const char *path)
 	return rc;
 }
 
+/* Reads fd to its end, at most max bytes; the caller frees *out (NUL-terminated). */
+static int read_fd_bounded(int fd, size_t max, char **out, size_t *len)
+{
+	size_t used = 0, cap = 4096;
+	char *buf = malloc(cap), *grown;
+	int rc = 0;
+
+	while (buf) {
+		ssize_t n;
+
+		if (used + 1 == cap) {
+			if (cap > max) {
+				rc = -EFBIG;
+				goto out;
+			}
+			grown = realloc(buf, cap * 2);
+			if (!grown)
+				break;
+			buf = grown;
+			cap *= 2;
+		}
+		n = read(fd, buf + used, cap - used - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			goto out;
+		}
+		if (n == 0) {
+			if (used > max) {
+				rc = -EFBIG;
+				goto out;
+			}
+			buf[used] = '\0';
+			*out = buf;
+			*len = used;
+			return 0;
+		}
+		used += (size_t)n;
+	}
+	rc = -ENOMEM;
+out:
+	free(buf);
+	return rc;
+}
+
+int module_load_stdin(struct module *m)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = read_fd_bounded(STDIN_FILENO, MODULE_ARGS_MAX, &text, &len);
+	if (rc == -EFBIG)
+		return module_fail(m, "the args on stdin are larger than %u bytes",
+				   MODULE_ARGS_MAX);
+	if (rc < 0)
+		return module_fail(m, "cannot read the args from stdin: %s", strerror(-rc));
+	rc = module_load_json(m, text, len);
+	free(text);
+	return rc;
+}
+
 void module_free(struct module *m)
 {
 	json_decref(m->params);
@@ -851,6 +914,62 @@ char *module_result_dump(struct module *m)
 	return text;
 }
 
+/* ---- the option table as data ------------------------------------------------------------- */
+
+static const char *const OPT_TYPE_NAMES[] = {
+	[OPT_STR] = "str",   [OPT_INT] = "int",   [OPT_BOOL] = "bool", [OPT_LIST] = "list",
+	[OPT_DICT] = "dict", [OPT_PATH] = "path", [OPT_RAW] = "raw",
+};
+
+static json_t *string_array(const char *const *items)
+{
+	json_t *a = json_array();
+
+	for (; a && items && *items; items++)
+		json_array_append_new(a, json_string(*items));
+	return a;
+}
+
+/* One option as the docs describe it; the default is coerced as a task's value would be. */
+static json_t *describe_option(struct module *m, const struct option_spec *o)
+{
+	json_t *d = json_pack("{s:s, s:b, s:b}", "type", OPT_TYPE_NAMES[o->type], "required",
+			      o->required, "no_log", o->no_log);
+
+	if (!d)
+		return NULL;
+	if (o->type == OPT_LIST)
+		json_object_set_new(d, "elements", json_string(OPT_TYPE_NAMES[o->elements]));
+	if (o->choices)
+		json_object_set_new(d, "choices", string_array(o->choices));
+	if (o->aliases)
+		json_object_set_new(d, "aliases", string_array(o->aliases));
+	if (o->def) {
+		json_t *raw = json_string(o->def);
+		json_t *value = raw ? coerce(m, o->name, o->type, o->elements, raw) : NULL;
+
+		json_decref(raw);
+		json_object_set_new(d, "default", value ? value : json_null());
+	}
+	return d;
+}
+
+json_t *module_describe_options(const char *name, const struct option_spec *options)
+{
+	struct module m;
+	json_t *opts, *out = NULL;
+
+	if (module_init(&m, name, options) < 0)
+		goto out;
+	opts = json_object();
+	for (const struct option_spec *o = options; opts && o->name; o++)
+		json_object_set_new(opts, o->name, describe_option(&m, o));
+	out = json_pack("{s:s, s:o}", "module", name, "options", opts);
+out:
+	module_free(&m);
+	return out;
+}
+
 /* ---- main --------------------------------------------------------------------------------- */
 
 static bool write_all(int fd, const char *buf, size_t len)
@@ -868,6 +987,24 @@ static bool write_all(int fd, const char *buf, size_t len)
 	return true;
 }
 
+/* MODULE_DESCRIBE_FLAG: the option table as JSON on stdout, for the docs test. */
+static int describe_options(int fd, const char *name, const struct option_spec *options)
+{
+	json_t *d = module_describe_options(name, options);
+	char *text = d ? json_dumps(d, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
+	int code = (text && write_all(fd, text, strlen(text)) && write_all(fd, "\n", 1)) ? 0 : 1;
+
+	free(text);
+	json_decref(d);
+	return code;
+}
+
+/* "-": the args come on stdin (the action plugins run the cached binary in one exec). */
+static int load_args(struct module *m, const char *arg)
+{
+	return strcmp(arg, "-") == 0 ? module_load_stdin(m) : module_load_file(m, arg);
+}
+
 int module_main(int argc, char **argv, const char *name, const struct option_spec *options,
 		module_run_fn run)
 {
@@ -880,12 +1017,14 @@ int module_main(int argc, char **argv, const char *name, const struct option_spe
 	result_fd = dup(STDOUT_FILENO);
 	if (result_fd < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
 		result_fd = STDOUT_FILENO;
+	if (argc == 2 && strcmp(argv[1], MODULE_DESCRIBE_FLAG) == 0)
+		return describe_options(result_fd, name, options);
 	if (module_init(&m, name, options) < 0)
 		return 1;
 	if (argc != 2)
-		module_fail(&m, "usage: %s ARGS_FILE (a JSON object of options, as Ansible passes it)",
+		module_fail(&m, "usage: %s ARGS_FILE|- (a JSON object of options, as Ansible passes it)",
 			    name);
-	else if (module_load_file(&m, argv[1]) == 0 && run(&m) < 0 && !m.failed)
+	else if (load_args(&m, argv[1]) == 0 && run(&m) < 0 && !m.failed)
 		module_fail(&m, "%s failed without a message (a bug: please report it)", name);
 	out = module_result_dump(&m);
 	code = m.failed ? 1 : 0;

@@ -2,7 +2,8 @@
 # e2e: backups and disaster recovery (README "Backup and Disaster Recovery") on 3 local test hosts
 # with real systemd, etcd 3.5.16, the real step-ca, and the AWS peer (S3 + KMS with strict SigV4)
 # listening on the controller's address of the hosts' private network:
-#   - playbooks/setup-kms.yaml makes the KMS key + alias (a rerun changes nothing);
+#   - playbooks/setup-kms.yaml makes the KMS key + alias (a rerun changes nothing; -e kms_key_alias,
+#     the README's name, picks another alias);
 #   - etcd.yaml -e etcd_action=create installs the backup timers: the scheduled etcd backup lands
 #     in S3 and the CA backup runs every few seconds but uploads exactly once until the CA
 #     changes, then exactly once more; logs in /var/log/etcd-backups/, deadman pings sent;
@@ -91,8 +92,15 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer((sys.argv[1], 0), H).serve_forever()' "$e2e_controller_ip" "$work/pings.log" &
 pings_pid=$!
 sleep 1
-pings_port=$(ctl ss -ltnp | awk -v p="$pings_pid" '$0 ~ "pid=" p "," { split($4, a, ":"); print a[2] }' | head -1)
-[ -n "$pings_port" ] || pings_port=$(ctl ss -ltnp | awk '/python3/ { split($4, a, ":"); print a[2] }' | head -1)
+# Python takes a moment to listen on a loaded machine: wait for the port (up to 30 s).
+pings_port=
+for _ in $(seq 300); do
+  pings_port=$(ctl ss -ltnp | awk -v p="$pings_pid" '$0 ~ "pid=" p "," { split($4, a, ":"); print a[2] }' | head -1)
+  [ -n "$pings_port" ] || pings_port=$(ctl ss -ltnp | awk '/python3/ { split($4, a, ":"); print a[2] }' | head -1)
+  [ -n "$pings_port" ] && break
+  sleep 0.1
+done
+[ -n "$pings_port" ] || { echo "FAIL: the deadman receiver does not listen" >&2; exit 1; }
 pings="http://$e2e_controller_ip:$pings_port"
 
 step="write the inventory and the variables"
@@ -163,6 +171,11 @@ assert_contains "the key and the alias are made" "alias/etcd-ca-backup -> arn:aw
   "$(cat "$work/run-1-kms.log")"
 play "$work/run-1-kms-again.log" "$inv" playbooks/setup-kms.yaml -e kms_endpoint_url="$peer" -e aws_region=us-east-1
 assert_eq "setup-kms: a second run changes nothing" "0" "$(recap_sum "$work/run-1-kms-again.log" changed)"
+# The README's (seed spec's) variable name for the alias.
+play "$work/run-1-kms-spec-name.log" "$inv" playbooks/setup-kms.yaml -e kms_key_alias=alias/etcd-spec-name \
+  -e kms_endpoint_url="$peer" -e aws_region=us-east-1
+assert_contains "setup-kms -e kms_key_alias=... makes that alias" "alias/etcd-spec-name -> arn:aws:kms:us-east-1:" \
+  "$(cat "$work/run-1-kms-spec-name.log")"
 kms_arn=$(aws kms describe-key --key-id alias/etcd-ca-backup --query KeyMetadata.Arn --output text)
 
 echo "-- create: the backup timers"

@@ -302,7 +302,7 @@ play "$work/run-4-add.log" "$inv4" etcd.yaml -e etcd_action=create --limit "$h4"
 add_run=$(elapsed "$t0")
 assert_contains "$h4 was added as a learner" "Add $h4 to the cluster as a learner" "$(cat "$work/run-4-add.log")"
 assert_eq "$h4: added, started and promoted" "3" \
-  "$(grep -A1 -E "TASK .*(Add $h4 to the cluster as a learner|Start and enable etcd-default-4|Promote $h4 once)" "$work/run-4-add.log" | grep -c "^changed: \[$h4\]")"
+  "$(grep -A1 -E "TASK .*(Add to the cluster as a learner $h4|Start and enable etcd-default-4|Promote, once caught up with the leader, $h4)" "$work/run-4-add.log" | grep -c "^changed: \[$h4\]")"
 echo "ok   $h4 joined with its peer certificate (CN $(on "$h4" openssl x509 -noout -subject -nameopt oneline -in "/etc/etcd/ssl/etcd-$h4-peer.crt" | sed 's/.*CN = //'))"
 assert_eq "the disk of $h4 was measured before it joined" "1" \
   "$(grep -c "\"msg\": \"$h4: fsync latency in /var/lib/etcd" "$work/run-4-add.log")"
@@ -383,9 +383,9 @@ assert_ne "the pre-upgrade snapshot is on $h1" "" "$(on "$h1" 'find /var/lib/etc
 leader_index=$(( ${leader_before#"$prefix"} ))
 assert_eq "the leader ($leader_before) restarted last" "$leader_index" "${restarts##* }"
 assert_eq "the leadership was handed over once (etcd_member state=leader_moved), before the leader's restart" "1" \
-  "$(grep -A1 'Move the leadership away from' "$work/run-8-upgrade.log" | grep -c '^changed:')"
-assert_eq "the leader handed over just before its own restart" "Move the leadership away from $leader_before before the restart" \
-  "$(grep -B3 '^changed:' "$work/run-8-upgrade.log" | grep -o 'Move the leadership away from [^ ]* before the restart' | tail -n1)"
+  "$(grep -A1 'Move the leadership away before restarting' "$work/run-8-upgrade.log" | grep -c '^changed:')"
+assert_eq "the leader handed over just before its own restart" "Move the leadership away before restarting $leader_before" \
+  "$(grep -B3 '^changed:' "$work/run-8-upgrade.log" | grep -o 'Move the leadership away before restarting [^ ]*[0-9]' | tail -n1)"
 assert_eq "each restarted member was awaited until healthy and caught up (etcd_member state=healthy)" "3" \
   "$(grep -c "is healthy and caught up: applied index" "$work/run-8-upgrade.log")"
 assert_eq "the disk of each member was measured before its upgrade" "3" \
@@ -462,7 +462,8 @@ safety_t0=$(date +%s)
 run_version=$(on "$h1" "readlink /proc/\$(systemctl show -p MainPID --value etcd-default-1)/exe" | sed 's|.*/etcd-||')
 safety_play() { play "$@" -e etcd_version="$run_version" -e etcd_health_timeout=60; }
 keys_of() { # keys_of HOST [ENDPOINT]: "<count> <revision>" of every key, read on ENDPOINT (HOST's own)
-  etcdctl_on "$1" "${2:-https://$(ip_of "$1"):2379}" get "" --prefix --count-only --consistency=s -w json |
+  # --limit=1: the answer's count is still every key of the range (etcd's RangeResponse.count).
+  etcdctl_on "$1" "${2:-https://$(ip_of "$1"):2379}" get "''" --prefix --limit=1 --consistency=s -w json |
     python3 -c 'import json, sys; r = json.load(sys.stdin); print(r.get("count", 0), r["header"]["revision"])'
 }
 put_keys() { # put_keys PREFIX N: N puts from H1, each acknowledged one listed in /root/acked-PREFIX
@@ -477,7 +478,7 @@ acked=$(put_keys stopped 200)
 [ "$acked" -eq 200 ] || { echo "FAIL: only $acked of 200 puts acknowledged with $h3 stopped" >&2; exit 1; }
 safety_play "$work/run-s1-deploy-stopped.log" "$inv" etcd.yaml -e etcd_action=deploy -b
 assert_eq "deploy started the stopped member on $h3 only" "$h3" \
-  "$(grep -A3 'TASK .*Start etcd-default-[0-9], installed but stopped' "$work/run-s1-deploy-stopped.log" | sed -n 's/^changed: \[\([^]]*\)\].*/\1/p' | xargs)"
+  "$(grep -A3 'TASK .*Start the installed but stopped member etcd-default-[0-9]' "$work/run-s1-deploy-stopped.log" | sed -n 's/^changed: \[\([^]]*\)\].*/\1/p' | xargs)"
 assert_contains "and waited until it caught up" "etcd-default-3 on $h3 was stopped and is back: member '$h3' (" \
   "$(cat "$work/run-s1-deploy-stopped.log")"
 assert_eq "$h3 runs again" "active" "$(on "$h3" systemctl is-active etcd-default-3)"
@@ -493,7 +494,7 @@ play_fails "$work/run-s2-deploy-broken.log" "$inv" etcd.yaml -e etcd_action=depl
   -e etcd_health_timeout=15 -b
 assert_contains "the failure names the member that did not come back" \
   "etcd-default-3 on $h3 was stopped; this run started it, but it did not become healthy" "$(cat "$work/run-s2-deploy-broken.log")"
-assert_contains "with its journal lines" "permission denied" "$(grep -A30 "Check that etcd-default-3 came back" "$work/run-s2-deploy-broken.log")"
+assert_contains "with its journal lines" "permission denied" "$(grep -A30 "Check that the started member came back, etcd-default-3" "$work/run-s2-deploy-broken.log")"
 on "$h3" 'chown etcd:etcd /var/lib/etcd/default; systemctl restart etcd-default-3'
 
 step="safety: force-create in a full outage"
@@ -516,7 +517,7 @@ for h in "$h1" "$h2" "$h3"; do
 done
 safety_play "$work/run-s4-deploy-outage.log" "$inv" etcd.yaml -e etcd_action=deploy -b
 assert_eq "deploy started the 3 stopped members" "3" \
-  "$(grep -A4 'TASK .*Start etcd-default-[0-9], installed but stopped' "$work/run-s4-deploy-outage.log" | grep -c '^changed:')"
+  "$(grep -A4 'TASK .*Start the installed but stopped member etcd-default-[0-9]' "$work/run-s4-deploy-outage.log" | grep -c '^changed:')"
 after=$(keys_of "$h1")
 assert_eq "key count and revision unchanged once the members run again" "$before" "$after"
 echo "     keys, revision before the outage: $before; after force-create (refused) and deploy: $after"

@@ -6,8 +6,14 @@
 #     2479/2480, step_ca_port 9001, set in B's inventory group_vars: step-ca-second,
 #     /etc/step-ca-second, /etc/etcd/ssl-second, step-renew-second-<node>-<kind>);
 #     [etcd] = H1 H2 H3 and [etcd-cert-managers] = H1 H2 for both;
+#   - cluster B is deployed, rerun and deleted from the collection etcd_ansible.etcd (make
+#     collection), installed with ansible-galaxy into a project directory outside the checkout and
+#     run by FQCN there (ansible-playbook etcd_ansible.etcd.etcd), as a user of the collection does;
 #   - both healthy with their own client certificates; a client certificate of A is refused by B
 #     (and B's by A): different CAs;
+#   - a module of ours runs on a node where no Python interpreter can be found;
+#   - on every node, `. /etc/etcd/etcdctl.env` (A) or `. /etc/etcd/etcdctl-second.env` (B) is all
+#     a bare `etcdctl member list` / `endpoint health` / `endpoint status` needs (0640 root:etcd);
 #   - a second run of each changes nothing;
 #   - deleting B leaves A healthy, and A's step-ca, timers, certificates and units untouched
 #     (same files, same main PIDs); deleting B again changes nothing; then A is deleted too.
@@ -23,6 +29,9 @@ prefix=${HOSTS_PREFIX:-eh}
 h1=${prefix}1 h2=${prefix}2 h3=${prefix}3
 hostsdir=$(realpath -m "${HOSTS_DIR:-$top/build/hosts}")
 work=$top/build/e2e/two_clusters
+# Cluster B's project: outside the checkout (the checkout's ansible.cfg, library/ and roles/ do
+# not apply there), with the collection installed in it.
+outside=/tmp/etcd-ansible-e2e-two-clusters-${prefix}
 ca_pw='e2e-two-ca-pass-5Rt!'
 prov_pw='e2e-two-prov-pass-2Zx$'
 started_hosts=0
@@ -66,6 +75,17 @@ etcdctl_on() {
     --cert="$certs/etcd-$h-client.crt" --key="$certs/etcd-$h-client.key" \
     --dial-timeout=3s --command-timeout=5s "$@"
 }
+# play_b LOG ARGS...: the collection's playbook etcd_ansible.etcd.etcd, from cluster B's project
+play_b() {
+  local log=$1
+  shift
+  if ! (cd "$outside" && "$top/tests/hosts/hosts.sh" ctl ansible-playbook -i inventory.ini -e @"$work/vars.yml" \
+    etcd_ansible.etcd.etcd "$@") >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "FAIL: (cd $outside && ansible-playbook -i inventory.ini etcd_ansible.etcd.etcd $*) (log: $log)" >&2
+    return 1
+  fi
+}
 healthy_count() { # healthy_count HOST ENDPOINTS CA_DIR CERT_DIR: members etcdctl finds healthy
   { etcdctl_on "$@" endpoint health 2>&1 || true; } | grep -c 'is healthy' || true
 }
@@ -88,8 +108,10 @@ on_exit() {
       on "$h" journalctl --no-pager -n 300 -u 'etcd-*' -u 'step-ca*' >"$work/logs/journal-$h.txt" 2>&1 || true
     done
     echo "logs and journals kept in $work (playbook logs run-*.log, journals logs/)" >&2
-    echo "reproduce: tests/hosts/hosts.sh ctl ansible-playbook -i $work/second/inventory.ini -e @$work/vars.yml etcd.yaml -e etcd_action=create" >&2
+    echo "reproduce: tests/hosts/hosts.sh ctl ansible-playbook -i $work/default/inventory.ini -e @$work/vars.yml etcd.yaml -e etcd_action=create" >&2
+    echo "       or: cd $outside && $top/tests/hosts/hosts.sh ctl ansible-playbook -i inventory.ini -e @$work/vars.yml etcd_ansible.etcd.etcd -e etcd_action=create" >&2
   fi
+  [ "$rc" -eq 0 ] && [ "${KEEP:-0}" != 1 ] && rm -rf "$outside"
   if [ "$started_hosts" = 1 ] && [ "${KEEP:-0}" != 1 ] && [ "$rc" -eq 0 ]; then
     hosts down >/dev/null 2>&1 || true
   elif [ "$started_hosts" = 1 ]; then
@@ -99,8 +121,8 @@ on_exit() {
 }
 trap on_exit EXIT
 
-step="build the modules and the mirrors"
-make -s library/step_ca library/step_cert library/step_token library/systemd_timer library/etcd_member >/dev/null
+step="build the modules, the collection and the mirrors"
+make -s collection >/dev/null
 tests/peers/stepca/build.sh >/dev/null
 tests/peers/etcd/mirror.sh v3.5.16 >/dev/null
 stepca=build/mirror/step-ca/v0.19.0/step-ca_linux_0.19.0_amd64.tar.gz
@@ -153,7 +175,16 @@ etcd_checksum: "sha256:file://$top/build/mirror/etcd/{{ etcd_version }}/SHA256SU
 etcd_download_cache_dir: "$work/cache"
 EOF
 inv_a=$work/default/inventory.ini
-inv_b=$work/second/inventory.ini
+
+step="install the collection into cluster B's project outside the checkout"
+rm -rf "$outside"
+mkdir -p "$outside"
+cp -r "$work/second/." "$outside/"
+printf '[defaults]\ncollections_path = ./collections\nhost_key_checking = False\n' >"$outside/ansible.cfg"
+(cd "$outside" && ansible-galaxy collection install "$(ls "$top"/build/collection/etcd_ansible-etcd-*.tar.gz)") \
+  >"$work/galaxy-install.log" 2>&1 || { cat "$work/galaxy-install.log" >&2; exit 1; }
+assert_contains "the collection is installed in B's project" "etcd_ansible.etcd:1.0.0 was installed successfully" \
+  "$(cat "$work/galaxy-install.log")"
 eps_a=$(endpoints 2379 "$h1" "$h2" "$h3")
 eps_b=$(endpoints 2479 "$h1" "$h2" "$h3")
 ssl_a=/etc/etcd/ssl
@@ -177,13 +208,14 @@ t0=$(date +%s.%N)
 play "$work/run-1-create-a.log" "$inv_a" etcd.yaml -e etcd_action=create -b
 create_a=$(elapsed "$t0")
 assert_contains "A reports a healthy cluster" "etcd default: 3 of 3 endpoints healthy" "$(cat "$work/run-1-create-a.log")"
-step="create cluster B"
+step="create cluster B from the installed collection"
 t0=$(date +%s.%N)
-play "$work/run-2-create-b.log" "$inv_b" etcd.yaml -e etcd_action=create -b
+play_b "$work/run-2-create-b.log" -e etcd_action=create -b
 create_b=$(elapsed "$t0")
 assert_contains "B reports a healthy cluster" "etcd second: 3 of 3 endpoints healthy" "$(cat "$work/run-2-create-b.log")"
 assert_eq "B's members measured their disk too" "3" \
   "$(grep -c '"msg": "[^"]*: fsync latency in /var/lib/etcd: p50' "$work/run-2-create-b.log")"
+assert_contains "B ran the collection's roles" "TASK [etcd_ansible.etcd.install" "$(cat "$work/run-2-create-b.log")"
 
 step="check both clusters"
 n=0
@@ -217,6 +249,23 @@ echo "ok   two different root CAs"
 assert_contains "B's root is its own CA" "etcd-second Root CA" \
   "$(on "$h1" openssl x509 -noout -subject -in /etc/step-ca-second/certs/root_ca.crt 2>/dev/null || on "$h1" cat /etc/step-ca-second/config/ca.json)"
 
+step="our modules need no Python on the target"
+out=$(ctl ansible -i "$inv_a" "$h1" -b -e ansible_python_interpreter=/nonexistent/python3 -m etcd_member \
+  -a "endpoints=$eps_a ca_cert=$ssl_a/root_ca.crt client_cert=$ssl_a/etcd-$h1-client.crt client_key=$ssl_a/etcd-$h1-client.key" 2>&1 || true)
+assert_contains "$h1: etcd_member answers with no Python interpreter to be found" '"healthy": true' "$out"
+
+step="etcdctl with only the environment file"
+for h in "$h1" "$h2" "$h3"; do
+  assert_eq "$h: etcdctl.env and etcdctl-second.env are 0640 root:etcd" "640 root:etcd 640 root:etcd" \
+    "$(on "$h" stat -c "'%a %U:%G'" /etc/etcd/etcdctl.env /etc/etcd/etcdctl-second.env | xargs)"
+  assert_eq "$h: . /etc/etcd/etcdctl.env && etcdctl member list: A's 3 members" "3" \
+    "$(on "$h" '. /etc/etcd/etcdctl.env && etcdctl member list' | grep -c ', started, ')"
+  assert_eq "$h: . /etc/etcd/etcdctl-second.env && etcdctl endpoint health: B's 3 endpoints" "3" \
+    "$(on "$h" '. /etc/etcd/etcdctl-second.env && etcdctl endpoint health 2>&1' | grep -c ':2479 is healthy')"
+done
+assert_contains "$h1: etcdctl endpoint status --write-out=table with the environment" "| https://$(ip_of "$h1"):2379 |" \
+  "$(on "$h1" '. /etc/etcd/etcdctl.env && etcdctl endpoint status --write-out=table')"
+
 step="a client certificate of one cluster is refused by the other"
 assert_eq "B refuses A's client certificate" "0" "$(healthy_count "$h1" "$eps_b" "$ssl_b" "$ssl_a")"
 assert_eq "A refuses B's client certificate" "0" "$(healthy_count "$h1" "$eps_a" "$ssl_a" "$ssl_b")"
@@ -227,7 +276,7 @@ play "$work/run-3-rerun-a.log" "$inv_a" etcd.yaml -e etcd_action=create -b
 assert_eq "A again: changed=0 failed=0" "0 0" \
   "$(recap_sum "$work/run-3-rerun-a.log" changed) $(recap_sum "$work/run-3-rerun-a.log" failed)"
 t0=$(date +%s.%N)
-play "$work/run-4-rerun-b.log" "$inv_b" etcd.yaml -e etcd_action=create -b
+play_b "$work/run-4-rerun-b.log" -e etcd_action=create -b
 rerun_b=$(elapsed "$t0")
 assert_eq "B again: changed=0 failed=0" "0 0" \
   "$(recap_sum "$work/run-4-rerun-b.log" changed) $(recap_sum "$work/run-4-rerun-b.log" failed)"
@@ -236,18 +285,18 @@ echo "-- delete B: A stays as it was"
 step="delete cluster B"
 declare -A a_before
 for h in "$h1" "$h2" "$h3"; do a_before[$h]=$(a_fingerprint "$h"); done
-play "$work/run-5-delete-b.log" "$inv_b" etcd.yaml -e etcd_delete_cluster=true -e etcd_delete_confirm=true -b
+play_b "$work/run-5-delete-b.log" -e etcd_delete_cluster=true -e etcd_delete_confirm=true -b
 for h in "$h1" "$h2" "$h3"; do
-  assert_eq "$h: no unit, data, configuration, certificates, CA, timers or args of B left" "0 no no no no no 0" \
+  assert_eq "$h: no unit, data, configuration, certificates, CA, timers or args of B left" "0 no no no no no no 0" \
     "$(on "$h" 'ls /etc/systemd/system | grep -c -E "^(etcd-second-|step-ca-second|step-renew-second-)";
-      for f in /var/lib/etcd/second /etc/etcd/etcd-second.conf.yml /etc/etcd/ssl-second /etc/step-ca-second /etc/etcd/step-second; do
+      for f in /var/lib/etcd/second /etc/etcd/etcd-second.conf.yml /etc/etcd/ssl-second /etc/step-ca-second /etc/etcd/step-second /etc/etcd/etcdctl-second.env; do
         test -e $f && echo yes || echo no; done;
       systemctl list-units --all --no-legend "etcd-second-*" "step-ca-second*" "step-renew-second-*" | wc -l' | xargs)"
   assert_eq "$h: A's units, CA, certificates, main PIDs and timers untouched" "${a_before[$h]}" "$(a_fingerprint "$h")"
   assert_eq "$h: A still healthy" "3" "$(healthy_count "$h" "$eps_a" "$ssl_a" "$ssl_a")"
 done
 assert_eq "$h1: step-ca still serves A on 9000" '{"status":"ok"}' "$(ctl curl -sk "https://$(ip_of "$h1"):9000/health")"
-play "$work/run-6-delete-b-again.log" "$inv_b" etcd.yaml -e etcd_delete_cluster=true -e etcd_delete_confirm=true -b
+play_b "$work/run-6-delete-b-again.log" -e etcd_delete_cluster=true -e etcd_delete_confirm=true -b
 assert_eq "delete B again: changed=0" "0 0" \
   "$(recap_sum "$work/run-6-delete-b-again.log" changed) $(recap_sum "$work/run-6-delete-b-again.log" failed)"
 play "$work/run-7-rerun-a.log" "$inv_a" etcd.yaml -e etcd_action=create -b
@@ -257,9 +306,9 @@ assert_eq "A after B's deletion: changed=0" "0 0" \
 step="delete cluster A"
 play "$work/run-8-delete-a.log" "$inv_a" etcd.yaml -e etcd_delete_cluster=true -e etcd_delete_confirm=true -b
 for h in "$h1" "$h2" "$h3"; do
-  assert_eq "$h: nothing of either cluster left" "0 no no" \
+  assert_eq "$h: nothing of either cluster left" "0 no no no" \
     "$(on "$h" 'ls /etc/systemd/system | grep -c -E "^(etcd-|step-ca|step-renew-)";
-      for f in /etc/etcd/ssl /etc/step-ca; do test -e $f && echo yes || echo no; done' | xargs)"
+      for f in /etc/etcd/ssl /etc/step-ca /etc/etcd/etcdctl.env; do test -e $f && echo yes || echo no; done' | xargs)"
 done
 
 echo "timing: create A ${create_a} s, create B ${create_b} s, idempotent rerun of B ${rerun_b} s (3 hosts each)"

@@ -144,6 +144,9 @@ lag=$(get "$out" '.lag')
 [ "$lag" -le 100 ] && [ "$(get "$out" '.applied_index')" -gt 0 ] ||
   { echo "FAIL: lag $lag, applied_index $(get "$out" '.applied_index')" >&2; exit 1; }
 echo "ok   lag $lag entries (applied $(get "$out" '.applied_index'), leader at $(get "$out" '.leader_raft_index'))"
+out=$(run_module "$(args '"state": "healthy", "name": "'"$new_leader"'", "wait_timeout": 10')")
+assert_eq "healthy on the leader itself: its own applied index is read (not 0)" "false true true" \
+  "$(get "$out" '.failed') $(get "$out" '.healthy') $([ "$(get "$out" '.applied_index')" -gt 0 ] && echo true)"
 bad_lag=$(run_module "$(args '"state": "healthy", "name": "no-such-member"')")
 assert_contains "healthy: an unknown member fails at once" "no member named 'no-such-member'" "$(get "$bad_lag" '.msg')"
 
@@ -361,5 +364,5 @@ fi
 step "memory of a query"
 printf '%s' "$(args '')" >"$work/args.json"
 /usr/bin/time -v library/etcd_member "$work/args.json" >/dev/null 2>"$work/time.txt" || true
-echo "     max RSS of a query: $(awk -F': ' '/Maximum resident/ {print $2}' "$work/time.txt") KiB; binary $(stat -c %s library/etcd_member) bytes"
+echo "     max RSS of a query: $(awk -F': ' '/Maximum resident/ {print $2}' "$work/time.txt") KiB; binary $(stat -L -c %s library/etcd_member) bytes"
 step "etcd_member_vs_etcd: all passed"

@@ -33,6 +33,6 @@ for bin in "$@"; do
       fail=1
     fi
   done
-  printf '%-24s %10s  %s\n' "$name" "$(stat -c %s "$bin")" "static, answers in an empty chroot"
+  printf '%-24s %10s  %s\n' "$name" "$(stat -L -c %s "$bin")" "static, answers in an empty chroot"
 done
 exit $fail

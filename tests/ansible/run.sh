@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# make ansible-check: the Ansible side, without test hosts. Each case runs even when an earlier
+# one failed; the script ends with "N passed, M failed".
+#   1. modules/NAME.yml against each binary's option table; ansible-doc -l lists every module;
+#      every role default has a meta/argument_specs.yml entry; the roles diagram names every role
+#   2. ansible-playbook --syntax-check of every playbook in the checkout
+#   3. ansible-lint --profile production (config: .ansible-lint)
+#   4. the collection: `make collection`, installed with ansible-galaxy into a directory outside
+#      the checkout, then used from there by FQCN: ansible-doc, a module, a role, the playbooks
+# Logs: build/ansible-check/.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+work=$top/build/ansible-check
+rm -rf "$work"
+mkdir -p "$work"
+export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
+passed=0 failed=0 failures=()
+
+run_case() { # run_case TITLE FUNCTION: runs it, logs into $work/<function>.log
+  local title=$1 fn=$2 t0=$SECONDS
+  if "$fn" >"$work/$fn.log" 2>&1; then
+    passed=$((passed + 1))
+    echo "ok   $title ($((SECONDS - t0)) s)"
+  else
+    failed=$((failed + 1))
+    failures+=("$title")
+    echo "FAIL $title ($((SECONDS - t0)) s; log: $work/$fn.log)"
+    tail -n 30 "$work/$fn.log" | sed 's/^/     /'
+  fi
+}
+
+module_docs() { python3 tests/ansible/module_docs.py library; }
+
+role_specs() { python3 tests/ansible/role_specs.py; }
+
+# docs/ansible-roles.dot renders and names every role (a new role must appear in the diagram).
+diagram() {
+  local role rc=0
+  dot -Tsvg docs/ansible-roles.dot >/dev/null || return 1
+  [ -s docs/ansible-roles.png ] || { echo "docs/ansible-roles.png is missing: make docs/ansible-roles.png"; return 1; }
+  for role in $(find roles -name meta -type d | sed 's#^roles/##; s#/meta$##'); do
+    if grep -q "\"$role[\"\\]" docs/ansible-roles.dot; then
+      echo "ok   $role"
+    else
+      echo "FAIL $role is not in docs/ansible-roles.dot"
+      rc=1
+    fi
+  done
+  return $rc
+}
+
+# Every YAML file of the checkout whose top level is a list of plays.
+playbooks() {
+  python3 - <<'PY'
+import pathlib, yaml
+for p in sorted(pathlib.Path(".").rglob("*.y*ml")):
+    if p.parts[0] in ("build", "library", "roles", "group_vars", "node_modules", "collection") or p.suffix not in (".yml", ".yaml"):
+        continue
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except Exception:
+        continue
+    if isinstance(data, list) and data and all(isinstance(x, dict) and ("hosts" in x or "import_playbook" in x) for x in data):
+        print(p)
+PY
+}
+
+syntax_check() {
+  local p rc=0 n=0
+  for p in $(playbooks); do
+    n=$((n + 1))
+    if ansible-playbook --syntax-check -i localhost, "$p" >"$work/syntax.out" 2>&1; then
+      echo "ok   $p"
+    else
+      echo "FAIL $p"
+      cat "$work/syntax.out"
+      rc=1
+    fi
+  done
+  echo "$n playbooks"
+  [ "$n" -gt 0 ] && return $rc
+}
+
+lint() { ansible-lint --profile production --nocolor; }
+
+# The collection, installed outside the checkout and used from there.
+collection() {
+  local tarball outside rc
+  scripts/collection.sh || return 1
+  tarball=$(ls build/collection/etcd_ansible-etcd-*.tar.gz)
+  outside=$(mktemp -d /tmp/etcd-ansible-collection.XXXXXX)
+  (
+    set -e
+    cd "$outside"
+    # A project of its own, as a user has it: its ansible.cfg says where collections go; the
+    # checkout's ansible.cfg (library, roles_path) does not apply here.
+    unset ANSIBLE_CONFIG ANSIBLE_LIBRARY ANSIBLE_ROLES_PATH ANSIBLE_COLLECTIONS_PATH
+    printf '[defaults]\ncollections_path = ./collections\n' >ansible.cfg
+    ansible-galaxy collection install "$top/$tarball"
+    list=$(ansible-doc -l etcd_ansible.etcd 2>&1)
+    echo "$list"
+    ! grep -q "documentation formatting error" <<<"$list"
+    for m in $(cd "$top/modules" && ls *.yml | sed 's/\.yml$//'); do
+      grep -q "^etcd_ansible\.etcd\.$m " <<<"$list" || { echo "FAIL: ansible-doc -l lacks $m"; exit 1; }
+    done
+    # A module by FQCN: the binary runs (and fails as it should on a closed port).
+    out=$(ansible localhost -m etcd_ansible.etcd.etcd_member -a 'endpoints=https://127.0.0.1:9 timeout=2' 2>&1 || true)
+    echo "$out"
+    grep -q '"msg": "endpoints: no endpoint answered' <<<"$out"
+    # A role by FQCN: etcd_ansible.etcd.etcd3.facts (and its dependency etcd_ansible.etcd.etcd3).
+    printf '[etcd]\nnode1 ansible_connection=local ansible_host=127.0.0.1\n' >inventory.ini
+    cat >role.yml <<'YML'
+- name: Use a role of the collection by FQCN
+  hosts: etcd
+  gather_facts: false
+  roles:
+    - role: etcd_ansible.etcd.etcd3.facts
+  tasks:
+    - name: Show the endpoints the role found
+      ansible.builtin.debug:
+        msg: "endpoints {{ etcd_access_addresses }}"
+YML
+    out=$(ansible-playbook -i inventory.ini role.yml 2>&1) || { echo "$out"; exit 1; }
+    echo "$out"
+    grep -q '"msg": "endpoints https://127.0.0.1:2379"' <<<"$out"
+    for p in "$outside"/collections/ansible_collections/etcd_ansible/etcd/playbooks/*.yaml; do
+      ansible-playbook --syntax-check -i localhost, "etcd_ansible.etcd.$(basename "$p" .yaml)"
+    done
+  )
+  rc=$?
+  rm -rf "$outside"
+  return $rc
+}
+
+run_case "module docs agree with the option tables; ansible-doc lists every module" module_docs
+run_case "every role default has an argument_specs entry" role_specs
+run_case "the roles diagram renders and names every role" diagram
+run_case "ansible-playbook --syntax-check of every playbook" syntax_check
+run_case "ansible-lint --profile production" lint
+run_case "collection etcd_ansible.etcd: built, installed, used by FQCN outside the checkout" collection
+
+echo "ansible-check: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
