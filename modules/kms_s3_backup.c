@@ -5,11 +5,19 @@
  * optional "has it changed?" look at the newest backup's header; then retention. fetched: S3 →
  * verify + decrypt → a temp file or directory beside dest, moved into place only when every check
  * passed. listed, pruned, absent: the objects. kms_key: the KMS key + alias of the backups.
+ * drilled (kind=ca): the CA restore drill (module_utils/drill.c) - the newest CA backup fetched,
+ * verified and unpacked into a scratch directory, its root compared with the live one, its
+ * intermediate key opened, then the scratch removed.
+ * With `metrics`, state=present (the CA backup job) writes the job's Prometheus metrics
+ * (module_utils/metrics.c): last attempt and success, duration, bytes stored, objects kept.
  * The pipeline itself lives in module_utils/backup.c; this file is the module's choices.
  */
 #include "backup.h"
 #include "buf.h"
+#include "clock.h"
+#include "drill.h"
 #include "fs.h"
+#include "metrics.h"
 #include "module.h"
 #include "tar.h"
 
@@ -24,8 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const STATES[] = { "present", "fetched", "listed",
-				      "pruned",	 "absent",  "kms_key", NULL };
+static const char *const STATES[] = { "present", "fetched", "listed",	 "pruned",
+				      "absent",	 "kms_key", "drilled", NULL };
 static const char *const KINDS[] = { "etcd-snapshot", "ca", "file", NULL };
 static const char *const ENCRYPTIONS[] = { "aws-kms", "raw-aes", NULL };
 static const char *const ACCESS_ALIASES[] = { "aws_access_key_id", NULL };
@@ -64,6 +72,9 @@ static const struct option_spec options[] = {
 	{ .name = "description", .type = OPT_STR },
 	{ .name = "policy", .type = OPT_RAW },
 	{ .name = "timeout", .type = OPT_INT, .def = "60" },
+	{ .name = "metrics", .type = OPT_DICT },
+	{ .name = "root", .type = OPT_PATH },
+	{ .name = "scratch_dir", .type = OPT_PATH, .def = "/var/tmp" },
 	{ 0 },
 };
 
@@ -218,16 +229,20 @@ static void report_upload(struct module *m, const char *key, const struct backup
 static int prune_after(struct module *m, struct backup_session *s, struct error *err)
 {
 	json_t *deleted = NULL;
+	size_t kept = 0;
 	int rc = 0;
 
-	if (s->cfg.retention_days < 0)
-		return 0;
-	rc = backup_prune(s, time(NULL), m->check_mode, &deleted, err);
+	/* Without retention_days this only counts the backups (objects_kept). */
+	rc = backup_prune(s, time(NULL), m->check_mode, &deleted, &kept, err);
 	if (rc < 0)
 		return rc;
 	if (json_array_size(deleted) > 0)
 		module_set_changed(m, true);
-	module_set(m, "deleted", deleted);
+	if (s->cfg.retention_days >= 0)
+		module_set(m, "deleted", deleted);
+	else
+		json_decref(deleted);
+	module_set_int(m, "objects_kept", (long long)kept);
 	return 0;
 }
 
@@ -557,11 +572,96 @@ out:
 	return rc;
 }
 
+/* ---- drilled (kind=ca) ------------------------------------------------------------------- */
+
+/* Fetch the newest CA backup into scratch/ca, check it against the live root. */
+static int ca_drill(struct module *m, struct backup_session *s, struct drill_scratch *scratch,
+		    struct error *err)
+{
+	struct backup_fetch_result r = { 0 };
+	struct drill_ca_report report;
+	struct tar_reader *tr = NULL;
+	char prefix[128], dir[PATH_MAX], *key = NULL;
+	size_t stale = 0;
+	int rc;
+
+	rc = pick_key(m, s, &key, err);
+	if (rc < 0)
+		return rc;
+	module_set_str(m, "key", key);
+	snprintf(prefix, sizeof(prefix), "ca-drill-%s", s->cfg.cluster);
+	rc = drill_scratch_make(scratch, module_str(m, "scratch_dir"), prefix, &stale, err);
+	if (stale)
+		module_warn(m, "removed %zu scratch dir(s) of earlier drills that did not finish",
+			    stale);
+	if (rc < 0)
+		goto out;
+	snprintf(dir, sizeof(dir), "%s/ca", scratch->path);
+	if (mkdir(dir, 0700) < 0) {
+		rc = error_set(err, -errno, "scratch_dir: %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	fprintf(stderr, "kms_s3_backup: drill: s3://%s/%s -> %s\n", s->cfg.bucket, key, dir);
+	tr = tar_reader_new(dir, err);
+	rc = tr ? backup_fetch(s, key, tar_sink, tr, &r, err) : -ENOMEM;
+	if (rc == 0)
+		rc = tar_reader_finish(tr, NULL, err);
+	if (rc == 0) {
+		rc = drill_ca_check(dir, module_str(m, "root"), &report, err);
+		module_set_str(m, "root_fingerprint", report.root_fingerprint);
+		module_set_bool(m, "root_matches", report.root_matches);
+		module_set_bool(m, "intermediate_chains", report.intermediate_chains);
+		module_set_bool(m, "intermediate_key_matches", report.intermediate_key_matches);
+		module_set(m, "context", r.context);
+		r.context = NULL;
+	}
+out:
+	tar_reader_free(tr);
+	json_decref(r.context);
+	free(key);
+	return rc;
+}
+
+static int do_drilled(struct module *m, struct backup_session *s, struct error *err)
+{
+	struct drill_scratch scratch = { "" };
+	struct error cleanup;
+	int rc;
+
+	if (s->cfg.kind != BACKUP_KIND_CA)
+		return error_set(err, -EINVAL, "kind: state=drilled here is the CA drill (kind=ca); "
+					       "etcd_snapshot state=drilled drills etcd backups");
+	if (!module_has(m, "root"))
+		return error_set(err, -EINVAL, "root: required with state=drilled (the live root "
+					       "certificate to compare the backup with)");
+	if (m->check_mode)
+		return 0;
+	rc = ca_drill(m, s, &scratch, err);
+	if (drill_scratch_remove(&scratch, &cleanup) < 0 && rc == 0)
+		rc = error_set(err, -EIO, "%s", cleanup.msg);
+	return rc < 0 ? error_wrap(err, rc, "CA restore drill failed") : 0;
+}
+
+static void drill_metrics(struct module *m, const struct metrics_config *cfg, bool ok,
+			  double seconds)
+{
+	struct metrics *mx = metrics_new(cfg, "drill");
+	struct error err;
+
+	if (!mx)
+		return module_warn(m, "metrics: out of memory");
+	metrics_job_result(mx, "drill", ok, seconds);
+	if (metrics_commit(mx, &err) < 0)
+		module_warn(m, "%s", err.msg);
+	metrics_free(mx);
+}
+
 /* ---- run ---------------------------------------------------------------------------------- */
 
 static bool pings(const char *state)
 {
-	return strcmp(state, "present") == 0 || strcmp(state, "pruned") == 0;
+	return strcmp(state, "present") == 0 || strcmp(state, "pruned") == 0 ||
+	       strcmp(state, "drilled") == 0;
 }
 
 static int run_state(struct module *m, const char *state, struct backup_session *s,
@@ -575,20 +675,33 @@ static int run_state(struct module *m, const char *state, struct backup_session 
 		return do_listed(m, s, err);
 	if (strcmp(state, "pruned") == 0)
 		return do_pruned(m, s, err);
+	if (strcmp(state, "drilled") == 0)
+		return do_drilled(m, s, err);
 	return do_absent(m, s, err);
 }
 
 static int run(struct module *m)
 {
 	const char *state = module_str(m, "state");
-	enum backup_use use = strcmp(state, "present") == 0   ? BACKUP_USE_UPLOAD
-			      : strcmp(state, "fetched") == 0 ? BACKUP_USE_FETCH
-							      : BACKUP_USE_LIST;
+	enum backup_use use = strcmp(state, "present") == 0 ? BACKUP_USE_UPLOAD
+			      : strcmp(state, "fetched") == 0 || strcmp(state, "drilled") == 0
+				  ? BACKUP_USE_FETCH
+				  : BACKUP_USE_LIST;
 	const char *url = module_str(m, "healthcheck_url");
 	struct backup_session s = { 0 };
 	struct backup_config cfg;
+	struct metrics_config metrics;
 	struct error err = { "" }, ping_err;
+	struct timespec start;
 	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (metrics_config_parse(module_get(m, "metrics"), "metrics.",
+				 strcmp(module_str(m, "kind"), "etcd-snapshot") == 0
+					 ? "etcd"
+					 : module_str(m, "kind"),
+				 &metrics, &err) < 0)
+		return module_fail(m, "%s", err.msg);
 
 	if (strcmp(state, "kms_key") == 0) {
 		json_t *params = json_deep_copy(m->params);
@@ -615,6 +728,11 @@ static int run(struct module *m)
 	if (pings(state) && !m->check_mode &&
 	    backup_ping(url, rc < 0 ? "/fail" : "", rc < 0 ? err.msg : NULL, NULL, &ping_err) < 0)
 		module_warn(m, "healthcheck_url: %s", ping_err.msg);
+	if (strcmp(state, "drilled") == 0 && !m->check_mode && metrics.dir)
+		drill_metrics(m, &metrics, rc == 0, seconds_since(&start));
+	if (strcmp(state, "present") == 0 && !m->check_mode && metrics.dir &&
+	    backup_write_metrics(&metrics, rc == 0, seconds_since(&start), m->result, &ping_err) < 0)
+		module_warn(m, "%s", ping_err.msg);
 	return rc < 0 ? module_fail(m, "%s", err.msg) : 0;
 }
 

@@ -25,6 +25,8 @@ APT_PACKAGES=(
   openssl curl jq strace awscli
   # make ansible-check (ansible-lint --profile production); docs/ansible-roles.png from its .dot
   ansible-lint graphviz
+  # promtool checks docs/alerts.yaml and the metrics files the jobs write
+  prometheus
 )
 
 log() { printf '[deps] %s\n' "$*" >&2; }
@@ -60,6 +62,10 @@ install_apt() {
   [ "$updated" -eq 1 ] || apt-get update -qq
   log "apt-get install ${missing[*]}"
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Only promtool is wanted from the prometheus package: not a Prometheus server on :9090.
+  if printf '%s\n' "${missing[@]}" | grep -qx prometheus && [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  fi
 }
 
 fetch_source() { # $1 = source package; unpacks into $deps/src/<pkg>-<ver>
