@@ -34,7 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 static const char *const STATES[] = {"inspected", "cleared", NULL};
 
@@ -86,19 +85,6 @@ static size_t count_files(const char *dir, const char *suffix)
 	if (d)
 		closedir(d);
 	return n;
-}
-
-static bool dir_is_empty(const char *path)
-{
-	DIR *d = opendir(path);
-	const struct dirent *e;
-	bool empty = true;
-
-	while (d && empty && (e = readdir(d)))
-		empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
-	if (d)
-		closedir(d);
-	return d ? empty : !fs_exists(path);
 }
 
 static uint64_t bucket_keys(const struct bolt_file *b, const char *name, struct error *err, int *rc)
@@ -225,34 +211,13 @@ static void report(struct module *m, const char *data_dir, const struct member_d
 	module_set(m, "user_data_reason", reason ? json_string(reason) : json_null());
 }
 
-/* "<path>.<tag>-YYYYmmddTHHMMSSZ" into buf; a name already taken gets "-2", "-3"... */
-static int aside_name(const char *path, const char *tag, char *buf, size_t size)
-{
-	char stamp[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	int n = 0;
-
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	for (int i = 1; i < 100; i++) {
-		n = i == 1 ? snprintf(buf, size, "%s.%s-%s", path, tag, stamp)
-			   : snprintf(buf, size, "%s.%s-%s-%d", path, tag, stamp, i);
-		if (n < 0 || (size_t)n >= size)
-			return -ENAMETOOLONG;
-		if (!fs_exists(buf))
-			return 0;
-	}
-	return -EEXIST;
-}
-
 static int clear(struct module *m, const char *data_dir, const char *reason)
 {
+	const char *tag = module_str(m, "aside_tag");
 	char aside[4096];
 	struct error err;
-	int rc;
 
-	if (dir_is_empty(data_dir)) {
+	if (!fs_occupied(data_dir)) {
 		module_set(m, "moved_aside", json_null());
 		module_set_str(m, "msg",
 			       "nothing to clear: the data directory is empty or missing");
@@ -265,18 +230,18 @@ static int clear(struct module *m, const char *data_dir, const char *reason)
 				   "member again, or restore the cluster from a backup",
 				   data_dir, reason);
 	}
-	rc = aside_name(data_dir, module_str(m, "aside_tag"), aside, sizeof(aside));
-	if (rc < 0)
-		return module_fail(m, "data_dir: no free name to move %s aside to", data_dir);
 	module_set_changed(m, true);
-	module_set_str(m, "moved_aside", aside);
 	if (m->check_mode) {
+		if (fs_aside_name(data_dir, tag, aside, sizeof(aside)) == 0)
+			module_set_str(m, "moved_aside", aside);
 		module_set_str(m, "msg", "would move the data directory aside (check mode)");
 		return 0;
 	}
-	if (rename(data_dir, aside) < 0)
-		return module_fail(m, "cannot move %s aside to %s: %s (nothing was deleted)",
-				   data_dir, aside, strerror(errno));
+	if (fs_move_aside(data_dir, tag, aside, sizeof(aside), &err) < 0) {
+		module_set_changed(m, false);
+		return module_fail(m, "%s (nothing was deleted)", err.msg);
+	}
+	module_set_str(m, "moved_aside", aside);
 	if (fs_sync_parent(aside, &err) < 0)
 		module_warn(m, "%s", err.msg);
 	module_set_str(m, "msg", "the data directory was moved aside");

@@ -1472,10 +1472,14 @@ static int catch_up_look(struct module *m, struct job *j, struct catch_up *c, st
 		goto out;
 	}
 	c->leader_index = leader == target ? p.status.raft_index : lp.status.raft_index;
-	etcd_status_free(&p.status);
-	if (leader != target && !probe_member(j, target, &p)) {
-		error_set(why, -EAGAIN, "%s is not healthy: %s", label, p.err.msg);
-		goto out;
+	/* A follower is asked again, after its leader: its applied index is then the newer one.
+	 * The leader's own answer is kept (freeing it would read its applied index as 0). */
+	if (leader != target) {
+		etcd_status_free(&p.status);
+		if (!probe_member(j, target, &p)) {
+			error_set(why, -EAGAIN, "%s is not healthy: %s", label, p.err.msg);
+			goto out;
+		}
 	}
 	/* raftAppliedIndex is 3.4+; a zero (omitted) one falls back to the committed index. */
 	c->applied = p.status.raft_applied_index ? p.status.raft_applied_index

@@ -86,8 +86,15 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer((sys.argv[1], 0), H).serve_forever()' "$e2e_controller_ip" "$work/pings.log" &
 pings_pid=$!
 sleep 1
-pings_port=$(ctl ss -ltnp | awk -v p="$pings_pid" '$0 ~ "pid=" p "," { split($4, a, ":"); print a[2] }' | head -1)
-[ -n "$pings_port" ] || pings_port=$(ctl ss -ltnp | awk '/python3/ { split($4, a, ":"); print a[2] }' | head -1)
+# Python takes a moment to listen on a loaded machine: wait for the port (up to 30 s).
+pings_port=
+for _ in $(seq 300); do
+  pings_port=$(ctl ss -ltnp | awk -v p="$pings_pid" '$0 ~ "pid=" p "," { split($4, a, ":"); print a[2] }' | head -1)
+  [ -n "$pings_port" ] || pings_port=$(ctl ss -ltnp | awk '/python3/ { split($4, a, ":"); print a[2] }' | head -1)
+  [ -n "$pings_port" ] && break
+  sleep 0.1
+done
+[ -n "$pings_port" ] || { echo "FAIL: the deadman receiver does not listen" >&2; exit 1; }
 pings="http://$e2e_controller_ip:$pings_port"
 
 step="write the inventory and the variables"

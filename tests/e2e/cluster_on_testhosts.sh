@@ -444,7 +444,7 @@ assert_contains "and why" "Couldn't connect to server" "$(cat "$work/query-dead.
 step="upgrade with a member down"
 play_fails "$work/run-10-upgrade-unhealthy.log" "$inv" etcd.yaml -e etcd_action=upgrade -e etcd_version=v3.5.16 \
   -e etcd_health_timeout=3
-assert_contains "the upgrade stops at the health gate" "Check before changing it that the cluster is healthy and may run etcd v3.5.16" \
+assert_contains "the upgrade stops at the health gate" "Check that the cluster is healthy and may run etcd v3.5.16 before changing it" \
   "$(grep -B3 'fatal:' "$work/run-10-upgrade-unhealthy.log")"
 assert_contains "naming the member that is down" "https://$(ip_of "$h3"):2379" \
   "$(grep 'fatal:' "$work/run-10-upgrade-unhealthy.log")"
@@ -462,7 +462,8 @@ safety_t0=$(date +%s)
 run_version=$(on "$h1" "readlink /proc/\$(systemctl show -p MainPID --value etcd-default-1)/exe" | sed 's|.*/etcd-||')
 safety_play() { play "$@" -e etcd_version="$run_version" -e etcd_health_timeout=60; }
 keys_of() { # keys_of HOST [ENDPOINT]: "<count> <revision>" of every key, read on ENDPOINT (HOST's own)
-  etcdctl_on "$1" "${2:-https://$(ip_of "$1"):2379}" get "" --prefix --count-only --consistency=s -w json |
+  # --limit=1: the answer's count is still every key of the range (etcd's RangeResponse.count).
+  etcdctl_on "$1" "${2:-https://$(ip_of "$1"):2379}" get "''" --prefix --limit=1 --consistency=s -w json |
     python3 -c 'import json, sys; r = json.load(sys.stdin); print(r.get("count", 0), r["header"]["revision"])'
 }
 put_keys() { # put_keys PREFIX N: N puts from H1, each acknowledged one listed in /root/acked-PREFIX
@@ -477,7 +478,7 @@ acked=$(put_keys stopped 200)
 [ "$acked" -eq 200 ] || { echo "FAIL: only $acked of 200 puts acknowledged with $h3 stopped" >&2; exit 1; }
 safety_play "$work/run-s1-deploy-stopped.log" "$inv" etcd.yaml -e etcd_action=deploy -b
 assert_eq "deploy started the stopped member on $h3 only" "$h3" \
-  "$(grep -A3 'TASK .*Start the installed but stopped etcd-default-[0-9]' "$work/run-s1-deploy-stopped.log" | sed -n 's/^changed: \[\([^]]*\)\].*/\1/p' | xargs)"
+  "$(grep -A3 'TASK .*Start the installed but stopped member etcd-default-[0-9]' "$work/run-s1-deploy-stopped.log" | sed -n 's/^changed: \[\([^]]*\)\].*/\1/p' | xargs)"
 assert_contains "and waited until it caught up" "etcd-default-3 on $h3 was stopped and is back: member '$h3' (" \
   "$(cat "$work/run-s1-deploy-stopped.log")"
 assert_eq "$h3 runs again" "active" "$(on "$h3" systemctl is-active etcd-default-3)"
@@ -493,7 +494,7 @@ play_fails "$work/run-s2-deploy-broken.log" "$inv" etcd.yaml -e etcd_action=depl
   -e etcd_health_timeout=15 -b
 assert_contains "the failure names the member that did not come back" \
   "etcd-default-3 on $h3 was stopped; this run started it, but it did not become healthy" "$(cat "$work/run-s2-deploy-broken.log")"
-assert_contains "with its journal lines" "permission denied" "$(grep -A30 "Check the return of etcd-default-3" "$work/run-s2-deploy-broken.log")"
+assert_contains "with its journal lines" "permission denied" "$(grep -A30 "Check that the started member came back, etcd-default-3" "$work/run-s2-deploy-broken.log")"
 on "$h3" 'chown etcd:etcd /var/lib/etcd/default; systemctl restart etcd-default-3'
 
 step="safety: force-create in a full outage"
@@ -516,7 +517,7 @@ for h in "$h1" "$h2" "$h3"; do
 done
 safety_play "$work/run-s4-deploy-outage.log" "$inv" etcd.yaml -e etcd_action=deploy -b
 assert_eq "deploy started the 3 stopped members" "3" \
-  "$(grep -A4 'TASK .*Start the installed but stopped etcd-default-[0-9]' "$work/run-s4-deploy-outage.log" | grep -c '^changed:')"
+  "$(grep -A4 'TASK .*Start the installed but stopped member etcd-default-[0-9]' "$work/run-s4-deploy-outage.log" | grep -c '^changed:')"
 after=$(keys_of "$h1")
 assert_eq "key count and revision unchanged once the members run again" "$before" "$after"
 echo "     keys, revision before the outage: $before; after force-create (refused) and deploy: $after"

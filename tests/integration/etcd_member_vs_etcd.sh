@@ -144,6 +144,9 @@ lag=$(get "$out" '.lag')
 [ "$lag" -le 100 ] && [ "$(get "$out" '.applied_index')" -gt 0 ] ||
   { echo "FAIL: lag $lag, applied_index $(get "$out" '.applied_index')" >&2; exit 1; }
 echo "ok   lag $lag entries (applied $(get "$out" '.applied_index'), leader at $(get "$out" '.leader_raft_index'))"
+out=$(run_module "$(args '"state": "healthy", "name": "'"$new_leader"'", "wait_timeout": 10')")
+assert_eq "healthy on the leader itself: its own applied index is read (not 0)" "false true true" \
+  "$(get "$out" '.failed') $(get "$out" '.healthy') $([ "$(get "$out" '.applied_index')" -gt 0 ] && echo true)"
 bad_lag=$(run_module "$(args '"state": "healthy", "name": "no-such-member"')")
 assert_contains "healthy: an unknown member fails at once" "no member named 'no-such-member'" "$(get "$bad_lag" '.msg')"
 
