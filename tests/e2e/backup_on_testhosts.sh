@@ -302,7 +302,10 @@ good=$(newest default/)
 aws s3 cp "s3://etcd-backups/$good" "$work/good.kms" >/dev/null
 cp "$work/good.kms" "$work/bad.kms"
 size=$(stat -c %s "$work/bad.kms")
-printf '\x5a' | dd of="$work/bad.kms" bs=1 seek=$((size / 2)) conv=notrunc status=none
+# Flip bits of the middle byte (writing a fixed value is no change when the byte already has it).
+python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0xff]))' \
+  "$work/bad.kms" $((size / 2))
+cmp -s "$work/good.kms" "$work/bad.kms" && { echo "FAIL: the flipped copy equals the good one" >&2; exit 1; }
 bad_key="default/2099/01/etcd-default-2099-01-01_00-00-00-snapshot.db.kms"
 aws s3 cp "$work/bad.kms" "s3://etcd-backups/$bad_key" >/dev/null
 play_fails "$work/run-6-bad.log" "$inv" playbooks/restore-etcd-cluster.yaml -e restore_confirm=false \
