@@ -22,7 +22,8 @@ ITEMS=${BENCH_ITEMS:-1 2 3 4}
 TASKS=${BENCH_TASKS:-50}
 work=$(realpath -m "${BENCH_WORK:-$top/build/bench}")
 results=$top/bench/results
-raw=$work/raw.tsv     # id  wall_s  cpu_s  rss_kib  bytes   (one line per run)
+raw=$work/raw.tsv     # id  wall_s  cpu_s  rss_kib  bytes  load   (one line per run; load: the
+                      # 1-min load average, the higher of the run's start and end)
 notes=$work/notes.tsv # id  note                              (rows not measured, facts)
 mkdir -p "$work" "$results"
 : >"$raw"
@@ -33,10 +34,12 @@ unset AWS_CA_BUNDLE
 log() { echo "bench: $*" >&2; }
 note() { printf '%s\t%s\n' "$1" "$(printf '%s' "$2" | tr '\n\t' '  ')" >>"$notes"; }
 
+load1() { cut -d' ' -f1 /proc/loadavg; }
 # measure ID BYTES CMD...: one run of CMD under /usr/bin/time (wall, user+sys, max RSS) → raw.
 measure() {
-  local id=$1 bytes=$2 t
+  local id=$1 bytes=$2 t l0
   shift 2
+  l0=$(load1)
   t=$(mktemp "$work/time.XXXXXX")
   if ! /usr/bin/time -f '%e %U %S %M' -o "$t" "$@" >"$work/last.out" 2>"$work/last.err"; then
     log "$id: failed: $(tail -c 400 "$work/last.err") $(tail -c 400 "$work/last.out")"
@@ -44,13 +47,15 @@ measure() {
     rm -f "$t"
     return 1
   fi
-  awk -v id="$id" -v b="$bytes" 'END { printf "%s\t%s\t%.2f\t%s\t%s\n", id, $1, $2 + $3, $4, b }' "$t" >>"$raw"
+  awk -v id="$id" -v b="$bytes" -v l0="$l0" -v l1="$(load1)" \
+    'END { printf "%s\t%s\t%.2f\t%s\t%s\t%.2f\n", id, $1, $2 + $3, $4, b, (l0 > l1 ? l0 : l1) }' "$t" >>"$raw"
   rm -f "$t"
 }
-# stamp ID BYTES START_NS: a wall-only measurement (a whole playbook), CPU of this shell's children.
+# stamp ID BYTES START_NS: a wall-only measurement (a whole playbook); load: the end's, or the
+# start's ($load0, set beside t0) when higher.
 stamp() {
-  printf '%s\t%s\t\t\t%s\n' "$1" "$(awk -v a="$3" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')" \
-    "$2" >>"$raw"
+  printf '%s\t%s\t\t\t%s\t%s\n' "$1" "$(awk -v a="$3" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')" \
+    "$2" "$(awk -v l0="${load0:-0}" -v l1="$(load1)" 'BEGIN { print (l0 > l1 ? l0 : l1) }')" >>"$raw"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -151,6 +156,8 @@ item1() {
   stamp 1.gen.small "$((SMALL_MIB << 20))" "$g0"
   for i in $(seq "$RUNS"); do
     measure 1.ours.small "$(stat -c %s "$edir/data/1/member/snap/db")" library/etcd_snapshot "$work/ours.json"
+    # the same on one core: how much the pipeline's threads gain from the second
+    measure 1.ours.1core "$(stat -c %s "$edir/data/1/member/snap/db")" taskset -c 0 library/etcd_snapshot "$work/ours.json"
   done
   log "item 1: generate up to ${DB_MIB} MiB"
   g0=$(date +%s%N)
@@ -198,7 +205,8 @@ item1() {
     log "item 1: perf record -g of one pipeline run"
     # the same objects as library/etcd_snapshot, linked without -s so perf names the functions
     cc -static -Wl,--gc-sections -o "$work/etcd_snapshot.sym" build/obj/mod_etcd_snapshot.o \
-      build/obj/libmodule_utils.a build/deps/lib/libcurl.a -lcares -lssl -lcrypto -lz -ljansson \
+      build/obj/libmodule_utils.a build/deps/lib/libcurl.a -lcares build/deps/openssl/lib/libssl.a \
+      build/deps/openssl/lib/libcrypto.a -lz -ljansson \
       build/deps/lib/libsystemd.a -lcap -pthread 2>/dev/null
     perf record -q -g -o "$work/perf.data" "$work/etcd_snapshot.sym" "$work/ours.json" >/dev/null 2>&1 &&
       perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -15 >"$work/perf.txt"
@@ -220,17 +228,17 @@ item2_local() {
     case $b in *.yml | *.ini) continue ;; esac
     note "facts.size.$(basename "$b")" "$(stat -L -c %s "$b")"
     for i in $(seq "$RUNS"); do
-      t0=$(date +%s%N)
+      load0=$(load1) t0=$(date +%s%N)
       for _ in $(seq $n); do "$b" "$work/noop.json" >/dev/null 2>&1; done
-      printf '%s\t%s\t\t\t\n' "2.exec.$(basename "$b")" "$(awk -v a="$t0" -v b="$(date +%s%N)" -v n=$n \
-        'BEGIN { printf "%.5f", (b - a) / 1e9 / n }')" >>"$raw"
+      printf '%s\t%s\t\t\t\t%s\n' "2.exec.$(basename "$b")" "$(awk -v a="$t0" -v b="$(date +%s%N)" -v n=$n \
+        'BEGIN { printf "%.5f", (b - a) / 1e9 / n }')" "$(load1)" >>"$raw"
     done
   done
   for i in $(seq "$RUNS"); do
-    t0=$(date +%s%N)
+    load0=$(load1) t0=$(date +%s%N)
     for _ in $(seq $n); do python3 -c 'import json, sys' >/dev/null 2>&1; done
-    printf '%s\t%s\t\t\t\n' "2.exec.python3" "$(awk -v a="$t0" -v b="$(date +%s%N)" -v n=$n \
-      'BEGIN { printf "%.5f", (b - a) / 1e9 / n }')" >>"$raw"
+    printf '%s\t%s\t\t\t\t%s\n' "2.exec.python3" "$(awk -v a="$t0" -v b="$(date +%s%N)" -v n=$n \
+      'BEGIN { printf "%.5f", (b - a) / 1e9 / n }')" "$(load1)" >>"$raw"
   done
 }
 
@@ -293,10 +301,10 @@ EOF
       log "item 3: run $i: fresh hosts"
       fresh_hosts || { note 3 "the test hosts did not come up"; break; }
       work=$hw
-      t0=$(date +%s%N)
+      load0=$(load1) t0=$(date +%s%N)
       if play "$hw/create-$i.log" "$inv" etcd.yaml -e etcd_action=create -b; then
         stamp 3.create 0 "$t0"
-        t0=$(date +%s%N)
+        load0=$(load1) t0=$(date +%s%N)
         play "$hw/rerun-$i.log" "$inv" etcd.yaml -e etcd_action=create -b && stamp 3.rerun 0 "$t0"
         note "3.rerun.changed.$i" "$(recap_sum "$hw/rerun-$i.log" changed)"
       else
@@ -306,12 +314,23 @@ EOF
     done
   fi
 
-  # Item 2 over ssh: 50 tasks etcd_member state=query vs 50 ansible.builtin.uri /health.
+  # Item 2 over ssh: the cost of one task, as the difference of a play of $TASKS tasks and a play
+  # of one (so the playbook's own start is not counted), for three ways to ask a member:
+  #   ours   etcd_member state=query through action_plugins/ (one exec, the binary cached)
+  #   stock  the same task with no action plugin (ANSIBLE_ACTION_PLUGINS at an empty dir): Ansible's
+  #          binary-module path (temp dir, copy the binary and the args, run, remove)
+  #   uri    ansible.builtin.uri /health (a pipelined Python module)
+  # and each again with the link to the host capped at 100 Mbit/s (tc tbf on the host's veth in
+  # the bridge namespace: controller → host, the direction binaries travel; no netem here).
+  # The plays are written in $hw, which has no action_plugins/ of its own.
   if [[ " $ITEMS " == *" 2 "* ]] && grep -q "^$h1 " "$e2e_hostsdir/inventory.ini" 2>/dev/null; then
-    log "item 2: $TASKS tasks per play"
-    local ip
+    log "item 2: per-task cost, $TASKS tasks vs 1"
+    local ip variant cap n kind rc t1 t2
     ip=$(ip_of "$h1")
-    cat >"$hw/tasks-ours.yaml" <<EOF
+    mkdir -p "$hw/no-action-plugins"
+    [ ! -e "$hw/action_plugins" ] || note 2.task "a stray $hw/action_plugins would change the stock row"
+    for n in 1 "$TASKS"; do
+      cat >"$hw/tasks-ours-$n.yaml" <<EOF
 - hosts: $h1
   gather_facts: false
   tasks:
@@ -322,9 +341,9 @@ EOF
         ca_cert: /etc/etcd/ssl/root_ca.crt
         client_cert: /etc/etcd/ssl/etcd-$h1-client.crt
         client_key: /etc/etcd/ssl/etcd-$h1-client.key
-      loop: "{{ range($TASKS) | list }}"
+      loop: "{{ range($n) | list }}"
 EOF
-    cat >"$hw/tasks-uri.yaml" <<EOF
+      cat >"$hw/tasks-uri-$n.yaml" <<EOF
 - hosts: $h1
   gather_facts: false
   tasks:
@@ -334,14 +353,40 @@ EOF
         ca_path: /etc/etcd/ssl/root_ca.crt
         client_cert: /etc/etcd/ssl/etcd-$h1-client.crt
         client_key: /etc/etcd/ssl/etcd-$h1-client.key
-      loop: "{{ range($TASKS) | list }}"
+      loop: "{{ range($n) | list }}"
 EOF
+    done
     work=$hw
-    for i in $(seq "$RUNS"); do
-      t0=$(date +%s%N)
-      play "$hw/ours-$i.log" "$inv" "$hw/tasks-ours.yaml" && stamp 2.task.ours "$TASKS" "$t0"
-      t0=$(date +%s%N)
-      play "$hw/uri-$i.log" "$inv" "$hw/tasks-uri.yaml" && stamp 2.task.uri "$TASKS" "$t0"
+    for cap in free capped; do
+      if [ "$cap" = capped ]; then
+        ip netns exec "${HOSTS_NETNS:-eabr}" tc qdisc replace dev "ve-$h1" root tbf rate 100mbit \
+          burst 64kb latency 50ms || { note 2.task.capped "tc tbf failed"; break; }
+      fi
+      for i in $(seq "$RUNS"); do
+        for variant in ours stock uri; do
+          kind=2.task.$variant
+          [ "$cap" = free ] || kind=$kind.capped
+          if [ "$variant" = stock ]; then
+            on "$h1" 'rm -f /var/lib/etcd-ansible/modules/etcd_member-*'
+            export ANSIBLE_ACTION_PLUGINS=$hw/no-action-plugins
+          fi
+          load0=$(load1) t0=$(date +%s%N)
+          play "$hw/$variant-$cap-1-$i.log" "$inv" "$hw/tasks-${variant/stock/ours}-1.yaml" &&
+            t1=$(date +%s%N) &&
+            play "$hw/$variant-$cap-$TASKS-$i.log" "$inv" "$hw/tasks-${variant/stock/ours}-$TASKS.yaml"
+          rc=$? t2=$(date +%s%N)
+          unset ANSIBLE_ACTION_PLUGINS
+          [ "$rc" -eq 0 ] || continue
+          if [ "$variant" = stock ] && on "$h1" 'ls /var/lib/etcd-ansible/modules/etcd_member-* >/dev/null 2>&1'; then
+            note "$kind" "the stock row used the module cache: not a stock transfer"
+          fi
+          # per task: (T(N) - T(1)) / (N - 1); the load column: the higher of start and end
+          awk -v id="$kind" -v a="$t0" -v b="$t1" -v c="$t2" -v n="$TASKS" -v l0="$load0" \
+            -v l1="$(load1)" 'BEGIN { printf "%s\t%.4f\t\t\t%d\t%.2f\n", id,
+            ((c - b) - (b - a)) / 1e9 / (n - 1), n, (l0 > l1 ? l0 : l1) }' >>"$raw"
+        done
+      done
+      [ "$cap" = capped ] && ip netns exec "${HOSTS_NETNS:-eabr}" tc qdisc del dev "ve-$h1" root 2>/dev/null
     done
     work=$work_saved
   fi
@@ -380,7 +425,7 @@ ca_backup_cron_enabled: false"
         key=$(jq -r '.key // .s3_key // empty' "$hw/upload.out" 2>/dev/null)
         note facts.restore_key "${key:-upload failed: $(head -c 200 "$hw/upload.out")}"
         for i in $(seq "${BENCH_RESTORE_RUNS:-$RUNS}"); do
-          t0=$(date +%s%N)
+          load0=$(load1) t0=$(date +%s%N)
           play "$hw/restore-$i.log" "$inv" playbooks/restore-etcd-cluster.yaml -e restore_confirm=false \
             ${key:+-e restore_etcd_s3_file="$key"} && stamp 4.restore "$(stat -c %s "$work_saved/big-snapshot.db")" "$t0" ||
             { note 4 "restore failed (log $hw/restore-$i.log)"; break; }

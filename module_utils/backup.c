@@ -759,7 +759,7 @@ int backup_read_header(struct backup_session *s, const char *key, struct envelop
 }
 
 int backup_prune(struct backup_session *s, time_t now, bool check_mode, json_t **deleted,
-		 struct error *err)
+		 size_t *kept, struct error *err)
 {
 	struct backup_object *objects = NULL;
 	const char **keys = NULL;
@@ -787,6 +787,8 @@ int backup_prune(struct backup_session *s, time_t now, bool check_mode, json_t *
 	if (!check_mode)
 		rc = s3_delete_objects(s->aws, s->cfg.bucket, keys, n_keys, err);
 out:
+	if (kept)
+		*kept = n - n_keys;
 	free(keys);
 	backup_objects_free(objects, n);
 	if (rc < 0) {
@@ -940,5 +942,29 @@ int backup_ping(const char *url, const char *suffix, const char *body, const cha
 		rc = error_set(err, -EIO, "%s: HTTP %ld", full, resp.status);
 	http_response_free(&resp);
 	free(full);
+	return rc;
+}
+
+/* ---- metrics ------------------------------------------------------------------------------ */
+
+int backup_write_metrics(const struct metrics_config *cfg, bool ok, double seconds,
+			 const json_t *result, struct error *err)
+{
+	const json_t *stored = json_object_get(result, "stored_size");
+	const json_t *kept = json_object_get(result, "objects_kept");
+	struct metrics *m = metrics_new(cfg, "backup");
+	int rc;
+
+	if (!m)
+		return error_set(err, -ENOMEM, "metrics: out of memory");
+	metrics_job_result(m, "backup", ok, seconds);
+	metrics_gauge_or_previous(
+	    m, "backup_stored_bytes", "Bytes in S3 of the newest backup this job uploaded.",
+	    ok && json_is_integer(stored), (double)json_integer_value(stored));
+	metrics_gauge_or_previous(m, "backup_objects_kept",
+				  "Backups of this cluster and kind in S3 after retention.",
+				  ok && json_is_integer(kept), (double)json_integer_value(kept));
+	rc = metrics_commit(m, err);
+	metrics_free(m);
 	return rc;
 }

@@ -34,6 +34,7 @@
 #include "s3.h"
 #include "envelope.h"
 #include "error.h"
+#include "metrics.h"
 #include "retention.h"
 
 #include <jansson.h>
@@ -145,11 +146,12 @@ int backup_read_header(struct backup_session *s, const char *key, struct envelop
 		       struct error *err);
 /*
  * Deletes the backups retention selects (backup_retention_select with the session's
- * retention_days and keep_min). *deleted gets a JSON array of the keys deleted (caller decrefs).
- * check_mode: select and report, delete nothing.
+ * retention_days and keep_min). *deleted gets a JSON array of the keys deleted (caller decrefs);
+ * *kept (may be NULL) the number of backups left. retention_days < 0 deletes nothing and only
+ * counts. check_mode: select and report, delete nothing.
  */
 int backup_prune(struct backup_session *s, time_t now, bool check_mode, json_t **deleted,
-		 struct error *err);
+		 size_t *kept, struct error *err);
 
 /* ---- download ----------------------------------------------------------------------------- */
 
@@ -176,5 +178,15 @@ int backup_fetch(struct backup_session *s, const char *key, envelope_sink_fn sin
  */
 int backup_ping(const char *url, const char *suffix, const char *body, const char *ca_file,
 		struct error *err);
+
+/* ---- metrics ------------------------------------------------------------------------------ */
+
+/*
+ * The backup job's metrics file (job "backup"): metrics_job_result, then backup_stored_bytes and
+ * backup_objects_kept from the module's result ("stored_size", "objects_kept") when this run
+ * succeeded and set them, else carried over from the previous file.
+ */
+int backup_write_metrics(const struct metrics_config *cfg, bool ok, double seconds,
+			 const json_t *result, struct error *err);
 
 #endif

@@ -672,6 +672,69 @@ int module_load_file(struct module *m, const char *path)
 	return rc;
 }
 
+/* Reads fd to its end, at most max bytes; the caller frees *out (NUL-terminated). */
+static int read_fd_bounded(int fd, size_t max, char **out, size_t *len)
+{
+	size_t used = 0, cap = 4096;
+	char *buf = malloc(cap), *grown;
+	int rc = 0;
+
+	while (buf) {
+		ssize_t n;
+
+		if (used + 1 == cap) {
+			if (cap > max) {
+				rc = -EFBIG;
+				goto out;
+			}
+			grown = realloc(buf, cap * 2);
+			if (!grown)
+				break;
+			buf = grown;
+			cap *= 2;
+		}
+		n = read(fd, buf + used, cap - used - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			goto out;
+		}
+		if (n == 0) {
+			if (used > max) {
+				rc = -EFBIG;
+				goto out;
+			}
+			buf[used] = '\0';
+			*out = buf;
+			*len = used;
+			return 0;
+		}
+		used += (size_t)n;
+	}
+	rc = -ENOMEM;
+out:
+	free(buf);
+	return rc;
+}
+
+int module_load_stdin(struct module *m)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = read_fd_bounded(STDIN_FILENO, MODULE_ARGS_MAX, &text, &len);
+	if (rc == -EFBIG)
+		return module_fail(m, "the args on stdin are larger than %u bytes",
+				   MODULE_ARGS_MAX);
+	if (rc < 0)
+		return module_fail(m, "cannot read the args from stdin: %s", strerror(-rc));
+	rc = module_load_json(m, text, len);
+	free(text);
+	return rc;
+}
+
 void module_free(struct module *m)
 {
 	json_decref(m->params);
@@ -1101,6 +1164,12 @@ static int describe_options(int fd, const char *name, const struct option_spec *
 	return code;
 }
 
+/* "-": the args come on stdin (the action plugins run the cached binary in one exec). */
+static int load_args(struct module *m, const char *arg)
+{
+	return strcmp(arg, "-") == 0 ? module_load_stdin(m) : module_load_file(m, arg);
+}
+
 static int run_module(int argc, char **argv, const char *name, const struct option_spec *options,
 		      const struct module_spec *spec, module_run_fn run)
 {
@@ -1118,10 +1187,9 @@ static int run_module(int argc, char **argv, const char *name, const struct opti
 	if ((spec ? module_init_spec(&m, spec) : module_init(&m, name, options)) < 0)
 		return 1;
 	if (argc != 2)
-		module_fail(&m,
-			    "usage: %s ARGS_FILE (a JSON object of options, as Ansible passes it)",
+		module_fail(&m, "usage: %s ARGS_FILE|- (a JSON object of options, as Ansible passes it)",
 			    name);
-	else if (module_load_file(&m, argv[1]) == 0 && run(&m) < 0 && !m.failed)
+	else if (load_args(&m, argv[1]) == 0 && run(&m) < 0 && !m.failed)
 		module_fail(&m, "%s failed without a message (a bug: please report it)", name);
 	out = module_result_dump(&m);
 	code = m.failed ? 1 : 0;

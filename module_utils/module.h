@@ -11,7 +11,7 @@
  *     };
  *     int main(int argc, char **argv) { return module_main(argc, argv, "x", options, run); }
  *
- * module_main loads argv[1] (the args file), validates it against the table (types are coerced as
+ * module_main loads argv[1] (the args file, or stdin when it is "-"), validates it against the table (types are coerced as
  * Ansible does; every violation names the option), calls run(), then prints exactly one JSON object
  * on stdout with `changed`, `failed`, `invocation` (no_log values masked) and whatever run() set.
  * Every string of the result is scrubbed of no_log values and of secrets added with
@@ -131,6 +131,7 @@ json_t *module_describe_spec(const struct module_spec *spec); /* new ref */
 /* The pieces module_main is made of (used by tests and the fuzz target). */
 int module_init(struct module *m, const char *name, const struct option_spec *options);
 int module_load_file(struct module *m, const char *path);
+int module_load_stdin(struct module *m); /* the same JSON, read from fd 0 (argv[1] == "-") */
 int module_load_json(struct module *m, const char *text, size_t len);
 char *module_result_dump(struct module *m); /* caller frees; scrubbed */
 void module_free(struct module *m);

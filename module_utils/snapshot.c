@@ -67,9 +67,10 @@ void snapshot_parser_free(struct snapshot_parser *p)
 }
 
 /*
- * Gives decoded bytes to the sink and the digests. The body digest lags 32 bytes behind: the last
+ * Gives decoded bytes to the sink and the digest. The body digest lags 32 bytes behind: the last
  * 32 bytes of the stream are the hash, so they must never enter it, and which 32 are last is known
- * only at the end.
+ * only at the end. The digest of the whole stream is not a second pass over the same bytes: at the
+ * end it is a copy of the body's state fed the last 32 (hash each byte once).
  */
 static int deliver(struct snapshot_parser *p, const unsigned char *data, size_t n,
 		   struct error *err)
@@ -85,8 +86,6 @@ static int deliver(struct snapshot_parser *p, const unsigned char *data, size_t 
 		return rc;
 	}
 	p->size += n;
-	if (!EVP_DigestUpdate(p->all_md, data, n))
-		return error_set(err, -EIO, "SHA-256 failed");
 	if (total <= SNAPSHOT_HASH_SIZE) {
 		memcpy(p->tail + p->tail_len, data, n);
 		p->tail_len = total;
@@ -312,7 +311,10 @@ int snapshot_parser_finish(struct snapshot_parser *p, unsigned char sha256[SNAPS
 	if (p->size < SNAPSHOT_HASH_SIZE)
 		return error_set(err, -EBADMSG, "truncated snapshot: %llu bytes",
 				 (unsigned long long)p->size);
-	if (!EVP_DigestFinal_ex(p->body_md, body, &n) || !EVP_DigestFinal_ex(p->all_md, sha256, &n))
+	if (!EVP_MD_CTX_copy_ex(p->all_md, p->body_md) ||
+	    !EVP_DigestFinal_ex(p->body_md, body, &n) ||
+	    !EVP_DigestUpdate(p->all_md, p->tail, SNAPSHOT_HASH_SIZE) ||
+	    !EVP_DigestFinal_ex(p->all_md, sha256, &n))
 		return error_set(err, -EIO, "SHA-256 failed");
 	if (memcmp(body, p->tail, SNAPSHOT_HASH_SIZE) != 0)
 		return error_set(err, -EBADMSG,
@@ -603,14 +605,16 @@ static int hash_file(int fd, const char *name, uint64_t size, uint64_t body_len,
 				  (unsigned long long)offset);
 			goto out;
 		}
-		EVP_DigestUpdate(all_md, buf, len);
 		EVP_DigestUpdate(body_md, buf, in_body);
 		/* The trailer: whatever of the last 32 bytes this piece holds. */
 		for (size_t i = in_body; i < len; i++)
 			trailer[offset + i - body_len] = buf[i];
 		offset += len;
 	}
-	if (!EVP_DigestFinal_ex(all_md, all, &n) || !EVP_DigestFinal_ex(body_md, body, &n))
+	/* The whole file's digest: the body's state plus the trailer bytes, not a second pass. */
+	if (!EVP_MD_CTX_copy_ex(all_md, body_md) ||
+	    !EVP_DigestUpdate(all_md, trailer, (size_t)(size - body_len)) ||
+	    !EVP_DigestFinal_ex(all_md, all, &n) || !EVP_DigestFinal_ex(body_md, body, &n))
 		rc = error_set(err, -EIO, "SHA-256 failed");
 out:
 	free(buf);

@@ -836,6 +836,38 @@ static int check_timing(const struct timer_unit *u, struct error *err)
 	return 0;
 }
 
+/* IOSchedulingClass= (systemd.exec(5), ioprio_class_from_string): a name or 0..3. */
+static int check_io_class(const char *value, struct error *err)
+{
+	static const char *const names[] = {"none", "realtime", "best-effort", "idle",
+					    "0",    "1",	"2",	       "3",    NULL};
+
+	if (!value)
+		return 0;
+	for (const char *const *n = names; *n; n++)
+		if (strcmp(value, *n) == 0)
+			return 0;
+	return error_set(err, -EINVAL,
+			 "io_scheduling_class: '%.64s' is not none, realtime, best-effort or idle",
+			 value);
+}
+
+/* MemoryMax= (systemd.resource-control(5), parse_size base 1024 / parse_permille): digits with
+ * an optional K, M, G or T, a percentage, or "infinity". */
+static int check_memory_max(const char *value, struct error *err)
+{
+	const char *p = value;
+
+	if (!value || strcmp(value, "infinity") == 0)
+		return 0;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (p != value && (*p == '\0' || (strchr("KMGT%", *p) && p[1] == '\0')))
+		return 0;
+	return error_set(err, -EINVAL,
+			 "memory_max: '%.64s' is not a size like 2G, 512M, 50%% or infinity", value);
+}
+
 int units_check(const struct timer_unit *u, struct error *err)
 {
 	int rc;
@@ -853,6 +885,9 @@ int units_check(const struct timer_unit *u, struct error *err)
 		return rc;
 	if (u->has_nice && (u->nice < -20 || u->nice > 19))
 		return error_set(err, -EINVAL, "nice: %d is outside -20..19", u->nice);
+	if ((rc = check_io_class(u->io_scheduling_class, err)) < 0 ||
+	    (rc = check_memory_max(u->memory_max, err)) < 0)
+		return rc;
 	return 0;
 }
 
@@ -930,6 +965,8 @@ static void put_service(FILE *f, const void *ctx)
 	put_environment(f, u);
 	if (u->has_nice)
 		fprintf(f, "Nice=%d\n", u->nice);
+	put_setting(f, "IOSchedulingClass", u->io_scheduling_class);
+	put_setting(f, "MemoryMax", u->memory_max);
 	put_trimmed(f, "TimeoutStartSec", u->timeout_start_sec);
 	if (u->log_file) /* systemd >= 240 */
 		fprintf(f, "StandardOutput=append:%s\nStandardError=append:%s\n", u->log_file,

@@ -55,6 +55,8 @@ struct timer_unit {
 	const char *timeout_start_sec; /* a time span or "infinity" */
 	bool has_nice;
 	int nice;
+	const char *io_scheduling_class; /* none, realtime, best-effort, idle (or 0..3) */
+	const char *memory_max;		 /* bytes with K/M/G/T (1024-based), N%, or infinity */
 	bool persistent;
 };
 

@@ -70,11 +70,14 @@ bool url_find_credential(const char *text, size_t *offset, size_t *len)
 
 char *url_mask(const char *text)
 {
-	size_t mask = strlen(URL_MASK), size = strlen(text) + 1, used = 0, offset, len;
+	static const char mask_text[] = URL_MASK;
+	size_t mask = sizeof(mask_text) - 1, size = strlen(text) + 1, used = 0, offset, len;
 	const char *p = text;
 	char *out = malloc(size);
 
-	while (out && url_find_credential(p, &offset, &len)) {
+	if (!out)
+		return NULL;
+	while (url_find_credential(p, &offset, &len)) {
 		if (len < mask) { /* the mask is longer than what it hides */
 			char *bigger = realloc(out, size + mask - len);
 
@@ -86,12 +89,12 @@ char *url_mask(const char *text)
 			size += mask - len;
 		}
 		memcpy(out + used, p, offset);
-		memcpy(out + used + offset, URL_MASK, mask);
-		used += offset + mask;
+		used += offset;
+		for (size_t i = 0; i < mask; i++)
+			out[used++] = mask_text[i];
 		p += offset + len;
 	}
-	if (out)
-		memcpy(out + used, p, strlen(p) + 1);
+	memcpy(out + used, p, strlen(p) + 1);
 	return out;
 }
 

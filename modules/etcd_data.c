@@ -35,11 +35,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *const STATES[] = {"inspected", "cleared", NULL};
-
 static const struct option_spec options[] = {
     {.name = "data_dir", .type = OPT_PATH, .required = true},
-    {.name = "state", .type = OPT_STR, .def = "inspected", .choices = STATES},
+    {.name = "state", .type = OPT_STR, .def = "inspected"},
     {.name = "force", .type = OPT_BOOL, .def = "false"},
     {.name = "aside_tag", .type = OPT_STR, .def = "before-force-create"},
     {0},
@@ -248,23 +246,32 @@ static int clear(struct module *m, const char *data_dir, const char *reason)
 	return 0;
 }
 
-static int run(struct module *m)
+/* Both states first look at the data dir and report what is there; reason: why it holds user
+ * data (why[] says it for humans), or NULL. */
+static int look(struct module *m, struct member_data *d, const char **reason, char *why,
+		size_t size)
 {
 	const char *data_dir = module_str(m, "data_dir");
 	const char *tag = module_str(m, "aside_tag");
-	struct member_data d;
-	char why[1024];
-	const char *reason;
 
 	if (!*data_dir || strcmp(data_dir, "/") == 0)
 		return module_fail(m, "data_dir: '%s' is not a member's data directory", data_dir);
 	if (!*tag || strchr(tag, '/'))
 		return module_fail(m, "aside_tag: '%s' must be a non-empty name without '/'", tag);
-	inspect(data_dir, &d);
-	reason = user_data_reason(&d, why, sizeof(why));
-	report(m, data_dir, &d, reason);
-	if (strcmp(module_str(m, "state"), "cleared") == 0)
-		return clear(m, data_dir, reason);
+	inspect(data_dir, d);
+	*reason = user_data_reason(d, why, size);
+	report(m, data_dir, d, *reason);
+	return 0;
+}
+
+static int run_inspected(struct module *m)
+{
+	struct member_data d;
+	char why[1024];
+	const char *reason;
+
+	if (look(m, &d, &reason, why, sizeof(why)) < 0)
+		return -1;
 	module_set_changed(m, false);
 	if (reason)
 		module_set_str(m, "msg", why);
@@ -275,7 +282,30 @@ static int run(struct module *m)
 	return 0;
 }
 
+static int run_cleared(struct module *m)
+{
+	struct member_data d;
+	char why[1024];
+	const char *reason;
+
+	if (look(m, &d, &reason, why, sizeof(why)) < 0)
+		return -1;
+	return clear(m, module_str(m, "data_dir"), reason);
+}
+
+static const struct state_handler states[] = {
+    {"inspected", run_inspected},
+    {"cleared", run_cleared},
+    {0},
+};
+
+static const struct module_spec spec = {
+    .name = "etcd_data",
+    .options = options,
+    .states = states,
+};
+
 int main(int argc, char **argv)
 {
-	return module_main(argc, argv, "etcd_data", options, run);
+	return module_main_spec(argc, argv, &spec);
 }

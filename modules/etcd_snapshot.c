@@ -10,6 +10,11 @@
  * `etcdctl snapshot restore` into a temp dir beside data_dir, then moves an existing data dir
  * aside (never deletes it) and renames the new one into place.
  *
+ * state=drilled is the restore drill (module_utils/drill.c): the newest backup fetched, verified
+ * and restored into a scratch directory, a throwaway etcd started on it on 127.0.0.1, its
+ * revision and key count read and checked against the backup's encryption context, then all of
+ * it removed; the live member is never touched.
+ *
  * With `upload`, the same stream also goes through the backup pipeline (module_utils/backup.c:
  * gzip, AWS Encryption SDK message, S3 multipart) in the same pass, with no plaintext on disk;
  * the upload is completed only once the snapshot's hash verified, then old backups are pruned
@@ -18,8 +23,10 @@
  */
 #include "backup.h"
 #include "clock.h"
+#include "drill.h"
 #include "etcd.h"
 #include "fs.h"
+#include "metrics.h"
 #include "module.h"
 #include "proc.h"
 #include "snapshot.h"
@@ -30,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -60,6 +68,11 @@ static const struct option_spec options[] = {
     {.name = "force", .type = OPT_BOOL, .def = "false"},
     {.name = "timeout", .type = OPT_INT, .def = "5"},
     {.name = "wait_timeout", .type = OPT_INT, .def = "3600"},
+    {.name = "metrics", .type = OPT_DICT},
+    {.name = "backup", .type = OPT_DICT},
+    {.name = "scratch_dir", .type = OPT_PATH, .def = "/var/tmp"},
+    {.name = "etcd", .type = OPT_PATH},
+    {.name = "start_timeout", .type = OPT_INT, .def = "120"},
     {0},
 };
 
@@ -245,6 +258,7 @@ static int upload_complete(struct module *m, struct upload_job *j, struct error 
 {
 	struct backup_upload_result r = {0};
 	json_t *deleted = NULL;
+	size_t kept = 0;
 	int rc = backup_upload_finish(j->up, &r, err);
 
 	if (rc < 0)
@@ -255,11 +269,14 @@ static int upload_complete(struct module *m, struct upload_job *j, struct error 
 	module_set_int(m, "parts", r.parts);
 	module_set(m, "context", backup_context_json(&j->ctx));
 	backup_upload_result_free(&r);
-	if (j->cfg.retention_days < 0)
-		return 0;
-	rc = backup_prune(&j->session, time(NULL), false, &deleted, err);
-	if (rc == 0)
+	/* Without retention_days this only counts the backups (objects_kept). */
+	rc = backup_prune(&j->session, time(NULL), false, &deleted, &kept, err);
+	if (rc == 0 && j->cfg.retention_days >= 0)
 		module_set(m, "deleted", deleted);
+	else
+		json_decref(deleted);
+	if (rc == 0)
+		module_set_int(m, "objects_kept", (long long)kept);
 	return rc;
 }
 
@@ -438,12 +455,17 @@ static int run_saved(struct module *m)
 	const char **endpoints = NULL;
 	struct etcd_client client = {0};
 	struct error err = {0}, local_err = {0}, ping_err;
+	struct metrics_config metrics;
 	const char *ping_url = NULL;
+	struct timespec start;
 	char why[512];
 	int rc;
 
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	if (check_files(m) < 0)
 		return -1;
+	if (metrics_config_parse(module_get(m, "metrics"), "metrics.", "etcd", &metrics, &err) < 0)
+		return module_fail(m, "%s", err.msg);
 	if (client_setup(m, &client, &endpoints) < 0)
 		goto out;
 	if (module_bool(m, "only_on_leader") && !first_is_leader(&client, why, sizeof(why))) {
@@ -468,6 +490,10 @@ static int run_saved(struct module *m)
 			NULL, &ping_err) < 0)
 		module_warn(m, "upload.healthcheck_url: %s", ping_err.msg);
 	upload_end(&job);
+	/* A skipped run (not the leader) leaves the file as it is: the leader's file tells. */
+	if (metrics.dir && backup_write_metrics(&metrics, rc == 0, seconds_since(&start), m->result,
+						&ping_err) < 0)
+		module_warn(m, "%s", ping_err.msg);
 	if (rc < 0)
 		module_fail(m, "%s", err.msg);
 	else
@@ -786,6 +812,273 @@ out:
 	return rc < 0 ? -1 : 0;
 }
 
+/* ---- state=drilled --------------------------------------------------------------------------- */
+
+struct drill_run {
+	struct backup_session session;
+	bool opened;
+	struct drill_scratch scratch;
+	struct drill_etcd etcd;
+	char *key;
+	uint64_t stored_size;
+	json_t *context; /* of the backup drilled */
+	uint64_t revision, keys, backup_revision;
+	bool have_backup_revision;
+	char output[TOOL_OUTPUT_MAX];
+};
+
+/* The newest backup of the session's cluster: its key and stored size. */
+static int newest_backup(struct drill_run *d, struct error *err)
+{
+	struct backup_object *objects = NULL;
+	size_t n = 0;
+	int rc = backup_list(&d->session, &objects, &n, err);
+
+	if (rc == 0 && n == 0)
+		rc = error_set(err, -ENOENT, "no etcd backup of cluster %s in s3://%s/%s",
+			       d->session.cfg.cluster, d->session.cfg.bucket, d->session.cfg.prefix);
+	if (rc == 0) {
+		d->key = strdup(objects[n - 1].key);
+		d->stored_size = objects[n - 1].size;
+		if (!d->key)
+			rc = error_set(err, -ENOMEM, "out of memory");
+	}
+	backup_objects_free(objects, n);
+	return rc;
+}
+
+/* Fetch, verify and decrypt the newest backup into scratch/snapshot.db, watching the space. */
+static int drill_fetch(struct module *m, struct drill_run *d, char *path, size_t size,
+		       struct error *err)
+{
+	struct backup_fetch_result r = {0};
+	struct drill_file_sink sink = {.fd = -1, .path = path};
+	const char *revision;
+	uint64_t expected;
+	int rc;
+
+	rc = newest_backup(d, err);
+	if (rc < 0)
+		return rc;
+	module_set_str(m, "key", d->key);
+	expected = drill_live_db_size(module_str(m, "data_dir"));
+	if (expected < d->stored_size)
+		expected = d->stored_size;
+	rc = drill_check_space(module_str(m, "scratch_dir"), expected, err);
+	if (rc < 0)
+		return rc;
+	snprintf(path, size, "%s/snapshot.db", d->scratch.path);
+	sink.fd = fs_create_exclusive(path, 0600, err);
+	if (sink.fd < 0)
+		return sink.fd;
+	fprintf(stderr, "etcd_snapshot: drill: fetching s3://%s/%s\n", d->session.cfg.bucket,
+		d->key);
+	rc = backup_fetch(&d->session, d->key, drill_file_sink_write, &sink, &r, err);
+	close(sink.fd);
+	if (rc < 0)
+		goto out;
+	d->context = r.context;
+	r.context = NULL;
+	revision = json_string_value(json_object_get(d->context, "revision"));
+	d->have_backup_revision =
+	    revision && etcd_uint64_from_json(json_object_get(d->context, "revision"),
+					      &d->backup_revision) == 0;
+out:
+	json_decref(r.context);
+	return rc;
+}
+
+/* etcdutl (3.5+) or etcdctl (3.4) snapshot restore into scratch/data, as member "drill". */
+static int drill_restore(struct module *m, struct drill_run *d, const char *snapshot,
+			 char *data, size_t size, struct error *err)
+{
+	static const char *const etcdutls[] = {"/opt/bin/etcdutl", NULL};
+	static const char *const etcdctls[] = {"/opt/bin/etcdctl", NULL};
+	char found[PATH_MAX], name_flag[64], data_flag[PATH_MAX + 16], cluster_flag[128],
+	    peer_flag[128];
+	const char *tool = find_tool(m, "etcdutl", etcdutls, found, sizeof(found));
+	int status = 0, rc;
+
+	if (!tool)
+		tool = find_tool(m, "etcdctl", etcdctls, found, sizeof(found));
+	if (!tool)
+		return error_set(err, -ENOENT, "neither etcdutl nor etcdctl found (options etcdutl, "
+					       "etcdctl; /opt/bin, then PATH)");
+	snprintf(data, size, "%s/data", d->scratch.path);
+	snprintf(name_flag, sizeof(name_flag), "--name=drill");
+	snprintf(data_flag, sizeof(data_flag), "--data-dir=%s", data);
+	snprintf(cluster_flag, sizeof(cluster_flag), "--initial-cluster=drill=%s", d->etcd.peer_url);
+	snprintf(peer_flag, sizeof(peer_flag), "--initial-advertise-peer-urls=%s", d->etcd.peer_url);
+	module_set_str(m, "tool", tool);
+	rc = proc_run((char *[]){(char *)tool, "snapshot", "restore", (char *)snapshot, data_flag,
+				 name_flag, cluster_flag, peer_flag, NULL},
+		      TOOL_ENV, module_int(m, "wait_timeout"), d->output, sizeof(d->output), &status,
+		      err);
+	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		rc = error_set(err, -EIO, "%s snapshot restore failed (%s %d): %s", tool,
+			       WIFEXITED(status) ? "exit" : "signal",
+			       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), d->output);
+	return rc;
+}
+
+/* The whole drill; the caller stops etcd and removes the scratch directory afterwards. */
+static int drill(struct module *m, struct drill_run *d, const struct backup_config *cfg,
+		 struct error *err)
+{
+	static const char *const etcds[] = {"/opt/bin/etcd", NULL};
+	char snapshot[PATH_MAX], data[PATH_MAX], found[PATH_MAX], prefix[128];
+	struct snapshot_file_info info = {0};
+	const char *etcd_binary = find_tool(m, "etcd", etcds, found, sizeof(found));
+	size_t stale = 0;
+	int rc;
+
+	if (!etcd_binary)
+		return error_set(err, -ENOENT, "etcd: no etcd binary found (option etcd; /opt/bin, "
+					       "then PATH)");
+	rc = backup_session_open(&d->session, cfg, BACKUP_USE_FETCH, err);
+	if (rc < 0)
+		return rc;
+	d->opened = true;
+	snprintf(prefix, sizeof(prefix), "etcd-drill-%s", cfg->cluster);
+	rc = drill_scratch_make(&d->scratch, module_str(m, "scratch_dir"), prefix, &stale, err);
+	if (stale)
+		module_warn(m, "removed %zu scratch dir(s) of earlier drills that did not finish",
+			    stale);
+	if (rc == 0)
+		rc = drill_fetch(m, d, snapshot, sizeof(snapshot), err);
+	if (rc == 0)
+		rc = snapshot_file_verify(snapshot, false, false, &info, err);
+	if (rc < 0)
+		return rc;
+	module_set_int(m, "snapshot_size", (long long)info.size);
+	rc = drill_etcd_pick_ports(&d->etcd, err);
+	if (rc == 0)
+		rc = drill_restore(m, d, snapshot, data, sizeof(data), err);
+	if (rc < 0)
+		return rc;
+	unlink(snapshot); /* the restored copy is all etcd needs: halve the space held */
+	snprintf(d->etcd.log_path, sizeof(d->etcd.log_path), "%s/etcd.log", d->scratch.path);
+	rc = drill_etcd_start(&d->etcd, etcd_binary, data, "drill", module_int(m, "start_timeout"),
+			      err);
+	if (rc == 0)
+		rc = drill_etcd_count(&d->etcd, &d->revision, &d->keys, err);
+	drill_etcd_stop(&d->etcd);
+	if (rc == 0 && d->have_backup_revision && d->revision < d->backup_revision)
+		rc = error_set(err, -EPROTO,
+			       "the restored data is at revision %llu, below the revision %llu "
+			       "recorded when the backup was taken",
+			       (unsigned long long)d->revision,
+			       (unsigned long long)d->backup_revision);
+	return rc;
+}
+
+static void drill_report(struct module *m, const struct drill_run *d, double seconds)
+{
+	struct rusage self, children;
+
+	module_set(m, "context", d->context ? json_incref(d->context) : json_null());
+	if (d->revision)
+		module_set_int(m, "revision", (long long)d->revision);
+	module_set_int(m, "keys", (long long)d->keys);
+	if (d->have_backup_revision)
+		module_set_int(m, "backup_revision", (long long)d->backup_revision);
+	module_set(m, "duration_s", json_real(seconds));
+	/* ru_maxrss is in KiB; for children, the largest one waited for (etcd or the tool). */
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_CHILDREN, &children);
+	module_set(m, "peak_rss_bytes",
+		   json_pack("{s:I, s:I}", "module", (json_int_t)self.ru_maxrss * 1024,
+			     "children", (json_int_t)children.ru_maxrss * 1024));
+}
+
+static void drill_metrics(struct module *m, const struct metrics_config *cfg,
+			  const struct drill_run *d, bool ok, double seconds)
+{
+	struct metrics *mx = metrics_new(cfg, "drill");
+	struct error err;
+
+	if (!mx)
+		return module_warn(m, "metrics: out of memory");
+	metrics_job_result(mx, "drill", ok, seconds);
+	metrics_gauge_or_previous(mx, "drill_revision",
+				  "Revision of the data the last successful drill restored.", ok,
+				  (double)d->revision);
+	metrics_gauge_or_previous(mx, "drill_keys",
+				  "Keys in the data the last successful drill restored.", ok,
+				  (double)d->keys);
+	metrics_gauge_or_previous(mx, "drill_backup_stored_bytes",
+				  "Bytes in S3 of the backup the last successful drill restored.",
+				  ok, (double)d->stored_size);
+	if (metrics_commit(mx, &err) < 0)
+		module_warn(m, "%s", err.msg);
+	metrics_free(mx);
+}
+
+static int run_drilled(struct module *m)
+{
+	struct drill_run *d = calloc(1, sizeof(*d));
+	struct backup_config cfg;
+	struct metrics_config metrics;
+	struct error err = {0}, cleanup_err, ping_err;
+	struct timespec start;
+	const char *ping_url;
+	int rc = -1;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (!d)
+		return module_fail(m, "out of memory");
+	if (metrics_config_parse(module_get(m, "metrics"), "metrics.", "etcd", &metrics, &err) < 0 ||
+	    backup_config_parse(module_get(m, "backup"), "backup.", BACKUP_USE_FETCH, &cfg, &err) <
+		0) {
+		module_fail(m, "%s", err.msg);
+		goto out;
+	}
+	if (cfg.kind != BACKUP_KIND_ETCD) {
+		module_fail(m, "backup.kind: a restore drill of etcd needs kind etcd-snapshot");
+		goto out;
+	}
+	if (module_int(m, "start_timeout") < 1) {
+		module_fail(m, "start_timeout must be 1 or more seconds");
+		goto out;
+	}
+	module_set_changed(m, false); /* a drill changes nothing that stays */
+	if (m->check_mode) {
+		module_set_str(m, "msg", "would restore the newest backup into scratch_dir and "
+					 "start a throwaway etcd on it (check mode: nothing done)");
+		rc = 0;
+		goto out;
+	}
+	ping_url = cfg.healthcheck_url;
+	if (backup_ping(ping_url, "/start", NULL, NULL, &ping_err) < 0)
+		module_warn(m, "backup.healthcheck_url: %s", ping_err.msg);
+	rc = drill(m, d, &cfg, &err);
+	drill_etcd_stop(&d->etcd);
+	if (drill_scratch_remove(&d->scratch, &cleanup_err) < 0) {
+		module_warn(m, "%s", cleanup_err.msg);
+		if (rc == 0)
+			rc = error_set(&err, -EIO, "%s", cleanup_err.msg);
+	}
+	drill_report(m, d, seconds_since(&start));
+	if (backup_ping(ping_url, rc < 0 ? "/fail" : "", rc < 0 ? err.msg : NULL, NULL, &ping_err) <
+	    0)
+		module_warn(m, "backup.healthcheck_url: %s", ping_err.msg);
+	if (metrics.dir)
+		drill_metrics(m, &metrics, d, rc == 0, seconds_since(&start));
+	if (rc < 0)
+		module_fail(m, "restore drill failed: %s", err.msg);
+	else
+		fprintf(stderr, "etcd_snapshot: drill: revision %llu, %llu keys, %.1f s\n",
+			(unsigned long long)d->revision, (unsigned long long)d->keys,
+			seconds_since(&start));
+out:
+	if (d->opened)
+		backup_session_close(&d->session);
+	json_decref(d->context);
+	free(d->key);
+	free(d);
+	return rc < 0 ? -1 : 0;
+}
+
 /* ---- main ------------------------------------------------------------------------------------ */
 
 /* Checks common to every state; the states table then picks the handler. */
@@ -794,12 +1087,16 @@ static int before_state(struct module *m)
 	static const char *const secrets[] = {"secret_key", "aws_secret_access_key",
 					      "session_token", NULL};
 
-	/* Credentials inside `upload` never reach the output, even through an error message. */
+	/* Credentials inside `upload` and `backup` never reach the output, not even through an
+	 * error message. */
 	for (const char *const *k = secrets; *k; k++) {
 		const char *v = json_string_value(json_object_get(module_get(m, "upload"), *k));
+		const char *b = json_string_value(json_object_get(module_get(m, "backup"), *k));
 
 		if (v && *v)
 			module_add_secret(m, v);
+		if (b && *b)
+			module_add_secret(m, b);
 	}
 	if (module_int(m, "timeout") < 1 || module_int(m, "timeout") > 3600)
 		return module_fail(m, "timeout must be between 1 and 3600 seconds");
@@ -811,6 +1108,7 @@ static int before_state(struct module *m)
 static const char *const SAVED_NEEDS[] = {"endpoints", NULL};
 static const char *const SAVED_TARGETS[] = {"dest", "upload", NULL};
 static const char *const VERIFIED_NEEDS[] = {"src", NULL};
+static const char *const DRILLED_NEEDS[] = {"backup", "scratch_dir", NULL};
 static const char *const RESTORED_NEEDS[] = {
     "src", "data_dir", "name", "initial_cluster", "initial_advertise_peer_urls", NULL};
 
@@ -823,6 +1121,7 @@ static const struct option_rule rules[] = {
      .msg = "state=saved needs dest, upload or both"},
     {.option = "state", .value = "verified", .requires = VERIFIED_NEEDS},
     {.option = "state", .value = "restored", .requires = RESTORED_NEEDS},
+    {.option = "state", .value = "drilled", .requires = DRILLED_NEEDS},
     {0},
 };
 
@@ -830,6 +1129,7 @@ static const struct state_handler states[] = {
     {"saved", run_saved},
     {"verified", run_verified},
     {"restored", run_restored},
+    {"drilled", run_drilled},
     {0},
 };
 

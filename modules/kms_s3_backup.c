@@ -6,11 +6,19 @@
  * optional "has it changed?" look at the newest backup's header; then retention. fetched: S3 →
  * verify + decrypt → a temp file or directory beside dest, moved into place only when every check
  * passed. listed, pruned, absent: the objects. kms_key: the KMS key + alias of the backups.
+ * drilled (kind=ca): the CA restore drill (module_utils/drill.c) - the newest CA backup fetched,
+ * verified and unpacked into a scratch directory, its root compared with the live one, its
+ * intermediate key opened, then the scratch removed.
+ * With `metrics`, state=present (the CA backup job) writes the job's Prometheus metrics
+ * (module_utils/metrics.c): last attempt and success, duration, bytes stored, objects kept.
  * The pipeline itself lives in module_utils/backup.c; this file is the module's choices.
  */
 #include "backup.h"
 #include "buf.h"
+#include "clock.h"
+#include "drill.h"
 #include "fs.h"
+#include "metrics.h"
 #include "module.h"
 #include "tar.h"
 
@@ -63,6 +71,9 @@ static const struct option_spec options[] = {
     {.name = "description", .type = OPT_STR},
     {.name = "policy", .type = OPT_RAW},
     {.name = "timeout", .type = OPT_INT, .def = "60"},
+    {.name = "metrics", .type = OPT_DICT},
+    {.name = "root", .type = OPT_PATH},
+    {.name = "scratch_dir", .type = OPT_PATH, .def = "/var/tmp"},
     {0},
 };
 
@@ -217,16 +228,20 @@ static void report_upload(struct module *m, const char *key, const struct backup
 static int prune_after(struct module *m, struct backup_session *s, struct error *err)
 {
 	json_t *deleted = NULL;
+	size_t kept = 0;
 	int rc = 0;
 
-	if (s->cfg.retention_days < 0)
-		return 0;
-	rc = backup_prune(s, time(NULL), m->check_mode, &deleted, err);
+	/* Without retention_days this only counts the backups (objects_kept). */
+	rc = backup_prune(s, time(NULL), m->check_mode, &deleted, &kept, err);
 	if (rc < 0)
 		return rc;
 	if (json_array_size(deleted) > 0)
 		module_set_changed(m, true);
-	module_set(m, "deleted", deleted);
+	if (s->cfg.retention_days >= 0)
+		module_set(m, "deleted", deleted);
+	else
+		json_decref(deleted);
+	module_set_int(m, "objects_kept", (long long)kept);
 	return 0;
 }
 
@@ -548,9 +563,111 @@ out:
 	return rc;
 }
 
+/* ---- drilled (kind=ca) ------------------------------------------------------------------- */
+
+/* Fetch the newest CA backup into scratch/ca, check it against the live root. */
+static int ca_drill(struct module *m, struct backup_session *s, struct drill_scratch *scratch,
+		    struct error *err)
+{
+	struct backup_fetch_result r = { 0 };
+	struct drill_ca_report report;
+	struct tar_reader *tr = NULL;
+	char prefix[128], dir[PATH_MAX], *key = NULL;
+	size_t stale = 0;
+	int rc;
+
+	rc = pick_key(m, s, &key, err);
+	if (rc < 0)
+		return rc;
+	module_set_str(m, "key", key);
+	snprintf(prefix, sizeof(prefix), "ca-drill-%s", s->cfg.cluster);
+	rc = drill_scratch_make(scratch, module_str(m, "scratch_dir"), prefix, &stale, err);
+	if (stale)
+		module_warn(m, "removed %zu scratch dir(s) of earlier drills that did not finish",
+			    stale);
+	if (rc < 0)
+		goto out;
+	snprintf(dir, sizeof(dir), "%s/ca", scratch->path);
+	if (mkdir(dir, 0700) < 0) {
+		rc = error_set(err, -errno, "scratch_dir: %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	fprintf(stderr, "kms_s3_backup: drill: s3://%s/%s -> %s\n", s->cfg.bucket, key, dir);
+	tr = tar_reader_new(dir, err);
+	rc = tr ? backup_fetch(s, key, tar_sink, tr, &r, err) : -ENOMEM;
+	if (rc == 0)
+		rc = tar_reader_finish(tr, NULL, err);
+	if (rc == 0) {
+		rc = drill_ca_check(dir, module_str(m, "root"), &report, err);
+		module_set_str(m, "root_fingerprint", report.root_fingerprint);
+		module_set_bool(m, "root_matches", report.root_matches);
+		module_set_bool(m, "intermediate_chains", report.intermediate_chains);
+		module_set_bool(m, "intermediate_key_matches", report.intermediate_key_matches);
+		module_set(m, "context", r.context);
+		r.context = NULL;
+	}
+out:
+	tar_reader_free(tr);
+	json_decref(r.context);
+	free(key);
+	return rc;
+}
+
+static int do_drilled(struct module *m, struct backup_session *s, struct error *err)
+{
+	struct drill_scratch scratch = {0};
+	struct error cleanup;
+	int rc;
+
+	if (s->cfg.kind != BACKUP_KIND_CA)
+		return error_set(err, -EINVAL, "kind: state=drilled here is the CA drill (kind=ca); "
+					       "etcd_snapshot state=drilled drills etcd backups");
+	if (m->check_mode)
+		return 0;
+	rc = ca_drill(m, s, &scratch, err);
+	if (drill_scratch_remove(&scratch, &cleanup) < 0 && rc == 0)
+		rc = error_set(err, -EIO, "%s", cleanup.msg);
+	return rc < 0 ? error_wrap(err, rc, "CA restore drill failed") : 0;
+}
+
+static void drill_metrics(struct module *m, const struct metrics_config *cfg, bool ok,
+			  double seconds)
+{
+	struct metrics *mx = metrics_new(cfg, "drill");
+	struct error err;
+
+	if (!mx)
+		return module_warn(m, "metrics: out of memory");
+	metrics_job_result(mx, "drill", ok, seconds);
+	if (metrics_commit(mx, &err) < 0)
+		module_warn(m, "%s", err.msg);
+	metrics_free(mx);
+}
+
 /* ---- run ---------------------------------------------------------------------------------- */
 
 typedef int (*state_fn)(struct module *m, struct backup_session *s, struct error *err);
+/* What a state writes to its metrics file once it is done (ok or not). */
+typedef void (*metrics_fn)(struct module *m, const struct metrics_config *cfg, bool ok,
+			   double seconds);
+
+/* metrics.kind defaults to the backup's kind (etcd-snapshot: "etcd"). */
+static int parse_metrics(struct module *m, struct metrics_config *metrics, struct error *err)
+{
+	const char *kind = module_str(m, "kind");
+
+	return metrics_config_parse(module_get(m, "metrics"), "metrics.",
+				    strcmp(kind, "etcd-snapshot") == 0 ? "etcd" : kind, metrics, err);
+}
+
+static void backup_metrics(struct module *m, const struct metrics_config *cfg, bool ok,
+			   double seconds)
+{
+	struct error err;
+
+	if (backup_write_metrics(cfg, ok, seconds, m->result, &err) < 0)
+		module_warn(m, "%s", err.msg);
+}
 
 /*
  * A state that works on the bucket: parse the configuration, open the session for `use`, run
@@ -558,14 +675,21 @@ typedef int (*state_fn)(struct module *m, struct backup_session *s, struct error
  * verify with the system's CAs, as etcd_snapshot's: ca_bundle is for the S3/KMS endpoints (a
  * private MinIO CA), and would fail a public healthchecks.io.
  */
-static int with_session(struct module *m, enum backup_use use, bool ping, state_fn fn)
+static int with_session(struct module *m, enum backup_use use, bool ping, state_fn fn,
+			metrics_fn write_metrics)
 {
 	const char *url = module_str(m, "healthcheck_url");
 	struct backup_session s = {0};
 	struct backup_config cfg;
+	struct metrics_config metrics;
 	struct error err = {0}, ping_err;
-	int rc = backup_config_parse(m->params, "", use, &cfg, &err);
+	struct timespec start;
+	int rc;
 
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	rc = parse_metrics(m, &metrics, &err);
+	if (rc == 0)
+		rc = backup_config_parse(m->params, "", use, &cfg, &err);
 	if (rc < 0)
 		return module_fail(m, "%s", err.msg);
 	if (ping && !m->check_mode && backup_ping(url, "/start", NULL, NULL, &ping_err) < 0)
@@ -577,41 +701,52 @@ static int with_session(struct module *m, enum backup_use use, bool ping, state_
 	if (ping && !m->check_mode &&
 	    backup_ping(url, rc < 0 ? "/fail" : "", rc < 0 ? err.msg : NULL, NULL, &ping_err) < 0)
 		module_warn(m, "healthcheck_url: %s", ping_err.msg);
+	if (write_metrics && !m->check_mode && metrics.dir)
+		write_metrics(m, &metrics, rc == 0, seconds_since(&start));
 	return rc < 0 ? module_fail(m, "%s", err.msg) : 0;
 }
 
 static int run_present(struct module *m)
 {
-	return with_session(m, BACKUP_USE_UPLOAD, true, do_present);
+	return with_session(m, BACKUP_USE_UPLOAD, true, do_present, backup_metrics);
 }
 
 static int run_fetched(struct module *m)
 {
-	return with_session(m, BACKUP_USE_FETCH, false, do_fetched);
+	return with_session(m, BACKUP_USE_FETCH, false, do_fetched, NULL);
 }
 
 static int run_listed(struct module *m)
 {
-	return with_session(m, BACKUP_USE_LIST, false, do_listed);
+	return with_session(m, BACKUP_USE_LIST, false, do_listed, NULL);
 }
 
 static int run_pruned(struct module *m)
 {
-	return with_session(m, BACKUP_USE_LIST, true, do_pruned);
+	return with_session(m, BACKUP_USE_LIST, true, do_pruned, NULL);
 }
 
 static int run_absent(struct module *m)
 {
-	return with_session(m, BACKUP_USE_LIST, false, do_absent);
+	return with_session(m, BACKUP_USE_LIST, false, do_absent, NULL);
+}
+
+static int run_drilled(struct module *m)
+{
+	return with_session(m, BACKUP_USE_FETCH, true, do_drilled, drill_metrics);
 }
 
 static int run_kms_key(struct module *m)
 {
-	json_t *params = json_deep_copy(m->params);
+	json_t *params;
 	struct backup_config cfg;
+	struct metrics_config metrics;
 	struct error err = {0};
 	int rc;
 
+	if (parse_metrics(m, &metrics, &err) < 0)
+		return module_fail(m, "%s", err.msg);
+	params = json_deep_copy(m->params);
 	/* The key needs no bucket; the parser wants one. */
 	json_object_set_new(params, "bucket", json_string("-"));
 	rc = backup_config_parse(params, "", BACKUP_USE_LIST, &cfg, &err);
@@ -625,12 +760,18 @@ static const char *const PRESENT_NEEDS[] = {"src", NULL};
 static const char *const FETCHED_NEEDS[] = {"dest", NULL};
 static const char *const PRUNED_NEEDS[] = {"retention_days", NULL};
 static const char *const ABSENT_NEEDS[] = {"key", NULL};
+static const char *const DRILLED_NEEDS[] = {"root", NULL};
 
 static const struct option_rule rules[] = {
     {.option = "state", .value = "present", .requires = PRESENT_NEEDS},
     {.option = "state", .value = "fetched", .requires = FETCHED_NEEDS},
     {.option = "state", .value = "pruned", .requires = PRUNED_NEEDS},
     {.option = "state", .value = "absent", .requires = ABSENT_NEEDS},
+    {.option = "state",
+     .value = "drilled",
+     .requires = DRILLED_NEEDS,
+     .msg = "root: required with state=drilled (the live root certificate to compare the backup "
+	    "with)"},
     {0},
 };
 
@@ -641,6 +782,7 @@ static const struct state_handler states[] = {
     {"pruned", run_pruned},
     {"absent", run_absent},
     {"kms_key", run_kms_key},
+    {"drilled", run_drilled},
     {0},
 };
 

@@ -5,7 +5,13 @@
  * mTLS with the current pair). The private key never leaves the host.
  *
  * Also the renewal job: systemd runs `step_cert ARGS_FILE` from a timer; when nothing is due it
- * prints changed=false and exits 0.
+ * prints changed=false and exits 0. With `metrics`, every run writes the certificate's metrics
+ * (module_utils/metrics.c): validity, renewal due time, last attempt and its result, and whether
+ * the server at serving_url presents the file on disk.
+ *
+ * state=inspected only reads: what `step certificate inspect` would show (subject, SANs, issuer,
+ * serial, validity, renewal due time, key type), the chain checked against root when given, and
+ * the served-matches-disk check; nodes need no step CLI.
  *
  * Writing: the key (0400, owner) is written before the certificate and kept when it still fits,
  * so a renewal replaces the certificate alone, atomically: a node is never without a valid pair.
@@ -14,6 +20,7 @@
 #include "http.h"
 #include "jose.h"
 #include "keys.h"
+#include "metrics.h"
 #include "module.h"
 #include "stepca.h"
 #include "x509.h"
@@ -37,7 +44,7 @@ static const struct option_spec options[] = {
     {.name = "subject", .type = OPT_STR},
     {.name = "sans", .type = OPT_LIST},
     {.name = "cert_path", .type = OPT_PATH, .required = true},
-    {.name = "key_path", .type = OPT_PATH, .required = true},
+    {.name = "key_path", .type = OPT_PATH},
     {.name = "key_type", .type = OPT_STR, .def = "EC"},
     {.name = "duration", .type = OPT_STR},
     {.name = "renew_fraction", .type = OPT_STR, .def = "0.6667"},
@@ -47,6 +54,7 @@ static const struct option_spec options[] = {
     {.name = "force", .type = OPT_BOOL, .def = "false"},
     {.name = "timeout", .type = OPT_INT, .def = "30"},
     {.name = "serving_url", .type = OPT_STR, .url = true},
+    {.name = "metrics", .type = OPT_DICT},
     {0},
 };
 
@@ -453,29 +461,36 @@ static char *describe(const struct cert_info *info)
 	return text;
 }
 
+/* What a certificate says, as the result reports it (present, renewed and inspected alike). */
+static void set_cert_fields(struct module *m, const struct cert_info *info, double renew_fraction)
+{
+	json_t *sans = json_array();
+
+	for (size_t i = 0; i < info->n_sans; i++)
+		json_array_append_new(sans, json_string(info->sans[i].value));
+	module_set_str(m, "serial", info->serial);
+	module_set_str(m, "subject", info->subject_cn);
+	module_set_str(m, "issuer", info->issuer_cn);
+	module_set(m, "sans", sans);
+	module_set_time(m, "not_before", info->not_before);
+	module_set_time(m, "not_after", info->not_after);
+	module_set_time(m, "renewal_point", x509_renewal_point(info, renew_fraction));
+	module_set_str(m, "fingerprint", info->fingerprint_sha256);
+	module_set_str(m, "key_type", info->key_type);
+}
+
 static void report(struct module *m, struct cert_state *s, const char *before)
 {
 	struct error err;
 	STACK_OF(X509) *chain = x509_read_pem_chain(module_str(m, "cert_path"), &err);
 	struct cert_info info;
-	json_t *sans = json_array();
 	char *after;
 
 	if (!chain || x509_inspect(sk_X509_value(chain, 0), &info, &err) < 0) {
 		x509_chain_free(chain);
-		json_decref(sans);
 		return;
 	}
-	for (size_t i = 0; i < info.n_sans; i++)
-		json_array_append_new(sans, json_string(info.sans[i].value));
-	module_set_str(m, "serial", info.serial);
-	module_set_str(m, "subject", info.subject_cn);
-	module_set(m, "sans", sans);
-	module_set_time(m, "not_before", info.not_before);
-	module_set_time(m, "not_after", info.not_after);
-	module_set_time(m, "renewal_point", x509_renewal_point(&info, s->renew_fraction));
-	module_set_str(m, "fingerprint", info.fingerprint_sha256);
-	module_set_str(m, "key_type", info.key_type);
+	set_cert_fields(m, &info, s->renew_fraction);
 	after = describe(&info);
 	if (module_changed(m))
 		module_add_diff(m, module_str(m, "cert_path"), before, after);
@@ -539,39 +554,178 @@ static int remove_pair(struct module *m)
 	return 0;
 }
 
-/* state=present and state=renewed: the decision is inspect_current's. */
-static int ensure(struct module *m)
+/* present and renewed: decide, obtain when needed, report. s is the caller's to free. */
+static int run_present(struct module *m, struct cert_state *s, enum action *action)
 {
-	struct cert_state s = {0};
-	enum action action;
 	char *before = NULL;
 	int rc = -1;
 
-	if (read_options(m, &s) < 0)
+	if (read_options(m, s) < 0)
 		goto out;
-	action = inspect_current(m, &s);
-	before = describe(s.have_info ? &s.info : NULL);
-	module_set_str(m, "reason", s.reason);
-	if (action != ACTION_NONE && !m->check_mode && obtain(m, &s, &action) < 0)
+	*action = inspect_current(m, s);
+	before = describe(s->have_info ? &s->info : NULL);
+	module_set_str(m, "reason", s->reason);
+	if (*action != ACTION_NONE && !m->check_mode && obtain(m, s, action) < 0)
 		goto out;
-	module_set_str(m, "action", ACTION_NAMES[action]);
-	module_set_changed(m, action != ACTION_NONE);
+	module_set_str(m, "action", ACTION_NAMES[*action]);
+	module_set_changed(m, *action != ACTION_NONE);
 	if (!m->check_mode)
-		report(m, &s, before);
+		report(m, s, before);
 	if (!m->check_mode && module_has(m, "serving_url"))
 		check_served(m);
-	else if (action != ACTION_NONE)
+	else if (*action != ACTION_NONE)
 		module_add_diff(m, module_str(m, "cert_path"), before, "(a new certificate)\n");
 	rc = 0;
 out:
 	free(before);
+	return rc;
+}
+
+/* ---- metrics and inspection ---------------------------------------------------------------- */
+
+/* The certificate's metrics, from the file on disk now: the old one when this run failed. */
+static void write_metrics(struct module *m, const struct metrics_config *cfg, double fraction,
+			  bool ok, bool replaced)
+{
+	const json_t *served = json_object_get(m->result, "served_matches");
+	struct metrics *mx = metrics_new(cfg, "cert");
+	STACK_OF(X509) *chain = NULL;
+	struct cert_info info = {0};
+	double last = 0;
+	time_t now = time(NULL);
+	struct error err;
+
+	if (!mx)
+		return module_warn(m, "metrics: out of memory");
+	chain = x509_read_pem_chain(module_str(m, "cert_path"), &err);
+	if (chain && x509_inspect(sk_X509_value(chain, 0), &info, &err) == 0) {
+		metrics_gauge(mx, "cert_not_before_timestamp_seconds",
+			      "Start of the certificate's validity (Unix time).",
+			      (double)info.not_before);
+		metrics_gauge(mx, "cert_not_after_timestamp_seconds",
+			      "End of the certificate's validity (Unix time).",
+			      (double)info.not_after);
+		if (fraction > 0)
+			metrics_gauge(mx, "cert_renewal_due_timestamp_seconds",
+				      "When the renewal job renews the certificate (Unix time).",
+				      (double)x509_renewal_point(&info, fraction));
+	}
+	if (chain)
+		cert_info_free(&info);
+	x509_chain_free(chain);
+	metrics_gauge(mx, "cert_renewal_last_attempt_timestamp_seconds",
+		      "Last run of the renewal job: check, and renewal when due (Unix time).",
+		      (double)now);
+	metrics_gauge(mx, "cert_renewal_last_attempt_success",
+		      "1 when the last run of the renewal job succeeded, 0 when it failed.", ok);
+	if (replaced)
+		last = (double)now;
+	else if (metrics_previous(mx, "cert_last_renewal_timestamp_seconds", &last) < 0)
+		last = 0;
+	if (last > 0)
+		metrics_gauge(mx, "cert_last_renewal_timestamp_seconds",
+			      "Last time the job replaced the certificate (Unix time).", last);
+	if (json_is_boolean(served))
+		metrics_gauge(mx, "cert_served_matches",
+			      "1 when the server presents the certificate on disk, 0 when it "
+			      "still serves another one.",
+			      json_is_true(served));
+	if (metrics_commit(mx, &err) < 0)
+		module_warn(m, "%s", err.msg);
+	metrics_free(mx);
+}
+
+/* state=inspected: read the certificate, change nothing. */
+static int run_inspected(struct module *m)
+{
+	const char *cert_path = module_str(m, "cert_path"),
+		   *fraction = module_str(m, "renew_fraction");
+	STACK_OF(X509) *chain = NULL;
+	struct cert_info info = {0};
+	X509 *root = NULL;
+	EVP_PKEY *key = NULL;
+	bool have_info = false;
+	double renew_fraction;
+	struct error err;
+	char *end;
+	int rc = -1;
+
+	module_set_changed(m, false);
+	renew_fraction = strtod(fraction, &end);
+	if (*end || renew_fraction <= 0 || renew_fraction >= 1)
+		return module_fail(m, "renew_fraction must be a number between 0 and 1, got '%s'",
+				   fraction);
+	chain = x509_read_pem_chain(cert_path, &err);
+	if (!chain) {
+		module_fail(m, "cert_path: %s", err.msg);
+		goto out;
+	}
+	have_info = true;
+	if (x509_inspect(sk_X509_value(chain, 0), &info, &err) < 0) {
+		module_fail(m, "cert_path: %s", err.msg);
+		goto out;
+	}
+	set_cert_fields(m, &info, renew_fraction);
+	module_set_int(m, "chain_length", sk_X509_num(chain));
+	module_set_bool(m, "expired", time(NULL) > info.not_after);
+	if (module_has(m, "root")) {
+		root = x509_read_pem(module_str(m, "root"), &err);
+		if (!root) {
+			module_fail(m, "root: %s", err.msg);
+			goto out;
+		}
+		module_set_bool(m, "chain_valid",
+				x509_verify_chain(sk_X509_value(chain, 0), chain, root, 0, &err) ==
+				    0);
+		if (!json_is_true(json_object_get(m->result, "chain_valid")))
+			module_set_str(m, "chain_error", err.msg);
+	}
+	if (module_has(m, "key_path") && fs_exists(module_str(m, "key_path"))) {
+		key = key_read_pem(module_str(m, "key_path"), NULL, &err);
+		module_set_bool(m, "key_matches",
+				key && key_matches_cert(key, sk_X509_value(chain, 0)));
+	}
+	if (module_has(m, "serving_url"))
+		check_served(m);
+	rc = 0;
+out:
+	if (have_info)
+		cert_info_free(&info);
+	EVP_PKEY_free(key);
+	X509_free(root);
+	x509_chain_free(chain);
+	return rc;
+}
+
+/* state=present and state=renewed: the decision is inspect_current's; then the metrics. */
+static int ensure(struct module *m)
+{
+	struct cert_state s = {0};
+	struct metrics_config metrics;
+	enum action action = ACTION_NONE;
+	struct error err;
+	int rc;
+
+	if (metrics_config_parse(module_get(m, "metrics"), "metrics.", NULL, &metrics, &err) < 0)
+		return module_fail(m, "%s", err.msg);
+	if (metrics.dir &&
+	    !metrics.kind[0]) /* one file per certificate: its file name tells them apart */
+		metrics.kind = module_str(m, "cert_path");
+	rc = run_present(m, &s, &action);
+	if (!m->check_mode && metrics.dir)
+		write_metrics(m, &metrics, s.renew_fraction, rc == 0,
+			      rc == 0 && action != ACTION_NONE);
 	cert_state_free(&s);
 	return rc;
 }
 
+static const char *const KEY_NEEDS[] = {"key_path", NULL};
 static const char *const ISSUE_NEEDS[] = {"ca_url", "root", "subject", NULL};
 
 static const struct option_rule rules[] = {
+    {.option = "state", .value = "present", .requires = KEY_NEEDS},
+    {.option = "state", .value = "renewed", .requires = KEY_NEEDS},
+    {.option = "state", .value = "absent", .requires = KEY_NEEDS},
     {.option = "state", .value = "present", .requires = ISSUE_NEEDS},
     {.option = "state", .value = "renewed", .requires = ISSUE_NEEDS},
     {0},
@@ -581,6 +735,7 @@ static const struct state_handler states[] = {
     {"present", ensure},
     {"renewed", ensure},
     {"absent", remove_pair},
+    {"inspected", run_inspected},
     {0},
 };
 

@@ -125,7 +125,13 @@ out:
 	return rc;
 }
 
+static const struct module_spec spec = {
+    .name = "step_token",
+    .options = options,
+    .run = run,
+};
+
 int main(int argc, char **argv)
 {
-	return module_main(argc, argv, "step_token", options, run);
+	return module_main_spec(argc, argv, &spec);
 }

@@ -37,6 +37,8 @@ static const struct option_spec options[] = {
     {.name = "accuracy_sec", .type = OPT_STR},
     {.name = "persistent", .type = OPT_BOOL, .def = "true"},
     {.name = "nice", .type = OPT_INT},
+    {.name = "io_scheduling_class", .type = OPT_STR},
+    {.name = "memory_max", .type = OPT_STR},
     {.name = "timeout_start_sec", .type = OPT_STR},
     {.name = "unit_dir", .type = OPT_PATH, .def = "/etc/systemd/system"},
     {.name = "state", .type = OPT_STR, .def = "present"},
@@ -214,6 +216,8 @@ static int read_unit(struct module *m, struct timer_job *job)
 	u->randomized_delay_sec = module_str(m, "randomized_delay_sec");
 	u->accuracy_sec = module_str(m, "accuracy_sec");
 	u->timeout_start_sec = module_str(m, "timeout_start_sec");
+	u->io_scheduling_class = module_str(m, "io_scheduling_class");
+	u->memory_max = module_str(m, "memory_max");
 	u->persistent = module_bool(m, "persistent");
 	u->has_nice = module_has(m, "nice");
 	if (nice < -20 || nice > 19)

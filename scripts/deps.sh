@@ -25,6 +25,8 @@ APT_PACKAGES=(
   openssl curl jq strace awscli
   # make ansible-check (ansible-lint --profile production); docs/ansible-roles.png from its .dot
   ansible-lint graphviz
+  # promtool checks docs/alerts.yaml and the metrics files the jobs write
+  prometheus
 )
 
 log() { printf '[deps] %s\n' "$*" >&2; }
@@ -60,6 +62,10 @@ install_apt() {
   [ "$updated" -eq 1 ] || apt-get update -qq
   log "apt-get install ${missing[*]}"
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Only promtool is wanted from the prometheus package: not a Prometheus server on :9090.
+  if printf '%s\n' "${missing[@]}" | grep -qx prometheus && [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  fi
 }
 
 fetch_source() { # $1 = source package; unpacks into $deps/src/<pkg>-<ver>
@@ -97,6 +103,33 @@ build_curl() {
     mkdir -p "$deps/lib" "$deps/include/curl"
     cp lib/.libs/libcurl.a "$deps/lib/"
     cp include/curl/*.h "$deps/include/curl/"
+  )
+}
+
+# libcrypto/libssl for the static modules, from Debian's OpenSSL source with only what the
+# modules and libcurl use (TLS 1.2/1.3, EC P-256/P-384, Ed25519, RSA, AES, SHA-1/2, HMAC, HKDF,
+# PBKDF2, X.509/PKCS#10/PKCS#12, OCSP, the engine and UI calls libcurl makes) and every function in
+# its own section, so that --gc-sections keeps each module under 4 MiB. Into $deps/openssl/, not
+# $deps/lib/: the unit tests keep linking the system's shared OpenSSL (ASan).
+OPENSSL_DISABLE=(
+  no-shared no-module no-legacy no-tests no-aria no-bf no-blake2 no-camellia no-cast no-cmp no-cms
+  no-comp no-ct no-des no-dsa no-dh no-dtls no-ec2m no-gost no-idea no-md4 no-mdc2 no-ocb no-rc2
+  no-rc4 no-rc5 no-rmd160 no-scrypt no-seed no-siphash no-siv no-sm2 no-sm3 no-sm4 no-srtp no-ssl3
+  no-tls1 no-tls1_1 no-ts no-whirlpool no-async no-afalgeng no-capieng no-devcryptoeng
+  no-padlockeng no-ktls no-psk no-nextprotoneg no-weak-ssl-ciphers no-autoload-config
+  no-dynamic-engine no-dso no-multiblock no-uplink
+)
+build_openssl() {
+  [ -f "$deps/openssl/lib/libcrypto.a" ] && return 0
+  local src
+  src=$(fetch_source openssl)
+  log "building static libcrypto/libssl in $src"
+  (
+    cd "$src"
+    ./Configure linux-x86_64 --prefix="$deps/openssl" --libdir=lib "${OPENSSL_DISABLE[@]}" \
+      -Os -ffunction-sections -fdata-sections >/dev/null
+    make -s -j"$(nproc)" build_libs >/dev/null 2>&1
+    make -s install_dev >/dev/null 2>&1
   )
 }
 
@@ -143,6 +176,7 @@ main() {
   install_npm_peers
   [ "${1:-}" = "--apt-only" ] && return 0
   build_curl
+  build_openssl
   build_systemd
   log "ok: $(ls "$deps/lib" | tr '\n' ' ')"
 }

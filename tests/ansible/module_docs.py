@@ -109,8 +109,12 @@ def check_options(name, doc_opts, table):
 
 def check_module(libdir, path):
     name = os.path.basename(path)[: -len(".yml")]
-    with open(path, encoding="utf-8") as f:
-        docs = yaml.safe_load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            docs = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        check(False, f"{name}: {path} is not valid YAML: {e}")
+        return name
     check(isinstance(docs, dict) and set(docs) >= {"DOCUMENTATION", "EXAMPLES", "RETURN"},
           f"{name}: {path} needs DOCUMENTATION, EXAMPLES and RETURN")
     doc = docs.get("DOCUMENTATION") or {}

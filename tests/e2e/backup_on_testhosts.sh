@@ -20,6 +20,12 @@
 #   - every playbook runs in --check mode against this cluster with failed=0 and changes nothing
 #     (no object, no data dir moved, the CA untouched); a missing variable is named by an assert;
 #   - the backup logs are rotated by the logrotate drop-in the role installs;
+#   - metrics: the renewal, backup and drill jobs write node_exporter textfiles that promtool
+#     accepts (every one the scenario produces); step_cert state=inspected sees what etcd serves;
+#   - restore drills (playbooks/restore-drill.yaml, the timers' own services on the last member):
+#     the newest backup restores with the right key count and the CA backup's root is the live
+#     one; a bit-flipped newest backup fails the drill, pings /fail, leaves no scratch data and
+#     no etcd behind; the live member's PID and data dir are untouched by any drill.
 #   - delete with etcd_backup on takes a last backup first.
 # KEEP=1 keeps the hosts and the peer. Logs: build/e2e/backup/.
 set -euo pipefail
@@ -128,6 +134,8 @@ ca_backup_check_interval: "*:*:0/10"
 backup_healthcheck_enabled: true
 backup_healthcheck_url: "$pings/etcd-uuid"
 ca_backup_healthcheck_url: "$pings/ca-uuid"
+etcd_backup_interval_seconds: 20
+etcd_restore_drill_healthcheck_url: "$pings/drill-uuid"
 EOF
 
 objects() { # objects PREFIX: number of objects under PREFIX
@@ -200,6 +208,34 @@ assert_contains "the deadman URL got the start ping" "GET /etcd-uuid/start" "$(c
 assert_contains "and the success ping" "GET /etcd-uuid " "$(cat "$work/pings.log")"
 assert_contains "the CA job pings its own URL" "GET /ca-uuid " "$(cat "$work/pings.log")"
 
+echo "-- metrics (node_exporter textfiles) and inspection without the step CLI"
+step="metrics of the backup and renewal jobs"
+mdir=/var/lib/prometheus/node-exporter
+on "$h1" systemctl start "step-renew-$h1-server.service" "step-renew-$h1-peer.service"
+assert_contains "the renewal job writes its metrics; etcd serves the certificate on disk" \
+  "etcd_ansible_cert_served_matches{cluster=\"default\",kind=\"server\",node=\"$h1\"} 1" \
+  "$(on "$h1" cat "$mdir/etcd-ansible-cert-default-server.prom")"
+assert_contains "and the peer port too" "etcd_ansible_cert_served_matches{cluster=\"default\",kind=\"peer\",node=\"$h1\"} 1" \
+  "$(on "$h1" cat "$mdir/etcd-ansible-cert-default-peer.prom")"
+assert_contains "the etcd backup job (on the leader) writes its metrics" \
+  'etcd_ansible_backup_last_attempt_success{cluster="default",kind="etcd"' \
+  "$(for h in "$h1" "$h2" "$h3"; do on "$h" "cat $mdir/etcd-ansible-backup-default-etcd.prom 2>/dev/null"; done)"
+assert_contains "the CA backup job too, with the objects kept" 'etcd_ansible_backup_objects_kept{cluster="default",kind="ca",node="'"$h1"'"} 2' \
+  "$(on "$h1" cat "$mdir/etcd-ansible-backup-default-ca.prom")"
+on "$h1" cat "$mdir/etcd-ansible-backup-default-ca.prom" >"$work/example-ca-backup.prom"
+assert_contains "the interval for the alerts" 'etcd_ansible_backup_interval_seconds{cluster="default",kind="etcd"' \
+  "$(for h in "$h1" "$h2" "$h3"; do on "$h" "cat $mdir/etcd-ansible-backup-default-etcd.prom 2>/dev/null"; done)"
+inspect=$(ctl ansible "$h1" -i "$inv" -m step_cert -a "state=inspected cert_path=/etc/etcd/ssl/etcd-$h1-server.crt \
+  key_path=/etc/etcd/ssl/etcd-$h1-server.key root=/etc/etcd/ssl/root_ca.crt serving_url=https://$(ip_of "$h1"):2379" 2>&1)
+assert_contains "step_cert state=inspected: etcd serves the file on disk" '"served_matches": true' "$inspect"
+assert_contains "step_cert state=inspected: the chain verifies" '"chain_valid": true' "$inspect"
+assert_eq "openssl verify -untrusted agrees" "OK" "$(on "$h1" "awk '/BEGIN CERT/ {n++} n >= 2' /etc/etcd/ssl/etcd-$h1-server.crt >/tmp/int.pem; \
+  openssl verify -CAfile /etc/etcd/ssl/root_ca.crt -untrusted /tmp/int.pem /etc/etcd/ssl/etcd-$h1-server.crt" | awk '{ print $2 }')"
+assert_eq "the drill timers are on the last member only" "active inactive" \
+  "$(on "$h3" systemctl is-active etcd-restore-drill-default.timer || true) $(on "$h1" systemctl is-active etcd-restore-drill-default.timer || true)"
+assert_eq "the drill runs niced, idle I/O, with a memory limit" "Nice=19|IOSchedulingClass=idle|MemoryMax=2G" \
+  "$(on "$h3" "grep -E '^(Nice|IOSchedulingClass|MemoryMax)=' /etc/systemd/system/etcd-restore-drill-default.service" | paste -sd'|')"
+
 echo "-- the backup format: readable without this project"
 step="decrypt with the AWS Encryption SDK"
 key=$(newest default/)
@@ -237,6 +273,27 @@ assert_contains "the backup reports its revision and place" "uploaded to s3://et
 assert_eq "one more object" "$((before + 1))" "$(objects default/)"
 local_copy=$(on "$h1" 'find /var/lib/etcd/backups/default -name "*-snapshot.db"' | head -1)
 assert_ne "a local copy is kept on the first node" "" "$local_copy"
+
+echo "-- restore drills: playbooks/restore-drill.yaml on the drill member ($h3)"
+step="restore drill of the newest backup"
+live() { on "$h3" 'echo "$(systemctl show -p MainPID --value etcd-default-3) $(stat -c %i /var/lib/etcd/default /var/lib/etcd/default/member/snap/db | paste -sd" ")"'; }
+live_before=$(live)
+want_keys=$(json_get "$(etcdctl_on "$h1" get "''" --prefix --keys-only -w json)" count) # '' survives ssh
+: >"$work/pings.log"
+t0=$(date +%s.%N)
+play "$work/run-5b-drill.log" "$inv" playbooks/restore-drill.yaml -b
+drill_s=$(elapsed "$t0")
+assert_contains "the drill restored the newest backup with the right key count" \
+  "etcd-restore-drill: restored $(newest default/): revision" "$(cat "$work/run-5b-drill.log")"
+assert_contains "... $want_keys keys" ", $want_keys keys," "$(cat "$work/run-5b-drill.log")"
+assert_contains "the CA drill: the backed-up root is the live one" "ca-restore-drill: restored ca/default/" "$(cat "$work/run-5b-drill.log")"
+assert_eq "the live member: same PID, same data dir and db file" "$live_before" "$(live)"
+assert_eq "no scratch data left" "" "$(on "$h3" 'ls -d /var/tmp/etcd-drill-* /var/tmp/ca-drill-* 2>/dev/null')"
+assert_contains "the drill pinged start and success" "GET /drill-uuid/start" "$(cat "$work/pings.log")"
+drill_prom=$(on "$h3" cat /var/lib/prometheus/node-exporter/etcd-ansible-drill-default-etcd.prom)
+assert_contains "the drill's metrics: the key count" "etcd_ansible_drill_keys{cluster=\"default\",kind=\"etcd\",node=\"$h3\"} $want_keys" "$drill_prom"
+printf '%s\n' "$drill_prom" >"$work/example-drill.prom"
+grep -o 'etcd-restore-drill: restored.*' "$work/run-5b-drill.log" | head -1 | sed 's/".*//' >"$work/drill-result.txt"
 etcdctl_on "$h1" put /e2e/after-backup yes >/dev/null
 
 echo "-- Scenario 3: restore etcd data"
@@ -245,7 +302,10 @@ good=$(newest default/)
 aws s3 cp "s3://etcd-backups/$good" "$work/good.kms" >/dev/null
 cp "$work/good.kms" "$work/bad.kms"
 size=$(stat -c %s "$work/bad.kms")
-printf '\x5a' | dd of="$work/bad.kms" bs=1 seek=$((size / 2)) conv=notrunc status=none
+# Flip bits of the middle byte (writing a fixed value is no change when the byte already has it).
+python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0xff]))' \
+  "$work/bad.kms" $((size / 2))
+cmp -s "$work/good.kms" "$work/bad.kms" && { echo "FAIL: the flipped copy equals the good one" >&2; exit 1; }
 bad_key="default/2099/01/etcd-default-2099-01-01_00-00-00-snapshot.db.kms"
 aws s3 cp "$work/bad.kms" "s3://etcd-backups/$bad_key" >/dev/null
 play_fails "$work/run-6-bad.log" "$inv" playbooks/restore-etcd-cluster.yaml -e restore_confirm=false \
@@ -253,6 +313,19 @@ play_fails "$work/run-6-bad.log" "$inv" playbooks/restore-etcd-cluster.yaml -e r
 assert_contains "the flipped byte is caught" "s3://etcd-backups/$bad_key" "$(cat "$work/run-6-bad.log")"
 assert_eq "no data dir was touched" "" "$(for h in "$h1" "$h2" "$h3"; do on "$h" 'ls -d /var/lib/etcd/*.before-restore-* 2>/dev/null'; done)"
 assert_eq "the cluster still has the later write" "yes" "$(etcdctl_on "$h1" get --print-value-only /e2e/after-backup)"
+step="a restore drill over the bit-flipped newest backup"
+live_before=$(live)
+: >"$work/pings.log"
+play_fails "$work/run-6b-drill-bad.log" "$inv" playbooks/restore-drill.yaml -b
+assert_contains "the drill fails on the flipped backup" "etcd-restore-drill: FAILED" "$(cat "$work/run-6b-drill-bad.log")"
+assert_contains "... naming it" "$bad_key" "$(cat "$work/run-6b-drill-bad.log")"
+assert_contains "the drill pinged /fail" "POST /drill-uuid/fail" "$(cat "$work/pings.log")"
+assert_eq "no scratch data left behind" "" "$(on "$h3" 'ls -d /var/tmp/etcd-drill-* 2>/dev/null')"
+assert_eq "no throwaway etcd left running" "" "$(on "$h3" "pgrep -f -- '--name=drill' || true")"
+assert_eq "the live member: same PID, same data dir and db file" "$live_before" "$(live)"
+assert_contains "the drill's metrics say it failed" \
+  "etcd_ansible_drill_last_attempt_success{cluster=\"default\",kind=\"etcd\",node=\"$h3\"} 0" \
+  "$(on "$h3" cat /var/lib/prometheus/node-exporter/etcd-ansible-drill-default-etcd.prom)"
 aws s3 rm "s3://etcd-backups/$bad_key" >/dev/null
 
 step="restore from the newest S3 backup"
@@ -315,6 +388,19 @@ assert_contains "step-ca answers /health with the restored root" '"status":"ok"'
   "$(ctl curl -fsS --cacert "$work/root_ca.crt" "https://$(ip_of "$h1"):9000/health")"
 assert_eq "the CA key kept its mode" "400" "$(on "$h1" stat -c %a /etc/step-ca/secrets/intermediate_ca_key)"
 
+echo "-- every metrics file the scenario produced passes promtool check metrics"
+step="promtool check metrics"
+mkdir -p "$work/metrics"
+n_prom=0
+for h in "$h1" "$h2" "$h3"; do
+  for f in $(on "$h" 'ls /var/lib/prometheus/node-exporter/*.prom 2>/dev/null' || true); do
+    on "$h" cat "$f" >"$work/metrics/$h-$(basename "$f")"
+    assert_eq "promtool check metrics $h:$(basename "$f")" "" "$(promtool check metrics <"$work/metrics/$h-$(basename "$f")" 2>&1)"
+    n_prom=$((n_prom + 1))
+  done
+done
+assert_eq "cert (3 per node), etcd backup, CA backup, 2 drill files at least" "true" "$([ "$n_prom" -ge 13 ] && echo true)"
+
 echo "-- every playbook in --check mode against the deployed cluster (issue 10)"
 step="--check runs"
 check_t0=$(date +%s)
@@ -335,6 +421,7 @@ assert_contains "--check restore-etcd-cluster says what it would do" "Check mode
   "$(cat "$work/run-check-restore-etcd.log")"
 check_play restore-ca-s3 playbooks/restore-ca-from-backup.yaml -e target_node="$h1"
 check_play restore-ca playbooks/restore-ca.yaml -e source_node="$h2" -e target_node="$h1"
+check_play restore-drill playbooks/restore-drill.yaml -b
 check_play setup-kms playbooks/setup-kms.yaml -e kms_endpoint_url="$peer" -e aws_region=us-east-1
 assert_eq "after the --check runs: no object added or removed" "$objects_before" "$(objects "")"
 assert_eq "no data dir moved aside" "$aside_before" \
@@ -369,4 +456,4 @@ before=$(objects default/)
 play "$work/run-10-delete.log" "$inv" etcd.yaml -e etcd_delete_cluster=true -e etcd_delete_confirm=true -b
 assert_eq "a backup was taken before the delete" "$((before + 1))" "$(objects default/)"
 
-echo "backup e2e: restore of 3 members from S3 in ${restore_s3} s; --check of every playbook ${check_run} s"
+echo "backup e2e: restore of 3 members from S3 in ${restore_s3} s; restore drill (playbook) in ${drill_s} s; --check of every playbook ${check_run} s"

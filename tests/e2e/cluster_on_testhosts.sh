@@ -444,7 +444,7 @@ assert_contains "and why" "Couldn't connect to server" "$(cat "$work/query-dead.
 step="upgrade with a member down"
 play_fails "$work/run-10-upgrade-unhealthy.log" "$inv" etcd.yaml -e etcd_action=upgrade -e etcd_version=v3.5.16 \
   -e etcd_health_timeout=3
-assert_contains "the upgrade stops at the health gate" "Check that the cluster is healthy and may run etcd v3.5.16 before changing it" \
+assert_contains "the upgrade stops at the health gate" "Check before changing it that the cluster is healthy and may run etcd v3.5.16" \
   "$(grep -B3 'fatal:' "$work/run-10-upgrade-unhealthy.log")"
 assert_contains "naming the member that is down" "https://$(ip_of "$h3"):2379" \
   "$(grep 'fatal:' "$work/run-10-upgrade-unhealthy.log")"

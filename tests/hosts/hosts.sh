@@ -352,11 +352,20 @@ wait_all() { # waits for the named hosts in parallel
   return $rc
 }
 
+# Each host's systemd takes several inotify instances; the kernel's default of 128 per user runs
+# out with a few host sets on one machine ("Too many open files" at boot). Only ever raised.
+raise_inotify_limits() {
+  local cur
+  cur=$(sysctl -n fs.inotify.max_user_instances 2>/dev/null || echo 0)
+  [ "$cur" -ge 1024 ] || sysctl -qw fs.inotify.max_user_instances=1024 || true
+}
+
 cmd_up_inner() { # runs in its own process so that set -e holds; the caller cleans up on failure
   local n=$1 i name names=() t0
   for i in $(seq "$n"); do names+=("$prefix$i"); done
   build_base
   ensure_key
+  raise_inotify_limits
   t0=$SECONDS
   bridge_up
   for i in $(seq "$n"); do

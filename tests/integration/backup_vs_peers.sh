@@ -216,6 +216,12 @@ assert_eq "exactly two PutObject (no multipart) for the two uploads" "2 0" \
   "$(( $(op_count "$after" PutObject) - $(op_count "$before" PutObject) )) $(( $(op_count "$after" CreateMultipartUpload) - $(op_count "$before" CreateMultipartUpload) ))"
 assert_eq "the AWS CLI lists exactly these two objects" "$(printf '%s\n%s' "$key1" "$key2" | sort)" \
   "$(keys_under ca/t1/ | sort)"
+out=$(bk '"state": "drilled", "kind": "ca", "cluster": "t1", "root": "'"$ca/certs/root_ca.crt"'", "scratch_dir": "'"$work/cascratch"'"')
+assert_contains "CA drill: the newest backup is checked, and a tree without a real root fails it" \
+  "CA restore drill failed: the backup has no readable root certificate" "$(get "$out" .msg)"
+assert_eq "CA drill: it was the newest backup, and its scratch is gone" "$key2 " "$(get "$out" .key) $(ls -A "$work/cascratch")"
+out=$(bk '"state": "drilled", "kind": "ca", "cluster": "t1"')
+assert_contains "CA drill: root is required" "root: required with state=drilled" "$(get "$out" .msg)"
 mkdir -p "$work/restore" && echo "old" >"$work/restore/old-file"
 out=$(bk '"state": "fetched", "kind": "ca", "cluster": "t1", "dest": "'"$work/restore"'"')
 assert_eq "fetched the newest: changed, key" "false true $key2" \
@@ -301,6 +307,67 @@ cmp "$work/snap.esdk" "$work/out/snap.db" && assert_pass "the JS SDK (KMS keyrin
   fail "the JS SDK's plaintext differs from dest"
 status=$(ETCDCTL_API=3 etcdctl snapshot status "$work/snap.esdk" -w json)
 assert_eq "etcdctl snapshot status on it: totalSize + 32 = size" "$(get "$out" .size)" "$(( $(get "$status" .totalSize) + 32 ))"
+
+step "3b. etcd_snapshot state=drilled: the newest t3 backup restored into scratch and served by a throwaway etcd"
+drill_args() { # drill_args EXTRA_MEMBERS: a drill of cluster t3 with metrics and pings
+  jq -cn --arg up "$(upload_json '"cluster": "t3", "healthcheck_url": "'"$hc/drill"'"')" --arg w "$work" '{
+    state: "drilled", backup: ($up | fromjson), scratch_dir: ($w + "/scratch"),
+    etcd: "/usr/bin/etcd", etcdctl: "/usr/bin/etcdctl", start_timeout: 60,
+    metrics: {dir: ($w + "/metrics"), cluster: "t3", node: "n1"}} + {'"$1"'}'
+}
+# No write since the backup: the live cluster's key count is the snapshot's.
+snap_out=$out
+want_keys=$(get "$("$cluster" etcdctl "$work/etcd" get "" --prefix --keys-only -w json)" .count)
+: >"$work/hc.log"
+out=$(run etcd_snapshot "$(drill_args '')")
+assert_eq "the drill passes on the newest backup" "false false $snap_key" "$(get "$out" .failed) $(get "$out" .changed) $(get "$out" .key)"
+assert_eq "it counts the keys the snapshot holds" "$want_keys" "$(get "$out" .keys)"
+assert_eq "its revision is the one in the encryption context (or later)" "true" \
+  "$([ "$(get "$out" .revision)" -ge "$(get "$out" .backup_revision)" ] && echo true)"
+assert_eq "nothing is left in scratch_dir" "" "$(ls -A "$work/scratch")"
+assert_eq "no throwaway etcd is left running" "" "$(pgrep -f -- '--name=drill' || true)"
+assert_eq "pings: start, then success" "GET /drill/start|GET /drill" "$(cut -d' ' -f1,2 "$work/hc.log" | paste -sd'|')"
+prom=$work/metrics/etcd-ansible-drill-t3-etcd.prom
+assert_contains "the drill's metrics: key count" "etcd_ansible_drill_keys{cluster=\"t3\",kind=\"etcd\",node=\"n1\"} $want_keys" "$(cat "$prom")"
+assert_contains "the drill's metrics: success" 'etcd_ansible_drill_last_attempt_success{cluster="t3",kind="etcd",node="n1"} 1' "$(cat "$prom")"
+assert_eq "promtool check metrics (drill)" "" "$(promtool check metrics <"$prom" 2>&1)"
+echo "     MEASURE drill duration_s=$(get "$out" .duration_s) peak_rss=$(get "$out" .peak_rss_bytes) snapshot_size=$(get "$out" .snapshot_size)"
+cp "$prom" "$work/drill-ok.prom"
+
+step "3c. a drill over a bit-flipped backup fails, pings /fail, leaves nothing behind"
+cp "$work/snap.kms" "$work/flipped.kms"
+size=$(stat -c %s "$work/flipped.kms")
+printf '\x5a' | dd of="$work/flipped.kms" bs=1 seek=$((size / 2)) conv=notrunc status=none
+upload "$work/flipped.kms" "t3/2099/01/etcd-t3-2099-01-01_00-00-00-snapshot.db.kms"
+mkdir -p "$work/scratch/etcd-drill-t3-OLDONE"; echo 999999999 >"$work/scratch/etcd-drill-t3-OLDONE/.etcd-ansible-drill"
+: >"$work/hc.log"
+out=$(run etcd_snapshot "$(drill_args '')")
+assert_eq "the flipped backup fails the drill" "true" "$(get "$out" .failed)"
+assert_contains "the failure names the object" "t3/2099/01/etcd-t3-2099-01-01_00-00-00-snapshot.db.kms" "$(get "$out" .msg)"
+assert_eq "no scratch data left (and the stale one of a dead drill is gone)" "" "$(ls -A "$work/scratch")"
+assert_eq "no throwaway etcd running" "" "$(pgrep -f -- '--name=drill' || true)"
+assert_contains "the /fail ping carries the reason" "POST /drill/fail s3://backups/t3/2099/01/etcd-t3-2099-01-01_00-00-00-snapshot.db.kms: frame" "$(cat "$work/hc.log")"
+assert_contains "metrics: the attempt failed" 'etcd_ansible_drill_last_attempt_success{cluster="t3",kind="etcd",node="n1"} 0' "$(cat "$prom")"
+assert_eq "metrics: the last success is kept" "$(grep '^etcd_ansible_drill_last_success' "$work/drill-ok.prom")" "$(grep '^etcd_ansible_drill_last_success' "$prom")"
+assert_eq "promtool check metrics (failed drill)" "" "$(promtool check metrics <"$prom" 2>&1)"
+s3 s3 rm --only-show-errors "s3://backups/t3/2099/01/etcd-t3-2099-01-01_00-00-00-snapshot.db.kms"
+# The room check: a 1 MiB file system cannot hold 2x the snapshot; refused before any fetch.
+mkdir -p "$work/tiny"
+if mount -t tmpfs -o size=1m tmpfs "$work/tiny" 2>/dev/null; then
+  before=$(stats)
+  out=$(run etcd_snapshot "$(drill_args '"scratch_dir": "'"$work/tiny"'"')")
+  after=$(stats)
+  umount "$work/tiny"
+  assert_contains "no room for 2x the snapshot: refused" "not enough room for a restore drill" "$(get "$out" .msg)"
+  assert_eq "refused before anything was fetched" "0" "$(( $(op_count "$after" GetObject) - $(op_count "$before" GetObject) ))"
+else
+  echo "skip the room check: cannot mount a tmpfs here"
+fi
+out=$(run etcd_snapshot "$(drill_args '"scratch_dir": "/proc/sys"')")
+assert_eq "an unusable scratch_dir fails cleanly" "true" "$(get "$out" .failed)"
+out=$(run etcd_snapshot "$(drill_args '"backup": {"bucket": "backups"}, "start_timeout": 0')")
+assert_contains "a bad start_timeout is named" "start_timeout" "$(get "$out" .msg)"
+out=$snap_out
 [ "$(get "$status" .revision)" -ge "$(get "$out" .revision)" ] && assert_pass "its revision >= the module's" ||
   fail "etcdctl revision $(get "$status" .revision) < $(get "$out" .revision)"
 rm -f "$work/snap.kms" "$work/snap.esdk" "$work/out/snap.db"

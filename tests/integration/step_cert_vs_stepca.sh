@@ -116,6 +116,40 @@ out=$(run_module step_cert "$(cert_args ", \"state\": \"renewed\", \"serving_url
 assert_eq "after a renewal the old server drifts" "false" "$(json_get "$out" served_matches)"
 assert_contains "drift is reported" "drift: https://127.0.0.1:$tls_port serves" "$(json_get "$out" warnings)"
 assert_eq "drift is a warning, not a failure" "false" "$(json_get "$out" failed)"
+
+echo "-- state=inspected: what step certificate inspect shows, without the step CLI"
+inspect_args() { # inspect_args EXTRA_MEMBERS: only the file, root, key and the served check
+  printf '{"state": "inspected", "cert_path": "%s/node/peer.crt", "key_path": "%s/node/peer.key", "root": "%s/ca/certs/root_ca.crt"%s}' \
+    "$work" "$work" "$work" "$1"
+}
+out=$(run_module step_cert "$(inspect_args ", \"serving_url\": \"https://127.0.0.1:$tls_port\"")")
+assert_eq "inspected changes nothing" "false false" "$(json_get "$out" changed) $(json_get "$out" failed)"
+assert_eq "the server still presents the old certificate: served_matches=false" "false" "$(json_get "$out" served_matches)"
+assert_eq "subject as openssl shows it" "$(openssl x509 -in "$work/node/peer.crt" -noout -subject -nameopt multiline | awk -F' = ' '/commonName/ { print $2 }')" "$(json_get "$out" subject)"
+assert_eq "issuer as openssl shows it" "$(openssl x509 -in "$work/node/peer.crt" -noout -issuer -nameopt multiline | awk -F' = ' '/commonName/ { print $2 }')" "$(json_get "$out" issuer)"
+assert_eq "serial as openssl shows it (hex there, decimal here)" \
+  "$(python3 -c "print(int('$(openssl x509 -in "$work/node/peer.crt" -noout -serial | cut -d= -f2)', 16))")" "$(json_get "$out" serial)"
+assert_eq "not_after as openssl shows it" "$(date -u -d "$(openssl x509 -in "$work/node/peer.crt" -noout -enddate | cut -d= -f2)" +%Y-%m-%dT%H:%M:%SZ)" "$(json_get "$out" not_after)"
+assert_eq "SANs, key type, chain and key" '["127.0.0.1", "node-1"] EC-P256 true true' \
+  "$(python3 -c 'import json,sys; print(json.dumps(sorted(json.loads(sys.argv[1]))))' "$(json_get "$out" sans)") $(json_get "$out" key_type) $(json_get "$out" chain_valid) $(json_get "$out" key_matches)"
+assert_ne "the renewal due time is reported" "null" "$(json_get "$out" renewal_point)"
+assert_eq "openssl verify -untrusted agrees the chain is valid" "$work/node/peer.crt: OK" \
+  "$(openssl verify -CAfile "$work/ca/certs/root_ca.crt" -untrusted "$work/node/intermediates.pem" "$work/node/peer.crt")"
+out=$(run_module step_cert "{\"state\": \"inspected\", \"cert_path\": \"$work/node/peer.crt\", \"root\": \"/nonexistent/root.crt\"}")
+assert_contains "inspected: a bad root is named" "root: " "$(json_get "$out" msg)"
+out=$(run_module step_cert '{"state": "inspected", "cert_path": "/nonexistent.crt"}')
+assert_contains "inspected: a missing certificate is named" "cert_path: " "$(json_get "$out" msg)"
+
+echo "-- the renewal job writes its metrics (node_exporter textfile)"
+metrics_args=", \"metrics\": {\"dir\": \"$work/metrics\", \"cluster\": \"c1\", \"node\": \"node-1\", \"kind\": \"peer\"}"
+out=$(run_module step_cert "$(cert_args "$metrics_args, \"serving_url\": \"https://127.0.0.1:$tls_port\"")")
+prom=$work/metrics/etcd-ansible-cert-c1-peer.prom
+assert_eq "one file per certificate" "$prom" "$(ls "$work"/metrics/*.prom)"
+assert_contains "not after" "etcd_ansible_cert_not_after_timestamp_seconds{cluster=\"c1\",kind=\"peer\",node=\"node-1\"} $(date -u -d "$(json_get "$out" not_after)" +%s)" "$(cat "$prom")"
+assert_contains "the old server is seen" 'etcd_ansible_cert_served_matches{cluster="c1",kind="peer",node="node-1"} 0' "$(cat "$prom")"
+assert_contains "the attempt succeeded" 'etcd_ansible_cert_renewal_last_attempt_success{cluster="c1",kind="peer",node="node-1"} 1' "$(cat "$prom")"
+assert_eq "promtool check metrics" "" "$(promtool check metrics <"$prom" 2>&1)"
+cp "$prom" "$work/metrics-ok.prom"
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
 
 echo "-- an expired certificate is reissued (mTLS cannot renew it)"
@@ -155,6 +189,11 @@ out=$(run_module step_cert "$(cert_args ', "state": "renewed"')")
 assert_contains "step-ca down: the error names the CA" "127.0.0.1:$port" "$(json_get "$out" msg)"
 assert_eq "step-ca down: failed" "true" "$(json_get "$out" failed)"
 assert_eq "step-ca down: old pair kept" "$before" "$(sha256sum "$work/node/peer.crt" "$work/node/peer.key")"
+out=$(run_module step_cert "$(cert_args ", \"state\": \"renewed\"$metrics_args")")
+assert_contains "a failed renewal is in the metrics" 'etcd_ansible_cert_renewal_last_attempt_success{cluster="c1",kind="peer",node="node-1"} 0' "$(cat "$prom")"
+assert_eq "the last successful renewal is kept" "$(grep '^etcd_ansible_cert_last_renewal_timestamp_seconds' "$work/metrics-ok.prom")" \
+  "$(grep '^etcd_ansible_cert_last_renewal_timestamp_seconds' "$prom")"
+assert_eq "promtool check metrics (failed run)" "" "$(promtool check metrics <"$prom" 2>&1)"
 build/peers/step-ca --password-file "$work/ca/secrets/password" "$work/ca/config/ca.json" >>"$work/step-ca.log" 2>&1 &
 stepca_pid=$!
 wait_for 20 curl -sf --cacert "$work/ca/certs/root_ca.crt" "https://127.0.0.1:$port/health"

@@ -84,12 +84,13 @@ e2e_hosts_down() {
 
 # e2e_reset_host HOST: removes what the roles put on a host that was already up.
 e2e_reset_host() {
-  on "$1" 'systemctl stop "etcd-*" "step-ca*" "step-renew*" "etcd-backup-*" "ca-backup-*" 2>/dev/null;
+  on "$1" 'systemctl stop "etcd-*" "step-ca*" "step-renew*" "etcd-backup-*" "ca-backup-*" "ca-restore-drill-*" 2>/dev/null;
     rm -f /etc/systemd/system/etcd-* /etc/systemd/system/step-ca* /etc/systemd/system/step-renew* \
-      /etc/systemd/system/ca-backup-* /etc/systemd/system/*.wants/etcd-* \
-      /etc/systemd/system/*.wants/step-* /etc/systemd/system/*.wants/ca-backup-*;
+      /etc/systemd/system/ca-backup-* /etc/systemd/system/ca-restore-drill-* /etc/systemd/system/*.wants/etcd-* \
+      /etc/systemd/system/*.wants/step-* /etc/systemd/system/*.wants/ca-backup-* /etc/systemd/system/*.wants/ca-restore-drill-*;
     systemctl daemon-reload; systemctl reset-failed 2>/dev/null;
-    rm -rf /etc/step-ca* /etc/etcd /etc/etcd-backups /opt/bin /var/lib/etcd /var/log/etcd-backups;
+    rm -rf /etc/step-ca* /etc/etcd /etc/etcd-backups /opt/bin /var/lib/etcd /var/log/etcd-backups \
+      /var/lib/prometheus/node-exporter/etcd-ansible-*.prom;
     userdel etcd 2>/dev/null; groupdel etcd 2>/dev/null; true'
 }
 

@@ -373,6 +373,8 @@ static struct timer_unit full_unit(void)
 	    .timeout_start_sec = "infinity",
 	    .has_nice = true,
 	    .nice = 10,
+	    .io_scheduling_class = "idle",
+	    .memory_max = "2G",
 	    .persistent = true,
 	};
 }
@@ -400,6 +402,8 @@ static void test_render_full_pair(void **state)
 		     "Environment=\"AWS_REGION=eu-west-1\"\n"
 		     "Environment=\"ZONE=eu west\"\n"
 		     "Nice=10\n"
+		     "IOSchedulingClass=idle\n"
+		     "MemoryMax=2G\n"
 		     "TimeoutStartSec=infinity\n"
 		     "StandardOutput=append:/var/log/etcd-backups/etcd-backup.log\n"
 		     "StandardError=append:/var/log/etcd-backups/etcd-backup.log\n"
@@ -570,6 +574,19 @@ static void test_check_names_the_option(void **state)
 	u = full_unit();
 	u.nice = 20;
 	expect_refused(u, "nice: 20 is outside -20..19");
+	u = full_unit();
+	u.io_scheduling_class = "lowest";
+	expect_refused(u, "io_scheduling_class: 'lowest' is not");
+	u = full_unit();
+	u.memory_max = "2 GB";
+	expect_refused(u, "memory_max: '2 GB' is not a size");
+	u = full_unit();
+	u.memory_max = "G";
+	expect_refused(u, "memory_max: 'G' is not a size");
+	u = full_unit();
+	u.memory_max = "50%";
+	u.io_scheduling_class = "3";
+	assert_int_equal(units_check(&u, &(struct error){0}), 0);
 	u = full_unit();
 	u.name = "x.timer";
 	expect_refused(u, "name: 'x.timer': give the name without the .timer suffix");
