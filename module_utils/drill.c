@@ -143,12 +143,13 @@ int drill_check_space(const char *path, uint64_t expected, struct error *err)
 	if (rc < 0)
 		return rc;
 	if (free_bytes / 2 < expected)
-		return error_set(err, -ENOSPC,
-				 "not enough room for a restore drill in %s: %llu MiB free, the "
-				 "snapshot and its restored copy need 2 x %llu MiB; free some space "
-				 "or point scratch_dir at a larger file system",
-				 path, (unsigned long long)(free_bytes >> 20),
-				 (unsigned long long)((expected + (1u << 20) - 1) >> 20));
+		return error_set(
+		    err, -ENOSPC,
+		    "not enough room for a restore drill in %s: %llu MiB free, the "
+		    "snapshot and its restored copy need 2 x %llu MiB; free some space "
+		    "or point scratch_dir at a larger file system",
+		    path, (unsigned long long)(free_bytes >> 20),
+		    (unsigned long long)((expected + (1u << 20) - 1) >> 20));
 	return 0;
 }
 
@@ -307,8 +308,8 @@ int drill_etcd_start(struct drill_etcd *e, const char *binary, const char *data_
 		if (waitpid(e->pid, &status, WNOHANG) == e->pid) {
 			e->pid = 0;
 			log_tail(e->log_path, tail, sizeof(tail));
-			return error_set(err, -EIO, "the drill's etcd (%s) exited (%s %d): %s", binary,
-					 WIFEXITED(status) ? "exit" : "signal",
+			return error_set(err, -EIO, "the drill's etcd (%s) exited (%s %d): %s",
+					 binary, WIFEXITED(status) ? "exit" : "signal",
 					 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
 					 tail);
 		}
@@ -317,9 +318,10 @@ int drill_etcd_start(struct drill_etcd *e, const char *binary, const char *data_
 		if (time(NULL) >= deadline) {
 			drill_etcd_stop(e);
 			log_tail(e->log_path, tail, sizeof(tail));
-			return error_set(err, -ETIMEDOUT,
-					 "the drill's etcd did not answer /health within %ld s (%s): %s",
-					 timeout_s, health.msg, tail);
+			return error_set(
+			    err, -ETIMEDOUT,
+			    "the drill's etcd did not answer /health within %ld s (%s): %s",
+			    timeout_s, health.msg, tail);
 		}
 		sleep_ms(300);
 	}
@@ -331,8 +333,8 @@ int drill_etcd_count(const struct drill_etcd *e, uint64_t *revision, uint64_t *k
 	const char *endpoints[] = {e->client_url};
 	struct etcd_client c = {.endpoints = endpoints, .n_endpoints = 1, .timeout_ms = 60000};
 	/* key "\0" with range_end "\0": every key (etcd rpc.proto RangeRequest). */
-	json_t *body = json_pack("{s:s, s:s, s:b}", "key", "AA==", "range_end", "AA==",
-				 "count_only", 1),
+	json_t *body = json_pack("{s:s, s:s, s:b}", "key", "AA==", "range_end",
+				 "AA==", "count_only", 1),
 	       *answer = NULL;
 	int rc = body ? etcd_post(&c, e->client_url, "kv/range", body, &answer, err)
 		      : error_set(err, -ENOMEM, "out of memory");
@@ -341,8 +343,9 @@ int drill_etcd_count(const struct drill_etcd *e, uint64_t *revision, uint64_t *k
 	    (etcd_uint64_from_json(json_object_get(json_object_get(answer, "header"), "revision"),
 				   revision) < 0 ||
 	     etcd_uint64_from_json(json_object_get(answer, "count"), keys) < 0))
-		rc = error_set(err, -EPROTO, "the drill's etcd answered kv/range without a "
-					     "revision or count");
+		rc = error_set(err, -EPROTO,
+			       "the drill's etcd answered kv/range without a "
+			       "revision or count");
 	json_decref(body);
 	json_decref(answer);
 	return rc;
@@ -436,12 +439,14 @@ int drill_ca_check(const char *ca_dir, const char *live_root, struct drill_ca_re
 			       "the backed-up root (sha256 %s) is not the live root %s (sha256 %s)",
 			       r->root_fingerprint, live_root, r->live_fingerprint);
 	else if (!r->intermediate_chains)
-		rc = error_set(err, -EPROTO, "the backed-up intermediate certificate does not chain "
-					     "to the root: %s",
+		rc = error_set(err, -EPROTO,
+			       "the backed-up intermediate certificate does not chain "
+			       "to the root: %s",
 			       intermediate ? why.msg : "missing or unreadable");
 	else if (!r->intermediate_key_matches)
-		rc = error_set(err, -EPROTO, "the backed-up intermediate key does not open with the "
-					     "backed-up password or does not fit its certificate");
+		rc = error_set(err, -EPROTO,
+			       "the backed-up intermediate key does not open with the "
+			       "backed-up password or does not fit its certificate");
 	else if (!fs_exists(path))
 		rc = error_set(err, -EPROTO, "the backup has no config/ca.json");
 out:

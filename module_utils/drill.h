@@ -77,9 +77,9 @@ int drill_file_sink_write(void *ctx, const void *buf, size_t len, struct error *
 /* ---- the throwaway etcd ------------------------------------------------------------------- */
 
 struct drill_etcd {
-	pid_t pid;		/* 0: not running */
-	char client_url[64];	/* http://127.0.0.1:PORT */
-	char peer_url[64];	/* http://127.0.0.1:PORT (as restored with) */
+	pid_t pid;		 /* 0: not running */
+	char client_url[64];	 /* http://127.0.0.1:PORT */
+	char peer_url[64];	 /* http://127.0.0.1:PORT (as restored with) */
 	char log_path[PATH_MAX]; /* etcd's output, in the scratch directory */
 };
 
@@ -104,10 +104,10 @@ void drill_etcd_stop(struct drill_etcd *e);
 /* ---- CA ----------------------------------------------------------------------------------- */
 
 struct drill_ca_report {
-	char root_fingerprint[65];	/* of the backed-up root */
-	char live_fingerprint[65];	/* of the live root */
+	char root_fingerprint[65]; /* of the backed-up root */
+	char live_fingerprint[65]; /* of the live root */
 	bool root_matches;
-	bool intermediate_chains;	/* certs/intermediate_ca.crt verifies against the root */
+	bool intermediate_chains;      /* certs/intermediate_ca.crt verifies against the root */
 	bool intermediate_key_matches; /* secrets/intermediate_ca_key opens and fits it */
 };
 

@@ -1187,8 +1187,9 @@ static int run_module(int argc, char **argv, const char *name, const struct opti
 	if ((spec ? module_init_spec(&m, spec) : module_init(&m, name, options)) < 0)
 		return 1;
 	if (argc != 2)
-		module_fail(&m, "usage: %s ARGS_FILE|- (a JSON object of options, as Ansible passes it)",
-			    name);
+		module_fail(
+		    &m, "usage: %s ARGS_FILE|- (a JSON object of options, as Ansible passes it)",
+		    name);
 	else if (load_args(&m, argv[1]) == 0 && run(&m) < 0 && !m.failed)
 		module_fail(&m, "%s failed without a message (a bug: please report it)", name);
 	out = module_result_dump(&m);

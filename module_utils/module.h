@@ -11,13 +11,13 @@
  *     };
  *     int main(int argc, char **argv) { return module_main(argc, argv, "x", options, run); }
  *
- * module_main loads argv[1] (the args file, or stdin when it is "-"), validates it against the table (types are coerced as
- * Ansible does; every violation names the option), calls run(), then prints exactly one JSON object
- * on stdout with `changed`, `failed`, `invocation` (no_log values masked) and whatever run() set.
- * Every string of the result is scrubbed of no_log values and of secrets added with
- * module_add_secret(), so a secret never reaches stdout even through an error message, and the
- * credentials of every URL in it are masked (url.h): the password of an option declared `.url`
- * is a secret, and any "scheme://user:password@" in any text loses its password.
+ * module_main loads argv[1] (the args file, or stdin when it is "-"), validates it against the
+ * table (types are coerced as Ansible does; every violation names the option), calls run(), then
+ * prints exactly one JSON object on stdout with `changed`, `failed`, `invocation` (no_log values
+ * masked) and whatever run() set. Every string of the result is scrubbed of no_log values and of
+ * secrets added with module_add_secret(), so a secret never reaches stdout even through an error
+ * message, and the credentials of every URL in it are masked (url.h): the password of an option
+ * declared `.url` is a secret, and any "scheme://user:password@" in any text loses its password.
  * Path options (OPT_PATH) with a ".." component are refused, naming the option: a path is
  * checked (inside a unit directory, beside a file) before it is used, and ".." would walk out.
  *

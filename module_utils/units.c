@@ -839,8 +839,8 @@ static int check_timing(const struct timer_unit *u, struct error *err)
 /* IOSchedulingClass= (systemd.exec(5), ioprio_class_from_string): a name or 0..3. */
 static int check_io_class(const char *value, struct error *err)
 {
-	static const char *const names[] = {"none", "realtime", "best-effort", "idle",
-					    "0",    "1",	"2",	       "3",    NULL};
+	static const char *const names[] = {"none", "realtime", "best-effort", "idle", "0",
+					    "1",    "2",	"3",	       NULL};
 
 	if (!value)
 		return 0;
@@ -865,7 +865,8 @@ static int check_memory_max(const char *value, struct error *err)
 	if (p != value && (*p == '\0' || (strchr("KMGT%", *p) && p[1] == '\0')))
 		return 0;
 	return error_set(err, -EINVAL,
-			 "memory_max: '%.64s' is not a size like 2G, 512M, 50%% or infinity", value);
+			 "memory_max: '%.64s' is not a size like 2G, 512M, 50%% or infinity",
+			 value);
 }
 
 int units_check(const struct timer_unit *u, struct error *err)

@@ -835,8 +835,9 @@ static int newest_backup(struct drill_run *d, struct error *err)
 	int rc = backup_list(&d->session, &objects, &n, err);
 
 	if (rc == 0 && n == 0)
-		rc = error_set(err, -ENOENT, "no etcd backup of cluster %s in s3://%s/%s",
-			       d->session.cfg.cluster, d->session.cfg.bucket, d->session.cfg.prefix);
+		rc =
+		    error_set(err, -ENOENT, "no etcd backup of cluster %s in s3://%s/%s",
+			      d->session.cfg.cluster, d->session.cfg.bucket, d->session.cfg.prefix);
 	if (rc == 0) {
 		d->key = strdup(objects[n - 1].key);
 		d->stored_size = objects[n - 1].size;
@@ -889,8 +890,8 @@ out:
 }
 
 /* etcdutl (3.5+) or etcdctl (3.4) snapshot restore into scratch/data, as member "drill". */
-static int drill_restore(struct module *m, struct drill_run *d, const char *snapshot,
-			 char *data, size_t size, struct error *err)
+static int drill_restore(struct module *m, struct drill_run *d, const char *snapshot, char *data,
+			 size_t size, struct error *err)
 {
 	static const char *const etcdutls[] = {"/opt/bin/etcdutl", NULL};
 	static const char *const etcdctls[] = {"/opt/bin/etcdctl", NULL};
@@ -902,22 +903,26 @@ static int drill_restore(struct module *m, struct drill_run *d, const char *snap
 	if (!tool)
 		tool = find_tool(m, "etcdctl", etcdctls, found, sizeof(found));
 	if (!tool)
-		return error_set(err, -ENOENT, "neither etcdutl nor etcdctl found (options etcdutl, "
-					       "etcdctl; /opt/bin, then PATH)");
+		return error_set(err, -ENOENT,
+				 "neither etcdutl nor etcdctl found (options etcdutl, "
+				 "etcdctl; /opt/bin, then PATH)");
 	snprintf(data, size, "%s/data", d->scratch.path);
 	snprintf(name_flag, sizeof(name_flag), "--name=drill");
 	snprintf(data_flag, sizeof(data_flag), "--data-dir=%s", data);
-	snprintf(cluster_flag, sizeof(cluster_flag), "--initial-cluster=drill=%s", d->etcd.peer_url);
-	snprintf(peer_flag, sizeof(peer_flag), "--initial-advertise-peer-urls=%s", d->etcd.peer_url);
+	snprintf(cluster_flag, sizeof(cluster_flag), "--initial-cluster=drill=%s",
+		 d->etcd.peer_url);
+	snprintf(peer_flag, sizeof(peer_flag), "--initial-advertise-peer-urls=%s",
+		 d->etcd.peer_url);
 	module_set_str(m, "tool", tool);
 	rc = proc_run((char *[]){(char *)tool, "snapshot", "restore", (char *)snapshot, data_flag,
 				 name_flag, cluster_flag, peer_flag, NULL},
-		      TOOL_ENV, module_int(m, "wait_timeout"), d->output, sizeof(d->output), &status,
-		      err);
+		      TOOL_ENV, module_int(m, "wait_timeout"), d->output, sizeof(d->output),
+		      &status, err);
 	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		rc = error_set(err, -EIO, "%s snapshot restore failed (%s %d): %s", tool,
 			       WIFEXITED(status) ? "exit" : "signal",
-			       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), d->output);
+			       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+			       d->output);
 	return rc;
 }
 
@@ -933,8 +938,9 @@ static int drill(struct module *m, struct drill_run *d, const struct backup_conf
 	int rc;
 
 	if (!etcd_binary)
-		return error_set(err, -ENOENT, "etcd: no etcd binary found (option etcd; /opt/bin, "
-					       "then PATH)");
+		return error_set(err, -ENOENT,
+				 "etcd: no etcd binary found (option etcd; /opt/bin, "
+				 "then PATH)");
 	rc = backup_session_open(&d->session, cfg, BACKUP_USE_FETCH, err);
 	if (rc < 0)
 		return rc;
@@ -987,8 +993,8 @@ static void drill_report(struct module *m, const struct drill_run *d, double sec
 	getrusage(RUSAGE_SELF, &self);
 	getrusage(RUSAGE_CHILDREN, &children);
 	module_set(m, "peak_rss_bytes",
-		   json_pack("{s:I, s:I}", "module", (json_int_t)self.ru_maxrss * 1024,
-			     "children", (json_int_t)children.ru_maxrss * 1024));
+		   json_pack("{s:I, s:I}", "module", (json_int_t)self.ru_maxrss * 1024, "children",
+			     (json_int_t)children.ru_maxrss * 1024));
 }
 
 static void drill_metrics(struct module *m, const struct metrics_config *cfg,
@@ -1027,7 +1033,8 @@ static int run_drilled(struct module *m)
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	if (!d)
 		return module_fail(m, "out of memory");
-	if (metrics_config_parse(module_get(m, "metrics"), "metrics.", "etcd", &metrics, &err) < 0 ||
+	if (metrics_config_parse(module_get(m, "metrics"), "metrics.", "etcd", &metrics, &err) <
+		0 ||
 	    backup_config_parse(module_get(m, "backup"), "backup.", BACKUP_USE_FETCH, &cfg, &err) <
 		0) {
 		module_fail(m, "%s", err.msg);
@@ -1043,8 +1050,9 @@ static int run_drilled(struct module *m)
 	}
 	module_set_changed(m, false); /* a drill changes nothing that stays */
 	if (m->check_mode) {
-		module_set_str(m, "msg", "would restore the newest backup into scratch_dir and "
-					 "start a throwaway etcd on it (check mode: nothing done)");
+		module_set_str(m, "msg",
+			       "would restore the newest backup into scratch_dir and "
+			       "start a throwaway etcd on it (check mode: nothing done)");
 		rc = 0;
 		goto out;
 	}

@@ -569,7 +569,7 @@ out:
 static int ca_drill(struct module *m, struct backup_session *s, struct drill_scratch *scratch,
 		    struct error *err)
 {
-	struct backup_fetch_result r = { 0 };
+	struct backup_fetch_result r = {0};
 	struct drill_ca_report report;
 	struct tar_reader *tr = NULL;
 	char prefix[128], dir[PATH_MAX], *key = NULL;
@@ -620,8 +620,9 @@ static int do_drilled(struct module *m, struct backup_session *s, struct error *
 	int rc;
 
 	if (s->cfg.kind != BACKUP_KIND_CA)
-		return error_set(err, -EINVAL, "kind: state=drilled here is the CA drill (kind=ca); "
-					       "etcd_snapshot state=drilled drills etcd backups");
+		return error_set(err, -EINVAL,
+				 "kind: state=drilled here is the CA drill (kind=ca); "
+				 "etcd_snapshot state=drilled drills etcd backups");
 	if (m->check_mode)
 		return 0;
 	rc = ca_drill(m, s, &scratch, err);
@@ -657,7 +658,8 @@ static int parse_metrics(struct module *m, struct metrics_config *metrics, struc
 	const char *kind = module_str(m, "kind");
 
 	return metrics_config_parse(module_get(m, "metrics"), "metrics.",
-				    strcmp(kind, "etcd-snapshot") == 0 ? "etcd" : kind, metrics, err);
+				    strcmp(kind, "etcd-snapshot") == 0 ? "etcd" : kind, metrics,
+				    err);
 }
 
 static void backup_metrics(struct module *m, const struct metrics_config *cfg, bool ok,
@@ -776,14 +778,10 @@ static const struct option_rule rules[] = {
 };
 
 static const struct state_handler states[] = {
-    {"present", run_present},
-    {"fetched", run_fetched},
-    {"listed", run_listed},
-    {"pruned", run_pruned},
-    {"absent", run_absent},
-    {"kms_key", run_kms_key},
-    {"drilled", run_drilled},
-    {0},
+    {"present", run_present}, {"fetched", run_fetched},
+    {"listed", run_listed},   {"pruned", run_pruned},
+    {"absent", run_absent},   {"kms_key", run_kms_key},
+    {"drilled", run_drilled}, {0},
 };
 
 static const struct module_spec spec = {
