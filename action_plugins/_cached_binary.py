@@ -1,5 +1,5 @@
 # Shared base of the action plugins of our static binary modules (etcd_member.py, step_cert.py,
-# ...: each file is three lines that load this one).
+# ...: each file is a few lines that load this one).
 #
 # Why: ansible-core pipelines only Python modules. For a binary module every task makes a remote
 # temp dir, copies the 2-6 MB binary, chmods, runs it with an args file and removes the lot: four
