@@ -489,26 +489,32 @@ static const struct etcd_probe *probe_by_member(const struct job *j,
 	return NULL;
 }
 
-/* "3.4.23 on a, b; 3.5.16 on c" into buf: each version once, with the members that run it. */
+/* "3.4.23 on a, b; 3.5.16 on c" into buf: each version once, oldest first, with the members
+ * that run it (in etcd's member order, which follows the random member IDs). */
 static void describe_versions(const struct job *j, const struct etcd_semver *versions, char *buf,
 			      size_t size)
 {
 	size_t used = 0, n = j->list.n_members;
+	const struct etcd_semver *last = NULL;
 
 	buf[0] = '\0';
-	for (size_t i = 0; i < n && used < size; i++) {
-		bool seen = false;
+	for (;;) {
+		const struct etcd_semver *next = NULL;
 
-		for (size_t k = 0; k < i; k++)
-			seen = seen || etcd_semver_cmp(&versions[k], &versions[i]) == 0;
-		if (seen)
-			continue;
+		/* the oldest version newer than the last one written */
+		for (size_t i = 0; i < n; i++)
+			if ((!last || etcd_semver_cmp(&versions[i], last) > 0) &&
+			    (!next || etcd_semver_cmp(&versions[i], next) < 0))
+				next = &versions[i];
+		if (!next || used >= size)
+			break;
 		used += (size_t)snprintf(buf + used, size - used, "%s%u.%u.%u on", used ? "; " : "",
-					 versions[i].major, versions[i].minor, versions[i].patch);
-		for (size_t k = i; k < n && used < size; k++)
-			if (etcd_semver_cmp(&versions[k], &versions[i]) == 0)
+					 next->major, next->minor, next->patch);
+		for (size_t k = 0; k < n && used < size; k++)
+			if (etcd_semver_cmp(&versions[k], next) == 0)
 				used += (size_t)snprintf(buf + used, size - used, " %s",
 							 j->list.members[k].name);
+		last = next;
 	}
 }
 

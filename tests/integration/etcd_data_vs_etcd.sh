@@ -20,7 +20,7 @@ cleanup() {
   "$cluster" stop "$work"
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
-trap cleanup EXIT
+assert_trap cleanup # every case runs; "N passed, M failed" at the end
 get() { jq -r "$2" <<<"$1"; }
 run_module() { # run_module ARGS_JSON → the result; never fails the script
   printf '%s' "$1" >"$work/args.json"
