@@ -268,7 +268,7 @@ static int run_inspected(struct module *m)
 {
 	struct member_data d;
 	char why[1024];
-	const char *reason;
+	const char *reason = NULL;
 
 	if (look(m, &d, &reason, why, sizeof(why)) < 0)
 		return -1;
@@ -286,7 +286,7 @@ static int run_cleared(struct module *m)
 {
 	struct member_data d;
 	char why[1024];
-	const char *reason;
+	const char *reason = NULL;
 
 	if (look(m, &d, &reason, why, sizeof(why)) < 0)
 		return -1;
