@@ -266,7 +266,7 @@ static int look(struct module *m, struct member_data *d, const char **reason, ch
 
 static int run_inspected(struct module *m)
 {
-	struct member_data d;
+	struct member_data d = {0};
 	char why[1024];
 	const char *reason = NULL;
 
@@ -284,7 +284,7 @@ static int run_inspected(struct module *m)
 
 static int run_cleared(struct module *m)
 {
-	struct member_data d;
+	struct member_data d = {0};
 	char why[1024];
 	const char *reason = NULL;
 
