@@ -321,7 +321,7 @@ assert_contains "the drill fails on the flipped backup" "etcd-restore-drill: FAI
 assert_contains "... naming it" "$bad_key" "$(cat "$work/run-6b-drill-bad.log")"
 assert_contains "the drill pinged /fail" "POST /drill-uuid/fail" "$(cat "$work/pings.log")"
 assert_eq "no scratch data left behind" "" "$(on "$h3" 'ls -d /var/tmp/etcd-drill-* 2>/dev/null')"
-assert_eq "no throwaway etcd left running" "" "$(on "$h3" "pgrep -f -- '--name=drill' || true")"
+assert_eq "no throwaway etcd left running" "" "$(on "$h3" "pgrep -f -- '[-]-name=drill' || true")"
 assert_eq "the live member: same PID, same data dir and db file" "$live_before" "$(live)"
 assert_contains "the drill's metrics say it failed" \
   "etcd_ansible_drill_last_attempt_success{cluster=\"default\",kind=\"etcd\",node=\"$h3\"} 0" \

@@ -300,7 +300,7 @@ step="add $h4 with --limit"
 t0=$(date +%s.%N)
 play "$work/run-4-add.log" "$inv4" etcd.yaml -e etcd_action=create --limit "$h4" -b
 add_run=$(elapsed "$t0")
-assert_contains "$h4 was added as a learner" "Add $h4 to the cluster as a learner" "$(cat "$work/run-4-add.log")"
+assert_contains "$h4 was added as a learner" "Add to the cluster as a learner $h4" "$(cat "$work/run-4-add.log")"
 assert_eq "$h4: added, started and promoted" "3" \
   "$(grep -A1 -E "TASK .*(Add to the cluster as a learner $h4|Start and enable etcd-default-4|Promote, once caught up with the leader, $h4)" "$work/run-4-add.log" | grep -c "^changed: \[$h4\]")"
 echo "ok   $h4 joined with its peer certificate (CN $(on "$h4" openssl x509 -noout -subject -nameopt oneline -in "/etc/etcd/ssl/etcd-$h4-peer.crt" | sed 's/.*CN = //'))"

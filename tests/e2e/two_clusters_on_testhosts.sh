@@ -240,7 +240,7 @@ assert_eq "$h2 (backup): both stopped and disabled" "inactive inactive disabled 
 assert_eq "step-ca on 9000 and step-ca-second on 9001 answer /health" '{"status":"ok"} {"status":"ok"}' \
   "$(ctl curl -sk "https://$(ip_of "$h1"):9000/health") $(ctl curl -sk "https://$(ip_of "$h1"):9001/health")"
 assert_contains "step-ca-second uses its own CA directory" "/etc/step-ca-second/config/ca.json" \
-  "$(on "$h1" systemctl cat step-ca-second)"
+  "$(on "$h1" 'systemctl cat step-ca-second; cat /opt/bin/step-ca-second-start')"
 if on "$h1" cmp -s /etc/step-ca/certs/root_ca.crt /etc/step-ca-second/certs/root_ca.crt; then
   echo "FAIL: both clusters have the same root CA" >&2
   exit 1

@@ -623,7 +623,7 @@ static void test_describe_options(void **state)
 
 	assert_non_null(d);
 	assert_string_equal(json_string_value(json_object_get(d, "module")), "demo");
-	assert_int_equal(json_object_size(o), 13); /* every row of OPTIONS */
+	assert_int_equal(json_object_size(o), 13);
 	json_t *name = json_object_get(o, "name");
 	assert_true(json_is_true(json_object_get(name, "required")));
 	assert_string_equal(json_string_value(json_array_get(json_object_get(name, "aliases"), 0)),
