@@ -135,7 +135,7 @@ case "${1:-up}" in
     etcdctl_on_eh1 member list -w table
     show_story
     echo
-    echo "Demo cluster is up: tests/hosts/hosts.sh ssh eh1 systemctl status etcd-default-1"
+    echo "Demo cluster is up: tests/hosts/hosts.sh ssh ${pfx}1 systemctl status etcd-default-1"
     echo "Inventory: $inventory (run playbooks through: tests/hosts/hosts.sh ctl ansible-playbook -i $inventory ...)"
     echo "Tear down with: make demo-down"
     ;;
