@@ -133,7 +133,6 @@ case_no_log_keeps_secrets_out() {
   local secret=it-mc-Secret-9f3e
   # The module's own no_log option (secret_key) is masked in invocation; the task's no_log hides
   # the whole result. Neither value reaches the -vvv output (args travel on stdin).
-  # src given: the task gets past the required_if rules and fails in the backup options.
   adhoc optnolog kms_s3_backup "state=present src=/etc/hostname bucket=b cluster=c access_key=AK secret_key=$secret"
   grep -q "^$host | FAILED! =>" "$log" || { echo "expected a failure (no kms_key_id)"; return 1; }
   [ "$(field .msg)" = "kms_key_id: required with encryption=aws-kms" ] || { echo "msg: $(field .msg)"; return 1; }
