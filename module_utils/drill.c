@@ -3,7 +3,10 @@
 #include "clock.h"
 #include "etcd.h"
 #include "fs.h"
+#include "etcd_restore.h"
 #include "keys.h"
+#include "proc.h"
+#include "snapshot.h"
 #include "x509.h"
 
 #include <arpa/inet.h>
@@ -369,6 +372,179 @@ void drill_etcd_stop(struct drill_etcd *e)
 	while (waitpid(e->pid, &status, 0) < 0 && errno == EINTR)
 		;
 	e->pid = 0;
+}
+
+/* ---- the etcd drill, end to end --------------------------------------------------------- */
+
+/* The newest backup of the session's cluster: its key and stored size. */
+static int newest_backup(struct drill_run *d, struct error *err)
+{
+	struct backup_object *objects = NULL;
+	size_t n = 0;
+	int rc = backup_list(&d->session, &objects, &n, err);
+
+	if (rc == 0 && n == 0)
+		rc =
+		    error_set(err, -ENOENT, "no etcd backup of cluster %s in s3://%s/%s",
+			      d->session.cfg.cluster, d->session.cfg.bucket, d->session.cfg.prefix);
+	if (rc == 0) {
+		d->key = strdup(objects[n - 1].key);
+		d->stored_size = objects[n - 1].size;
+		if (!d->key)
+			rc = error_set(err, -ENOMEM, "out of memory");
+	}
+	backup_objects_free(objects, n);
+	return rc;
+}
+
+/* Fetch, verify and decrypt the newest backup into scratch/snapshot.db, watching the space. */
+static int drill_fetch(struct drill_run *d, const struct drill_etcd_options *o, char *path,
+		       size_t size, struct error *err)
+{
+	struct backup_fetch_result r = {0};
+	struct drill_file_sink sink = {.fd = -1, .path = path};
+	const char *revision;
+	uint64_t expected;
+	int rc;
+
+	rc = newest_backup(d, err);
+	if (rc < 0)
+		return rc;
+	expected = drill_live_db_size(o->data_dir);
+	if (expected < d->stored_size)
+		expected = d->stored_size;
+	rc = drill_check_space(o->scratch_dir, expected, err);
+	if (rc < 0)
+		return rc;
+	snprintf(path, size, "%s/snapshot.db", d->scratch.path);
+	sink.fd = fs_create_exclusive(path, 0600, err);
+	if (sink.fd < 0)
+		return sink.fd;
+	fprintf(stderr, "etcd_snapshot: drill: fetching s3://%s/%s\n", d->session.cfg.bucket,
+		d->key);
+	rc = backup_fetch(&d->session, d->key, drill_file_sink_write, &sink, &r, err);
+	close(sink.fd);
+	if (rc < 0)
+		goto out;
+	d->context = r.context;
+	r.context = NULL;
+	revision = json_string_value(json_object_get(d->context, "revision"));
+	d->have_backup_revision =
+	    revision && etcd_uint64_from_json(json_object_get(d->context, "revision"),
+					      &d->backup_revision) == 0;
+out:
+	json_decref(r.context);
+	return rc;
+}
+
+/* etcdutl (3.5+) or etcdctl (3.4) snapshot restore into scratch/data, as member "drill". */
+static int drill_restore(struct drill_run *d, const struct drill_etcd_options *o,
+			 const char *snapshot, char *data, size_t size, struct error *err)
+{
+	static const char *const etcdutls[] = {"/opt/bin/etcdutl", NULL};
+	static const char *const etcdctls[] = {"/opt/bin/etcdctl", NULL};
+	char found[PATH_MAX], name_flag[64], data_flag[PATH_MAX + 16], cluster_flag[128],
+	    peer_flag[128];
+	const char *tool = proc_find_tool(o->etcdutl, "etcdutl", etcdutls, found, sizeof(found));
+
+	if (!tool)
+		tool = proc_find_tool(o->etcdctl, "etcdctl", etcdctls, found, sizeof(found));
+	if (!tool)
+		return error_set(err, -ENOENT,
+				 "neither etcdutl nor etcdctl found (options etcdutl, "
+				 "etcdctl; /opt/bin, then PATH)");
+	snprintf(data, size, "%s/data", d->scratch.path);
+	snprintf(name_flag, sizeof(name_flag), "--name=drill");
+	snprintf(data_flag, sizeof(data_flag), "--data-dir=%s", data);
+	snprintf(cluster_flag, sizeof(cluster_flag), "--initial-cluster=drill=%s",
+		 d->etcd.peer_url);
+	snprintf(peer_flag, sizeof(peer_flag), "--initial-advertise-peer-urls=%s",
+		 d->etcd.peer_url);
+	snprintf(d->tool, sizeof(d->tool), "%s", tool);
+	return etcd_restore_run_tool((char *[]){d->tool, "snapshot", "restore", (char *)snapshot,
+						data_flag, name_flag, cluster_flag, peer_flag,
+						NULL},
+				     o->tool_timeout_s, d->output, sizeof(d->output), err);
+}
+
+int drill_etcd_run(struct drill_run *d, const struct drill_etcd_options *o,
+		   const struct backup_config *cfg, struct error *err)
+{
+	static const char *const etcds[] = {"/opt/bin/etcd", NULL};
+	char snapshot[PATH_MAX], data[PATH_MAX], found[PATH_MAX], prefix[128];
+	struct snapshot_file_info info = {0};
+	const char *etcd_binary = proc_find_tool(o->etcd, "etcd", etcds, found, sizeof(found));
+	int rc;
+
+	if (!etcd_binary)
+		return error_set(err, -ENOENT,
+				 "etcd: no etcd binary found (option etcd; /opt/bin, "
+				 "then PATH)");
+	rc = backup_session_open(&d->session, cfg, BACKUP_USE_FETCH, err);
+	if (rc < 0)
+		return rc;
+	d->opened = true;
+	snprintf(prefix, sizeof(prefix), "etcd-drill-%s", cfg->cluster);
+	rc = drill_scratch_make(&d->scratch, o->scratch_dir, prefix, &d->stale, err);
+	if (rc == 0)
+		rc = drill_fetch(d, o, snapshot, sizeof(snapshot), err);
+	if (rc == 0)
+		rc = snapshot_file_verify(snapshot, false, false, &info, err);
+	if (rc < 0)
+		return rc;
+	d->snapshot_size = info.size;
+	rc = drill_etcd_pick_ports(&d->etcd, err);
+	if (rc == 0)
+		rc = drill_restore(d, o, snapshot, data, sizeof(data), err);
+	if (rc < 0)
+		return rc;
+	unlink(snapshot); /* the restored copy is all etcd needs: halve the space held */
+	snprintf(d->etcd.log_path, sizeof(d->etcd.log_path), "%s/etcd.log", d->scratch.path);
+	rc = drill_etcd_start(&d->etcd, etcd_binary, data, "drill", o->start_timeout_s, err);
+	if (rc == 0)
+		rc = drill_etcd_count(&d->etcd, &d->revision, &d->keys, err);
+	drill_etcd_stop(&d->etcd);
+	if (rc == 0 && d->have_backup_revision && d->revision < d->backup_revision)
+		rc = error_set(err, -EPROTO,
+			       "the restored data is at revision %llu, below the revision %llu "
+			       "recorded when the backup was taken",
+			       (unsigned long long)d->revision,
+			       (unsigned long long)d->backup_revision);
+	return rc;
+}
+
+void drill_run_release(struct drill_run *d)
+{
+	if (d->opened)
+		backup_session_close(&d->session);
+	d->opened = false;
+	json_decref(d->context);
+	d->context = NULL;
+	free(d->key);
+	d->key = NULL;
+}
+
+int drill_etcd_metrics(const struct metrics_config *cfg, const struct drill_run *d, bool ok,
+		       double seconds, struct error *err)
+{
+	struct metrics *mx = metrics_new(cfg, "drill");
+	int rc;
+
+	if (!mx)
+		return error_set(err, -ENOMEM, "metrics: out of memory");
+	metrics_job_result(mx, "drill", ok, seconds);
+	metrics_gauge_or_previous(mx, "drill_revision",
+				  "Revision of the data the last successful drill restored.", ok,
+				  (double)d->revision);
+	metrics_gauge_or_previous(mx, "drill_keys",
+				  "Keys in the data the last successful drill restored.", ok,
+				  (double)d->keys);
+	metrics_gauge_or_previous(mx, "drill_backup_stored_bytes",
+				  "Bytes in S3 of the backup the last successful drill restored.",
+				  ok, (double)d->stored_size);
+	rc = metrics_commit(mx, err);
+	metrics_free(mx);
+	return rc;
 }
 
 /* ---- CA ----------------------------------------------------------------------------------- */

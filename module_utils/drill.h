@@ -27,7 +27,9 @@
 #ifndef ETCD_ANSIBLE_DRILL_H
 #define ETCD_ANSIBLE_DRILL_H
 
+#include "backup.h"
 #include "error.h"
+#include "metrics.h"
 
 #include <limits.h>
 #include <stdbool.h>
@@ -100,6 +102,47 @@ int drill_etcd_count(const struct drill_etcd *e, uint64_t *revision, uint64_t *k
 
 /* SIGTERM, up to 10 s, then SIGKILL; always reaps. Safe to call when not running. */
 void drill_etcd_stop(struct drill_etcd *e);
+
+/* ---- the etcd drill, end to end (etcd_snapshot state=drilled) ------------------------------ */
+
+/* Where the drill looks and how long it waits. */
+struct drill_etcd_options {
+	const char *data_dir;	 /* the live member's (for the expected size), or NULL */
+	const char *scratch_dir; /* the scratch directory's parent */
+	const char *etcd, *etcdutl, *etcdctl; /* given paths, or NULL: /opt/bin, then PATH */
+	long tool_timeout_s;		      /* the restore tool */
+	long start_timeout_s;		      /* the throwaway etcd's /health */
+};
+
+/* One drill: what it found, as far as it got (the module reports it). */
+struct drill_run {
+	struct backup_session session;
+	bool opened;
+	struct drill_scratch scratch;
+	struct drill_etcd etcd;
+	char *key; /* the backup drilled; owned */
+	uint64_t stored_size;
+	json_t *context; /* of the backup drilled; owned */
+	uint64_t revision, keys, backup_revision;
+	bool have_backup_revision;
+	size_t stale;		/* scratch dirs of earlier drills removed */
+	uint64_t snapshot_size; /* 0 until the fetched snapshot verified */
+	char tool[PATH_MAX];	/* the restore tool run, "" before */
+	char output[4096];	/* what it printed */
+};
+
+/*
+ * The newest etcd backup of cfg's cluster fetched into a fresh scratch directory, verified,
+ * restored, started and counted; the restored revision must not be below the one recorded in
+ * the backup (-EPROTO). The caller then stops d->etcd, removes d->scratch and releases d.
+ */
+int drill_etcd_run(struct drill_run *d, const struct drill_etcd_options *o,
+		   const struct backup_config *cfg, struct error *err);
+void drill_run_release(struct drill_run *d);
+
+/* The drill's metrics (job result, restored revision and keys, stored size) into cfg's dir. */
+int drill_etcd_metrics(const struct metrics_config *cfg, const struct drill_run *d, bool ok,
+		       double seconds, struct error *err);
 
 /* ---- CA ----------------------------------------------------------------------------------- */
 

@@ -795,84 +795,85 @@ int etcd_status(const struct etcd_client *c, const char *endpoint, struct etcd_s
 	return rc;
 }
 
-int etcd_health(const struct etcd_client *c, const char *endpoint, struct error *err)
+/*
+ * GET endpoint + path (/health, /version: plain HTTP paths, not gRPC gateway calls): *doc the
+ * answer's JSON (NULL when the body is not JSON) and *status the HTTP status, whatever it is.
+ * retries: how often http.c may retry (on 503).
+ */
+static int etcd_get_json(const struct etcd_client *c, const char *endpoint, const char *path,
+			 int retries, json_t **doc, long *status, struct error *err)
 {
-	char *url = endpoint_url(endpoint, "/health");
-	/* A GET: http retries it once on 503, which is what an unhealthy member answers. */
+	char *url = endpoint_url(endpoint, path);
 	struct http_request req = {.url = url,
 				   .tls = &c->tls,
 				   .timeout_ms = timeout_of(c),
 				   .connect_timeout_ms = timeout_of(c),
-				   .retries = 1,
+				   .retries = retries,
 				   .max_response = ETCD_ANSWER_MAX};
 	struct http_response resp = {0};
-	const char *health, *reason;
-	json_t *doc = NULL;
 	int rc;
 
+	*doc = NULL;
+	*status = 0;
 	if (!url)
 		return error_set(err, -ENOMEM, "out of memory");
 	rc = http_request(&req, &resp, err);
+	if (rc == 0) {
+		*doc = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
+		*status = resp.status;
+	}
+	http_response_free(&resp);
+	free(url);
+	return rc;
+}
+
+int etcd_health(const struct etcd_client *c, const char *endpoint, struct error *err)
+{
+	const char *health, *reason;
+	json_t *doc = NULL;
+	long status;
+	/* A GET: http retries it once on 503, which is what an unhealthy member answers. */
+	int rc = etcd_get_json(c, endpoint, "/health", 1, &doc, &status, err);
+
 	if (rc < 0)
-		goto out;
-	doc = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
+		return rc;
 	health = json_string_value(json_object_get(doc, "health"));
 	reason = json_string_value(json_object_get(doc, "reason")); /* 3.5 only */
 	if (!health)
 		rc = error_set(err, -EPROTO, "%s/health: HTTP %ld, not an etcd health answer",
-			       endpoint, resp.status);
+			       endpoint, status);
 	else if (strcmp(health, "true") != 0)
 		rc = error_set(err, -EIO,
 			       "%s/health: unhealthy%s%s (no leader, an alarm, or no quorum to "
 			       "read through raft)",
 			       endpoint, reason && *reason ? ": " : "", reason ? reason : "");
-out:
 	json_decref(doc);
-	http_response_free(&resp);
-	free(url);
 	return rc;
 }
 
 int etcd_version_get(const struct etcd_client *c, const char *endpoint, char **server,
 		     char **cluster, struct error *err)
 {
-	char *url = endpoint_url(endpoint, "/version");
-	struct http_request req = {.url = url,
-				   .tls = &c->tls,
-				   .timeout_ms = timeout_of(c),
-				   .connect_timeout_ms = timeout_of(c),
-				   .max_response = ETCD_ANSWER_MAX};
-	struct http_response resp = {0};
 	const char *s, *cl;
 	json_t *doc = NULL;
+	long status;
 	int rc;
 
 	*server = *cluster = NULL;
-	if (!url)
-		return error_set(err, -ENOMEM, "out of memory");
-	rc = http_request(&req, &resp, err);
+	rc = etcd_get_json(c, endpoint, "/version", 0, &doc, &status, err);
 	if (rc < 0)
-		goto out;
-	doc = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
+		return rc;
 	s = json_string_value(json_object_get(doc, "etcdserver"));
 	cl = json_string_value(json_object_get(doc, "etcdcluster"));
-	if (!s || !cl) {
+	if (!s || !cl)
 		rc = error_set(err, -EPROTO, "%s/version: HTTP %ld, not an etcd version answer",
-			       endpoint, resp.status);
-		goto out;
-	}
-	*server = strdup(s);
-	*cluster = strdup(cl);
-	if (!*server || !*cluster) {
+			       endpoint, status);
+	else if (!(*server = strdup(s)) || !(*cluster = strdup(cl))) {
 		free(*server);
-		free(*cluster);
-		*server = *cluster = NULL;
+		*server = NULL;
 		rc = error_set(err, -ENOMEM, "out of memory");
 	}
-out:
 	json_decref(doc);
-	http_response_free(&resp);
-	free(url);
 	return rc;
 }
 

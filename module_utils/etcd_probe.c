@@ -38,6 +38,16 @@ json_t *etcd_member_json(const struct etcd_member *member)
 			 etcd_strings_json(member->client_urls, member->n_client_urls),
 			 "is_learner", member->is_learner);
 }
+json_t *etcd_members_json(const struct etcd_member_list *list, uint64_t skip)
+{
+	json_t *array = json_array();
+
+	for (size_t i = 0; array && i < list->n_members; i++)
+		if (list->members[i].id != skip)
+			json_array_append_new(array, etcd_member_json(&list->members[i]));
+	return array;
+}
+
 /* "'name' (id)" of the member with that id, or its hex id alone. */
 const char *etcd_label_of(const struct etcd_member_list *list, uint64_t id, char *buf, size_t size)
 {
@@ -179,4 +189,24 @@ void etcd_probe_members(const struct etcd_client *c, const struct etcd_member_li
 		if (!*leader && probes[i].healthy)
 			*leader = probes[i].status.leader;
 	}
+}
+
+/*
+ * only_on_leader: is the first endpoint's member the leader? A member that cannot be asked is
+ * not: the leader's own job takes the backup.
+ */
+bool etcd_first_is_leader(const struct etcd_client *c, char *why, size_t size)
+{
+	struct etcd_status st = {0};
+	struct error err;
+	bool leader = false;
+
+	if (c->n_endpoints == 0 || !c->endpoints)
+		snprintf(why, size, "no endpoints given");
+	else if (etcd_status(c, c->endpoints[0], &st, &err) < 0)
+		snprintf(why, size, "%s cannot be asked (%.300s)", c->endpoints[0], err.msg);
+	else if (!(leader = st.leader != 0 && st.leader == st.member_id))
+		snprintf(why, size, "%s is not the leader", c->endpoints[0]);
+	etcd_status_free(&st);
+	return leader;
 }

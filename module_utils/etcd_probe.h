@@ -58,6 +58,14 @@ const char *etcd_label_of(const struct etcd_member_list *list, uint64_t id, char
 json_t *etcd_strings_json(char *const *list, size_t n);
 json_t *etcd_id_json(uint64_t id);
 json_t *etcd_member_json(const struct etcd_member *member);
+/* The members of list but skip (0: none), as etcd_member_json entries. */
+json_t *etcd_members_json(const struct etcd_member_list *list, uint64_t skip);
 json_t *etcd_probe_json(const char *hint, const struct etcd_probe *p);
+
+/*
+ * only_on_leader (etcd_snapshot): is the first endpoint's member the leader? A member that cannot
+ * be asked is not; why (size bytes) says why not.
+ */
+bool etcd_first_is_leader(const struct etcd_client *c, char *why, size_t size);
 
 #endif

@@ -1,11 +1,13 @@
 #include "module.h"
 
+#include "clock.h"
 #include "fs.h"
 #include "url.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -799,6 +801,71 @@ char *module_list_joined(const struct module *m, const char *option)
 	return out;
 }
 
+const char **module_list_strv(const struct module *m, const char *option, size_t *n)
+{
+	const char **out;
+
+	*n = module_list_size(m, option);
+	out = calloc(*n + 1, sizeof(*out));
+	for (size_t i = 0; out && i < *n; i++)
+		out[i] = module_list_str(m, option, i);
+	return out;
+}
+
+int module_ms(struct module *m, const char *option, double *out)
+{
+	const char *text = module_str(m, option);
+	char *end;
+
+	errno = 0;
+	*out = strtod(text, &end);
+	if (errno || end == text || *end || !isfinite(*out) || *out < 0)
+		return module_fail(m, "%s: '%s' is not a number of milliseconds >= 0", option,
+				   text);
+	return 0;
+}
+
+int module_check_urls(struct module *m, const char *option, const char *const *urls, size_t n,
+		      bool https_only)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool https = strncmp(urls[i], "https://", 8) == 0;
+
+		if (https_only && !https)
+			return module_fail(m,
+					   "%s: '%s' is not an https:// URL (the cluster's client "
+					   "URLs use TLS)",
+					   option, urls[i]);
+		if (!https && strncmp(urls[i], "http://", 7) != 0)
+			return module_fail(m, "%s: '%s' is not an http(s):// URL", option, urls[i]);
+	}
+	return 0;
+}
+
+int module_mode(struct module *m, const char *option, mode_t def, mode_t *mode)
+{
+	const json_t *v = module_get(m, option);
+	const char *text = json_string_value(v);
+	char *end = NULL;
+	long value;
+
+	if (!v || json_is_null(v)) {
+		*mode = def;
+		return 0;
+	}
+	if (json_is_integer(v))
+		value = (long)json_integer_value(v);
+	else if (text && *text && (value = strtol(text, &end, 8), *end == '\0'))
+		;
+	else
+		return module_fail(m, "%s: '%s' is not an octal mode like 0600", option,
+				   text ? text : "?");
+	if (value < 0 || value > 07777)
+		return module_fail(m, "%s: %lo is out of range", option, value);
+	*mode = (mode_t)value;
+	return 0;
+}
+
 /* ---- results ------------------------------------------------------------------------------ */
 
 int module_fail(struct module *m, const char *fmt, ...)
@@ -818,13 +885,19 @@ int module_fail(struct module *m, const char *fmt, ...)
 
 void module_warn(struct module *m, const char *fmt, ...)
 {
-	json_t *warnings = json_object_get(m->result, "warnings");
-	char msg[2048], *clean;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	module_vwarn(m, fmt, ap);
 	va_end(ap);
+}
+
+void module_vwarn(struct module *m, const char *fmt, va_list ap)
+{
+	json_t *warnings = json_object_get(m->result, "warnings");
+	char msg[2048], *clean;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (!warnings) {
 		warnings = json_array();
 		json_object_set_new(m->result, "warnings", warnings);
@@ -934,6 +1007,25 @@ void module_note(const struct module *m, const char *fmt, ...)
 	clean = module_scrub(m, msg);
 	fprintf(stderr, "%s: %s\n", m->name, clean ? clean : SCRUBBED);
 	free(clean);
+}
+
+void module_set_msg(struct module *m, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	module_set_str(m, "msg", msg);
+}
+
+long module_backoff(const struct module *m, const char *what, const struct error *err,
+		    long pause_ms, long max_ms)
+{
+	module_note(m, "%s: %s; again in %ld ms", what, err->msg, pause_ms);
+	sleep_ms(pause_ms);
+	return pause_ms * 2 > max_ms ? max_ms : pause_ms * 2;
 }
 
 /* ---- scrubbing and output ----------------------------------------------------------------- */

@@ -27,9 +27,13 @@
 #ifndef ETCD_ANSIBLE_MODULE_H
 #define ETCD_ANSIBLE_MODULE_H
 
+#include "error.h"
+
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Largest args file accepted: far above any real task, small enough to never hurt a node. */
 #define MODULE_ARGS_MAX (4u * 1024u * 1024u)
@@ -146,15 +150,34 @@ size_t module_list_size(const struct module *m, const char *option);
 const char *module_list_str(const struct module *m, const char *option, size_t index);
 /* A list option joined with commas, as command-line flags take it (caller frees; NULL: ENOMEM). */
 char *module_list_joined(const struct module *m, const char *option);
+/* A list option as a new NULL-terminated array of borrowed strings (caller frees the array). */
+const char **module_list_strv(const struct module *m, const char *option, size_t *n);
+/*
+ * A file mode as Ansible takes it: an octal string ("0600") or a number YAML already read as
+ * octal; def when unset. Fails the module (returns -1) naming the option otherwise.
+ */
+int module_mode(struct module *m, const char *option, mode_t def, mode_t *mode);
+/* A number of milliseconds >= 0 from a string option (a float: "0.001" is fine); fails the
+ * module (returns -1) naming the option otherwise. */
+int module_ms(struct module *m, const char *option, double *out);
+/* Each of urls is an http:// or https:// URL (https:// only with https_only); fails the module
+ * (returns -1) naming the option and the URL otherwise. */
+int module_check_urls(struct module *m, const char *option, const char *const *urls, size_t n,
+		      bool https_only);
 
 /* Results. module_fail() returns -1 so run() can `return module_fail(m, ...)`. */
 int module_fail(struct module *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void module_warn(struct module *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* module_warn with a va_list (for callbacks that take a format). */
+void module_vwarn(struct module *m, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 void module_set(struct module *m, const char *key, json_t *value); /* steals value */
 void module_set_str(struct module *m, const char *key, const char *value);
 void module_set_int(struct module *m, const char *key, long long value);
 void module_set_bool(struct module *m, const char *key, bool value);
 void module_set_changed(struct module *m, bool changed);
+/* result.msg from a format (at most 1023 bytes). */
+void module_set_msg(struct module *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A point in time as ISO 8601 UTC ("2026-11-25T15:04:05Z"); seconds <= 0 sets null. */
 void module_set_time(struct module *m, const char *key, long long seconds);
 /* The same text into buf (at least 21 bytes); returns buf, or "" for seconds <= 0. */
@@ -165,6 +188,12 @@ void module_add_diff(struct module *m, const char *header, const char *before, c
 /* A progress line on stderr ("NAME: text"), scrubbed like the result; stdout stays the JSON. */
 void module_note(const struct module *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/*
+ * One step of a retry loop: notes on stderr what is awaited and why (never stdout), sleeps
+ * pause_ms, and returns the next pause (doubled, at most max_ms).
+ */
+long module_backoff(const struct module *m, const char *what, const struct error *err,
+		    long pause_ms, long max_ms);
 /* A value derived from a secret (a decrypted key, a token) that must never be printed. */
 void module_add_secret(struct module *m, const char *secret);
 

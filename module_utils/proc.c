@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -67,4 +69,27 @@ int proc_run(char *const *argv, char *const *envp, long timeout_s, char *out, si
 		if (errno != EINTR)
 			return error_set(err, -errno, "waitpid: %s", strerror(errno));
 	return 0;
+}
+
+const char *proc_find_tool(const char *given, const char *name, const char *const *defaults,
+			   char *buf, size_t size)
+{
+	const char *path = getenv("PATH");
+
+	if (given)
+		return access(given, X_OK) == 0 ? given : NULL;
+	for (const char *const *d = defaults; *d; d++)
+		if (access(*d, X_OK) == 0)
+			return *d;
+	/* Then $PATH, for the tool's bare name. */
+	for (const char *p = path ? path : "/usr/bin:/bin"; p && *p;) {
+		const char *colon = strchr(p, ':');
+		size_t len = colon ? (size_t)(colon - p) : strlen(p);
+		int n = snprintf(buf, size, "%.*s/%s", (int)len, p, name);
+
+		if (len && n > 0 && (size_t)n < size && access(buf, X_OK) == 0)
+			return buf;
+		p = colon ? colon + 1 : NULL;
+	}
+	return NULL;
 }

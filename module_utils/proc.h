@@ -20,4 +20,12 @@
 int proc_run(char *const *argv, char *const *envp, long timeout_s, char *out, size_t size,
 	     int *status, struct error *err);
 
+/*
+ * An executable: `given` if set (NULL when it is not executable), else the first of defaults
+ * (NULL-terminated) that is, else `name` in each $PATH directory (written into buf). Returns a
+ * borrowed pointer (given, a default, or buf), or NULL when none is executable.
+ */
+const char *proc_find_tool(const char *given, const char *name, const char *const *defaults,
+			   char *buf, size_t size);
+
 #endif

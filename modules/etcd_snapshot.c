@@ -8,7 +8,7 @@
  * the temp file is truncated. state=verified checks a file as restore would (trailing hash, bbolt
  * meta pages). state=restored verifies src, runs `etcdutl snapshot restore` (etcd 3.5+) or
  * `etcdctl snapshot restore` into a temp dir beside data_dir, then moves an existing data dir
- * aside (never deletes it) and renames the new one into place.
+ * aside (never deletes it) and renames the new one into place (module_utils/etcd_restore.c).
  *
  * state=drilled is the restore drill (module_utils/drill.c): the newest backup fetched, verified
  * and restored into a scratch directory, a throwaway etcd started on it on 127.0.0.1, its
@@ -25,6 +25,8 @@
 #include "clock.h"
 #include "drill.h"
 #include "etcd.h"
+#include "etcd_probe.h"
+#include "etcd_restore.h"
 #include "fs.h"
 #include "metrics.h"
 #include "module.h"
@@ -76,11 +78,6 @@ static const struct option_spec options[] = {
     {0},
 };
 
-/* What a restore tool printed: the last bytes are the ones that say what went wrong. */
-#define TOOL_OUTPUT_MAX 4096u
-/* The restore tools' environment: etcdctl 3.4 needs ETCDCTL_API=3. */
-static char *const TOOL_ENV[] = {"ETCDCTL_API=3", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
-
 /* ---- options ------------------------------------------------------------------------------- */
 
 /* The TLS options (ca_cert, client_cert, client_key): readable, and the pair given together. */
@@ -92,31 +89,6 @@ static int check_files(struct module *m)
 	struct error err;
 
 	return etcd_tls_check(&tls, &err) < 0 ? module_fail(m, "%s", err.msg) : 0;
-}
-
-/* mode as Ansible takes it: an octal string ("0600"), or a number YAML already read as octal. */
-static int mode_option(struct module *m, mode_t *mode)
-{
-	const json_t *v = module_get(m, "mode");
-	const char *text = json_string_value(v);
-	char *end = NULL;
-	long value;
-
-	if (!v || json_is_null(v)) {
-		*mode = 0600;
-		return 0;
-	}
-	if (json_is_integer(v))
-		value = (long)json_integer_value(v);
-	else if (text && *text && (value = strtol(text, &end, 8), *end == '\0'))
-		;
-	else
-		return module_fail(m, "mode: '%s' is not an octal mode like 0600",
-				   text ? text : "?");
-	if (value < 0 || value > 07777)
-		return module_fail(m, "mode: %lo is out of range", value);
-	*mode = (mode_t)value;
-	return 0;
 }
 
 /* ---- state=saved ----------------------------------------------------------------------------- */
@@ -327,26 +299,6 @@ static int tee_reset(void *ctx, struct error *err)
 	return rc == 0 && t->up ? backup_upload_reset(t->up, err) : rc;
 }
 
-/*
- * only_on_leader: is the first endpoint's member the leader? A member that cannot be asked is
- * not: the leader's own job takes the backup.
- */
-static bool first_is_leader(struct etcd_client *c, char *why, size_t size)
-{
-	struct etcd_status st = {0};
-	struct error err;
-	bool leader = false;
-
-	if (c->n_endpoints == 0 || !c->endpoints)
-		snprintf(why, size, "no endpoints given");
-	else if (etcd_status(c, c->endpoints[0], &st, &err) < 0)
-		snprintf(why, size, "%s cannot be asked (%.300s)", c->endpoints[0], err.msg);
-	else if (!(leader = st.leader != 0 && st.leader == st.member_id))
-		snprintf(why, size, "%s is not the leader", c->endpoints[0]);
-	etcd_status_free(&st);
-	return leader;
-}
-
 /* The temp file beside dest, created with its final mode and owner. */
 static int open_temp(struct module *m, const char *dest, char *tmp, size_t size, struct error *err)
 {
@@ -354,7 +306,7 @@ static int open_temp(struct module *m, const char *dest, char *tmp, size_t size,
 	uid_t uid;
 	gid_t gid;
 
-	if (mode_option(m, &mode) < 0)
+	if (module_mode(m, "mode", 0600, &mode) < 0)
 		return error_set(err, -EINVAL, "%s", "mode: invalid");
 	if (fs_resolve_owner(module_str(m, "owner"), module_str(m, "group"), &uid, &gid, err) < 0)
 		return -EINVAL;
@@ -468,7 +420,7 @@ static int run_saved(struct module *m)
 		return module_fail(m, "%s", err.msg);
 	if (client_setup(m, &client, &endpoints) < 0)
 		goto out;
-	if (module_bool(m, "only_on_leader") && !first_is_leader(&client, why, sizeof(why))) {
+	if (module_bool(m, "only_on_leader") && !etcd_first_is_leader(&client, why, sizeof(why))) {
 		module_set_bool(m, "skipped", true);
 		module_set_str(m, "msg", why);
 		module_note(m, "skipped: %s; the leader's job takes the backup", why);
@@ -536,177 +488,31 @@ static int run_verified(struct module *m)
 
 /* ---- state=restored -------------------------------------------------------------------------- */
 
-/* An executable: the option's path if given, else the first of the defaults that exists. */
-static const char *find_tool(struct module *m, const char *option, const char *const *defaults,
-			     char *buf, size_t size)
-{
-	const char *path = getenv("PATH");
-
-	if (module_has(m, option))
-		return access(module_str(m, option), X_OK) == 0 ? module_str(m, option) : NULL;
-	for (const char *const *d = defaults; *d; d++)
-		if (access(*d, X_OK) == 0)
-			return *d;
-	/* Then $PATH, for the tool's bare name (the last default's basename). */
-	for (const char *p = path ? path : "/usr/bin:/bin"; p && *p;) {
-		const char *colon = strchr(p, ':');
-		size_t len = colon ? (size_t)(colon - p) : strlen(p);
-		int n = snprintf(buf, size, "%.*s/%s", (int)len, p, option);
-
-		if (len && n > 0 && (size_t)n < size && access(buf, X_OK) == 0)
-			return buf;
-		p = colon ? colon + 1 : NULL;
-	}
-	return NULL;
-}
-
-/* owner/group, else etcd:etcd when that user exists, else keep. */
-static int restore_owner(struct module *m, uid_t *uid, gid_t *gid, struct error *err)
-{
-	const char *owner = module_str(m, "owner"), *group = module_str(m, "group");
-	struct error ignored;
-
-	if (owner || group)
-		return fs_resolve_owner(owner, group, uid, gid, err);
-	*uid = FS_KEEP_OWNER;
-	*gid = FS_KEEP_GROUP;
-	if (fs_lookup_user("etcd", uid, gid, &ignored) < 0)
-		*uid = FS_KEEP_OWNER;
-	if (fs_lookup_group("etcd", gid, &ignored) < 0 && *uid == FS_KEEP_OWNER)
-		*gid = FS_KEEP_GROUP;
-	return 0;
-}
-
-/* The restore command: argv points into flags (kept alive by the caller). */
-struct restore_cmd {
-	char *argv[24];
-	char *flags[8];
-	size_t n_flags;
-};
-
-static char *flag(struct restore_cmd *c, const char *name, const char *value)
-{
-	char *f = NULL;
-
-	if (asprintf(&f, "--%s=%s", name, value) < 0)
-		return NULL;
-	c->flags[c->n_flags++] = f;
-	return f;
-}
-
-static void restore_cmd_free(struct restore_cmd *c)
-{
-	for (size_t i = 0; i < c->n_flags; i++)
-		free(c->flags[i]);
-}
-
-static int build_restore_cmd(struct module *m, struct restore_cmd *c, const char *tool,
-			     const char *data, const char *wal, const char *cluster,
-			     const char *peers)
-{
-	size_t n = 0;
-
-	memset(c, 0, sizeof(*c));
-	c->argv[n++] = (char *)tool;
-	c->argv[n++] = "snapshot";
-	c->argv[n++] = "restore";
-	c->argv[n++] = (char *)module_str(m, "src");
-	c->argv[n++] = flag(c, "data-dir", data);
-	c->argv[n++] = flag(c, "name", module_str(m, "name"));
-	c->argv[n++] = flag(c, "initial-cluster", cluster);
-	c->argv[n++] = flag(c, "initial-advertise-peer-urls", peers);
-	if (module_has(m, "initial_cluster_token"))
-		c->argv[n++] =
-		    flag(c, "initial-cluster-token", module_str(m, "initial_cluster_token"));
-	if (wal)
-		c->argv[n++] = flag(c, "wal-dir", wal);
-	if (module_bool(m, "skip_hash_check"))
-		c->argv[n++] = "--skip-hash-check";
-	c->argv[n] = NULL;
-	for (size_t i = 4; i < n; i++)
-		if (!c->argv[i])
-			return -ENOMEM;
-	return 0;
-}
-
-struct restore {
-	const char *data_dir, *wal_dir, *tool;
-	char tmp[PATH_MAX - 16]; /* the temp dir beside data_dir, "" once gone */
-	char new_data[PATH_MAX], new_wal[PATH_MAX];
-	char aside[PATH_MAX], wal_aside[PATH_MAX];
-	char output[TOOL_OUTPUT_MAX];
-};
-
+/* Verifies src and refuses an occupied data_dir without force, before anything is touched. */
 /* Runs the tool into r->tmp; 0 when it exited 0. */
-static int restore_into_temp(struct module *m, struct restore *r, struct error *err)
+static int restore_into_temp(struct module *m, struct etcd_restore *r, struct error *err)
 {
 	char *cluster = module_list_joined(m, "initial_cluster");
 	char *peers = module_list_joined(m, "initial_advertise_peer_urls");
-	struct restore_cmd cmd;
-	int status = 0, rc = -ENOMEM;
+	struct etcd_restore_member member = {
+	    .src = module_str(m, "src"),
+	    .name = module_str(m, "name"),
+	    .initial_cluster = cluster,
+	    .peer_urls = peers,
+	    .initial_cluster_token = module_str(m, "initial_cluster_token"),
+	    .skip_hash_check = module_bool(m, "skip_hash_check"),
+	};
+	int rc = cluster && peers
+		     ? etcd_restore_into_temp(r, &member, module_int(m, "wait_timeout"), err)
+		     : error_set(err, -ENOMEM, "out of memory");
 
-	if (!cluster || !peers ||
-	    build_restore_cmd(m, &cmd, r->tool, r->new_data, r->wal_dir ? r->new_wal : NULL,
-			      cluster, peers) < 0) {
-		error_set(err, rc, "out of memory");
-		goto out;
-	}
-	rc = proc_run(cmd.argv, TOOL_ENV, module_int(m, "wait_timeout"), r->output,
-		      sizeof(r->output), &status, err);
-	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-		rc = error_set(err, -EIO, "%s snapshot restore failed (%s %d): %s", r->tool,
-			       WIFEXITED(status) ? "exit" : "signal",
-			       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-			       r->output);
-	restore_cmd_free(&cmd);
-out:
 	free(cluster);
 	free(peers);
 	return rc;
 }
 
-/* Moves path aside if it holds anything, removes it if it is an empty dir. */
-static int clear_place(const char *path, char *aside, size_t size, struct error *err)
-{
-	aside[0] = '\0';
-	if (!fs_exists(path))
-		return 0;
-	if (!fs_occupied(path))
-		return rmdir(path) < 0
-			   ? error_set(err, -errno, "rmdir %s: %s", path, strerror(errno))
-			   : 0;
-	return fs_move_aside(path, "before-restore", aside, size, err);
-}
-
-static int restore_swap(struct module *m, struct restore *r, struct error *err)
-{
-	uid_t uid;
-	gid_t gid;
-	int rc = restore_owner(m, &uid, &gid, err);
-
-	if (rc < 0)
-		return rc;
-	if ((uid != FS_KEEP_OWNER || gid != FS_KEEP_GROUP) &&
-	    (rc = fs_chown_tree(r->tmp, uid, gid, err)) < 0)
-		return rc;
-	if (chmod(r->new_data, 0700) < 0)
-		return error_set(err, -errno, "chmod %s: %s", r->new_data, strerror(errno));
-	rc = clear_place(r->data_dir, r->aside, sizeof(r->aside), err);
-	if (rc == 0 && r->wal_dir)
-		rc = clear_place(r->wal_dir, r->wal_aside, sizeof(r->wal_aside), err);
-	if (rc == 0 && rename(r->new_data, r->data_dir) < 0)
-		rc = error_set(err, -errno, "rename %s to %s: %s", r->new_data, r->data_dir,
-			       strerror(errno));
-	if (rc == 0 && r->wal_dir && rename(r->new_wal, r->wal_dir) < 0)
-		rc = error_set(err, -errno, "rename %s to %s: %s", r->new_wal, r->wal_dir,
-			       strerror(errno));
-	if (rc == 0)
-		rc = fs_sync_parent(r->data_dir, err);
-	return rc;
-}
-
-/* Verifies src and refuses an occupied data_dir without force, before anything is touched. */
-static int restore_preflight(struct module *m, struct restore *r, struct snapshot_file_info *info)
+static int restore_preflight(struct module *m, struct etcd_restore *r,
+			     struct snapshot_file_info *info)
 {
 	static const char *const etcdutls[] = {"/opt/bin/etcdutl", NULL};
 	static const char *const etcdctls[] = {"/opt/bin/etcdctl", NULL};
@@ -727,11 +533,13 @@ static int restore_preflight(struct module *m, struct restore *r, struct snapsho
 				   "deleted)",
 				   fs_occupied(r->data_dir) ? r->data_dir : r->wal_dir,
 				   fs_occupied(r->data_dir) ? r->data_dir : r->wal_dir);
-	r->tool = find_tool(m, "etcdutl", etcdutls, found, sizeof(found));
+	r->tool =
+	    proc_find_tool(module_str(m, "etcdutl"), "etcdutl", etcdutls, found, sizeof(found));
 	if (!r->tool && module_has(m, "etcdutl"))
 		return module_fail(m, "etcdutl: %s is not executable", module_str(m, "etcdutl"));
 	if (!r->tool)
-		r->tool = find_tool(m, "etcdctl", etcdctls, found, sizeof(found));
+		r->tool = proc_find_tool(module_str(m, "etcdctl"), "etcdctl", etcdctls, found,
+					 sizeof(found));
 	if (!r->tool)
 		return module_fail(m,
 				   "neither etcdutl nor etcdctl found (options etcdutl, etcdctl; "
@@ -739,40 +547,13 @@ static int restore_preflight(struct module *m, struct restore *r, struct snapsho
 	return 0;
 }
 
-/* The temp dir beside data_dir: "<dir>/.<base>.restore-XXXXXX". */
-static int make_temp_dir(struct restore *r, struct error *err)
-{
-	const char *slash = strrchr(r->data_dir, '/');
-	int dir_len = slash ? (int)(slash - r->data_dir) : 1;
-	const char *base = slash ? slash + 1 : r->data_dir;
-	int n = snprintf(r->tmp, sizeof(r->tmp), "%.*s/.%s.restore-XXXXXX", dir_len,
-			 slash ? r->data_dir : ".", base);
-
-	if (n < 0 || (size_t)n >= sizeof(r->tmp) || !*base)
-		return error_set(err, -ENAMETOOLONG, "data_dir: bad path %s", r->data_dir);
-	if (slash && slash != r->data_dir) {
-		char parent[PATH_MAX];
-
-		snprintf(parent, sizeof(parent), "%.*s", dir_len, r->data_dir);
-		if (fs_mkdir_p(parent, 0755, err) < 0)
-			return -EIO;
-	}
-	if (!mkdtemp(r->tmp)) {
-		int rc = error_set(err, -errno, "mkdtemp %s: %s", r->tmp, strerror(errno));
-
-		r->tmp[0] = '\0';
-		return rc;
-	}
-	snprintf(r->new_data, sizeof(r->new_data), "%s/data", r->tmp);
-	snprintf(r->new_wal, sizeof(r->new_wal), "%s/wal", r->tmp);
-	return 0;
-}
-
 static int run_restored(struct module *m)
 {
-	struct restore *r = calloc(1, sizeof(*r));
+	struct etcd_restore *r = calloc(1, sizeof(*r));
 	struct snapshot_file_info info;
 	struct error err = {0};
+	uid_t uid;
+	gid_t gid;
 	int rc = -1;
 
 	if (!r)
@@ -790,11 +571,14 @@ static int run_restored(struct module *m)
 		rc = 0;
 		goto out;
 	}
-	rc = make_temp_dir(r, &err);
+	rc = etcd_restore_make_temp_dir(r, &err);
 	if (rc == 0)
 		rc = restore_into_temp(m, r, &err);
 	if (rc == 0)
-		rc = restore_swap(m, r, &err);
+		rc = etcd_restore_owner(module_str(m, "owner"), module_str(m, "group"), &uid, &gid,
+					&err);
+	if (rc == 0)
+		rc = etcd_restore_swap(r, uid, gid, &err);
 	if (rc < 0) {
 		module_fail(m, "%s", err.msg);
 		goto out;
@@ -814,168 +598,18 @@ out:
 
 /* ---- state=drilled --------------------------------------------------------------------------- */
 
-struct drill_run {
-	struct backup_session session;
-	bool opened;
-	struct drill_scratch scratch;
-	struct drill_etcd etcd;
-	char *key;
-	uint64_t stored_size;
-	json_t *context; /* of the backup drilled */
-	uint64_t revision, keys, backup_revision;
-	bool have_backup_revision;
-	char output[TOOL_OUTPUT_MAX];
-};
-
-/* The newest backup of the session's cluster: its key and stored size. */
-static int newest_backup(struct drill_run *d, struct error *err)
+/* What the drill found on its way, as far as it got. */
+static void drill_found(struct module *m, const struct drill_run *d)
 {
-	struct backup_object *objects = NULL;
-	size_t n = 0;
-	int rc = backup_list(&d->session, &objects, &n, err);
-
-	if (rc == 0 && n == 0)
-		rc =
-		    error_set(err, -ENOENT, "no etcd backup of cluster %s in s3://%s/%s",
-			      d->session.cfg.cluster, d->session.cfg.bucket, d->session.cfg.prefix);
-	if (rc == 0) {
-		d->key = strdup(objects[n - 1].key);
-		d->stored_size = objects[n - 1].size;
-		if (!d->key)
-			rc = error_set(err, -ENOMEM, "out of memory");
-	}
-	backup_objects_free(objects, n);
-	return rc;
-}
-
-/* Fetch, verify and decrypt the newest backup into scratch/snapshot.db, watching the space. */
-static int drill_fetch(struct module *m, struct drill_run *d, char *path, size_t size,
-		       struct error *err)
-{
-	struct backup_fetch_result r = {0};
-	struct drill_file_sink sink = {.fd = -1, .path = path};
-	const char *revision;
-	uint64_t expected;
-	int rc;
-
-	rc = newest_backup(d, err);
-	if (rc < 0)
-		return rc;
-	module_set_str(m, "key", d->key);
-	expected = drill_live_db_size(module_str(m, "data_dir"));
-	if (expected < d->stored_size)
-		expected = d->stored_size;
-	rc = drill_check_space(module_str(m, "scratch_dir"), expected, err);
-	if (rc < 0)
-		return rc;
-	snprintf(path, size, "%s/snapshot.db", d->scratch.path);
-	sink.fd = fs_create_exclusive(path, 0600, err);
-	if (sink.fd < 0)
-		return sink.fd;
-	fprintf(stderr, "etcd_snapshot: drill: fetching s3://%s/%s\n", d->session.cfg.bucket,
-		d->key);
-	rc = backup_fetch(&d->session, d->key, drill_file_sink_write, &sink, &r, err);
-	close(sink.fd);
-	if (rc < 0)
-		goto out;
-	d->context = r.context;
-	r.context = NULL;
-	revision = json_string_value(json_object_get(d->context, "revision"));
-	d->have_backup_revision =
-	    revision && etcd_uint64_from_json(json_object_get(d->context, "revision"),
-					      &d->backup_revision) == 0;
-out:
-	json_decref(r.context);
-	return rc;
-}
-
-/* etcdutl (3.5+) or etcdctl (3.4) snapshot restore into scratch/data, as member "drill". */
-static int drill_restore(struct module *m, struct drill_run *d, const char *snapshot, char *data,
-			 size_t size, struct error *err)
-{
-	static const char *const etcdutls[] = {"/opt/bin/etcdutl", NULL};
-	static const char *const etcdctls[] = {"/opt/bin/etcdctl", NULL};
-	char found[PATH_MAX], name_flag[64], data_flag[PATH_MAX + 16], cluster_flag[128],
-	    peer_flag[128];
-	const char *tool = find_tool(m, "etcdutl", etcdutls, found, sizeof(found));
-	int status = 0, rc;
-
-	if (!tool)
-		tool = find_tool(m, "etcdctl", etcdctls, found, sizeof(found));
-	if (!tool)
-		return error_set(err, -ENOENT,
-				 "neither etcdutl nor etcdctl found (options etcdutl, "
-				 "etcdctl; /opt/bin, then PATH)");
-	snprintf(data, size, "%s/data", d->scratch.path);
-	snprintf(name_flag, sizeof(name_flag), "--name=drill");
-	snprintf(data_flag, sizeof(data_flag), "--data-dir=%s", data);
-	snprintf(cluster_flag, sizeof(cluster_flag), "--initial-cluster=drill=%s",
-		 d->etcd.peer_url);
-	snprintf(peer_flag, sizeof(peer_flag), "--initial-advertise-peer-urls=%s",
-		 d->etcd.peer_url);
-	module_set_str(m, "tool", tool);
-	rc = proc_run((char *[]){(char *)tool, "snapshot", "restore", (char *)snapshot, data_flag,
-				 name_flag, cluster_flag, peer_flag, NULL},
-		      TOOL_ENV, module_int(m, "wait_timeout"), d->output, sizeof(d->output),
-		      &status, err);
-	if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-		rc = error_set(err, -EIO, "%s snapshot restore failed (%s %d): %s", tool,
-			       WIFEXITED(status) ? "exit" : "signal",
-			       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-			       d->output);
-	return rc;
-}
-
-/* The whole drill; the caller stops etcd and removes the scratch directory afterwards. */
-static int drill(struct module *m, struct drill_run *d, const struct backup_config *cfg,
-		 struct error *err)
-{
-	static const char *const etcds[] = {"/opt/bin/etcd", NULL};
-	char snapshot[PATH_MAX], data[PATH_MAX], found[PATH_MAX], prefix[128];
-	struct snapshot_file_info info = {0};
-	const char *etcd_binary = find_tool(m, "etcd", etcds, found, sizeof(found));
-	size_t stale = 0;
-	int rc;
-
-	if (!etcd_binary)
-		return error_set(err, -ENOENT,
-				 "etcd: no etcd binary found (option etcd; /opt/bin, "
-				 "then PATH)");
-	rc = backup_session_open(&d->session, cfg, BACKUP_USE_FETCH, err);
-	if (rc < 0)
-		return rc;
-	d->opened = true;
-	snprintf(prefix, sizeof(prefix), "etcd-drill-%s", cfg->cluster);
-	rc = drill_scratch_make(&d->scratch, module_str(m, "scratch_dir"), prefix, &stale, err);
-	if (stale)
+	if (d->stale)
 		module_warn(m, "removed %zu scratch dir(s) of earlier drills that did not finish",
-			    stale);
-	if (rc == 0)
-		rc = drill_fetch(m, d, snapshot, sizeof(snapshot), err);
-	if (rc == 0)
-		rc = snapshot_file_verify(snapshot, false, false, &info, err);
-	if (rc < 0)
-		return rc;
-	module_set_int(m, "snapshot_size", (long long)info.size);
-	rc = drill_etcd_pick_ports(&d->etcd, err);
-	if (rc == 0)
-		rc = drill_restore(m, d, snapshot, data, sizeof(data), err);
-	if (rc < 0)
-		return rc;
-	unlink(snapshot); /* the restored copy is all etcd needs: halve the space held */
-	snprintf(d->etcd.log_path, sizeof(d->etcd.log_path), "%s/etcd.log", d->scratch.path);
-	rc = drill_etcd_start(&d->etcd, etcd_binary, data, "drill", module_int(m, "start_timeout"),
-			      err);
-	if (rc == 0)
-		rc = drill_etcd_count(&d->etcd, &d->revision, &d->keys, err);
-	drill_etcd_stop(&d->etcd);
-	if (rc == 0 && d->have_backup_revision && d->revision < d->backup_revision)
-		rc = error_set(err, -EPROTO,
-			       "the restored data is at revision %llu, below the revision %llu "
-			       "recorded when the backup was taken",
-			       (unsigned long long)d->revision,
-			       (unsigned long long)d->backup_revision);
-	return rc;
+			    d->stale);
+	if (d->key)
+		module_set_str(m, "key", d->key);
+	if (d->snapshot_size)
+		module_set_int(m, "snapshot_size", (long long)d->snapshot_size);
+	if (d->tool[0])
+		module_set_str(m, "tool", d->tool);
 }
 
 static void drill_report(struct module *m, const struct drill_run *d, double seconds)
@@ -997,29 +631,6 @@ static void drill_report(struct module *m, const struct drill_run *d, double sec
 			     (json_int_t)children.ru_maxrss * 1024));
 }
 
-static void drill_metrics(struct module *m, const struct metrics_config *cfg,
-			  const struct drill_run *d, bool ok, double seconds)
-{
-	struct metrics *mx = metrics_new(cfg, "drill");
-	struct error err;
-
-	if (!mx)
-		return module_warn(m, "metrics: out of memory");
-	metrics_job_result(mx, "drill", ok, seconds);
-	metrics_gauge_or_previous(mx, "drill_revision",
-				  "Revision of the data the last successful drill restored.", ok,
-				  (double)d->revision);
-	metrics_gauge_or_previous(mx, "drill_keys",
-				  "Keys in the data the last successful drill restored.", ok,
-				  (double)d->keys);
-	metrics_gauge_or_previous(mx, "drill_backup_stored_bytes",
-				  "Bytes in S3 of the backup the last successful drill restored.",
-				  ok, (double)d->stored_size);
-	if (metrics_commit(mx, &err) < 0)
-		module_warn(m, "%s", err.msg);
-	metrics_free(mx);
-}
-
 static int run_drilled(struct module *m)
 {
 	struct drill_run *d = calloc(1, sizeof(*d));
@@ -1028,6 +639,15 @@ static int run_drilled(struct module *m)
 	struct error err = {0}, cleanup_err, ping_err;
 	struct timespec start;
 	const char *ping_url;
+	const struct drill_etcd_options where = {
+	    .data_dir = module_str(m, "data_dir"),
+	    .scratch_dir = module_str(m, "scratch_dir"),
+	    .etcd = module_str(m, "etcd"),
+	    .etcdutl = module_str(m, "etcdutl"),
+	    .etcdctl = module_str(m, "etcdctl"),
+	    .tool_timeout_s = module_int(m, "wait_timeout"),
+	    .start_timeout_s = module_int(m, "start_timeout"),
+	};
 	int rc = -1;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
@@ -1059,7 +679,8 @@ static int run_drilled(struct module *m)
 	ping_url = cfg.healthcheck_url;
 	if (backup_ping(ping_url, "/start", NULL, NULL, &ping_err) < 0)
 		module_warn(m, "backup.healthcheck_url: %s", ping_err.msg);
-	rc = drill(m, d, &cfg, &err);
+	rc = drill_etcd_run(d, &where, &cfg, &err);
+	drill_found(m, d);
 	drill_etcd_stop(&d->etcd);
 	if (drill_scratch_remove(&d->scratch, &cleanup_err) < 0) {
 		module_warn(m, "%s", cleanup_err.msg);
@@ -1070,8 +691,9 @@ static int run_drilled(struct module *m)
 	if (backup_ping(ping_url, rc < 0 ? "/fail" : "", rc < 0 ? err.msg : NULL, NULL, &ping_err) <
 	    0)
 		module_warn(m, "backup.healthcheck_url: %s", ping_err.msg);
-	if (metrics.dir)
-		drill_metrics(m, &metrics, d, rc == 0, seconds_since(&start));
+	if (metrics.dir &&
+	    drill_etcd_metrics(&metrics, d, rc == 0, seconds_since(&start), &ping_err) < 0)
+		module_warn(m, "%s", ping_err.msg);
 	if (rc < 0)
 		module_fail(m, "restore drill failed: %s", err.msg);
 	else
@@ -1079,10 +701,7 @@ static int run_drilled(struct module *m)
 			(unsigned long long)d->revision, (unsigned long long)d->keys,
 			seconds_since(&start));
 out:
-	if (d->opened)
-		backup_session_close(&d->session);
-	json_decref(d->context);
-	free(d->key);
+	drill_run_release(d);
 	free(d);
 	return rc < 0 ? -1 : 0;
 }

@@ -75,36 +75,44 @@ fetch_source() { # $1 = source package; unpacks into $deps/src/<pkg>-<ver>
   ls -d "$deps/src/$pkg"-*/ | head -n1
 }
 
-build_curl() {
-  [ -f "$deps/lib/libcurl.a" ] && return 0
-  local src
-  src=$(fetch_source curl)
-  log "building static libcurl in $src"
+# build_from_source PKG DONE_FILE WHAT STEPS: unless DONE_FILE exists, unpacks Debian's source of
+# PKG (fetch_source) and runs the function STEPS in it (configure, make, install into $deps), in a
+# subshell where any failing step stops the build (set -e).
+build_from_source() {
+  local pkg=$1 done=$2 what=$3 steps=$4 src
+  [ -f "$done" ] && return 0
+  src=$(fetch_source "$pkg")
+  log "building $what in $src"
   (
     cd "$src"
-    # Debian renames the library for its gnutls/nss flavours; undo that (newest patch first).
-    if [ ! -f .etcd-ansible-unpatched ]; then
-      patch -R -p1 -s <debian/patches/99_nss.patch
-      patch -R -p1 -s <debian/patches/90_gnutls.patch
-      touch .etcd-ansible-unpatched
-    fi
-    autoreconf -fi >/dev/null 2>&1
-    ./configure -q --prefix="$deps" --disable-shared --enable-static --with-pic \
-      --with-openssl --with-zlib --enable-ares --disable-threaded-resolver \
-      --disable-openssl-auto-load-config --without-ca-bundle --without-ca-path --without-ca-fallback \
-      --without-libpsl --without-libidn2 --without-nghttp2 --without-nghttp3 --without-ngtcp2 \
-      --without-brotli --without-zstd --without-librtmp --without-libssh --without-libssh2 \
-      --without-gssapi --without-libgsasl --disable-ldap --disable-ldaps --disable-rtsp --disable-dict \
-      --disable-telnet --disable-tftp --disable-pop3 --disable-imap --disable-smb --disable-smtp \
-      --disable-gopher --disable-mqtt --disable-ftp --disable-manual --disable-ntlm \
-      --disable-alt-svc --disable-hsts --disable-cookies --disable-netrc --disable-socketpair \
-      >/dev/null
-    make -s -j"$(nproc)" -C lib libcurl.la >/dev/null 2>&1
-    mkdir -p "$deps/lib" "$deps/include/curl"
-    cp lib/.libs/libcurl.a "$deps/lib/"
-    cp include/curl/*.h "$deps/include/curl/"
+    "$steps"
   )
 }
+
+curl_steps() {
+  # Debian renames the library for its gnutls/nss flavours; undo that (newest patch first).
+  if [ ! -f .etcd-ansible-unpatched ]; then
+    patch -R -p1 -s <debian/patches/99_nss.patch
+    patch -R -p1 -s <debian/patches/90_gnutls.patch
+    touch .etcd-ansible-unpatched
+  fi
+  autoreconf -fi >/dev/null 2>&1
+  ./configure -q --prefix="$deps" --disable-shared --enable-static --with-pic \
+    --with-openssl --with-zlib --enable-ares --disable-threaded-resolver \
+    --disable-openssl-auto-load-config --without-ca-bundle --without-ca-path --without-ca-fallback \
+    --without-libpsl --without-libidn2 --without-nghttp2 --without-nghttp3 --without-ngtcp2 \
+    --without-brotli --without-zstd --without-librtmp --without-libssh --without-libssh2 \
+    --without-gssapi --without-libgsasl --disable-ldap --disable-ldaps --disable-rtsp --disable-dict \
+    --disable-telnet --disable-tftp --disable-pop3 --disable-imap --disable-smb --disable-smtp \
+    --disable-gopher --disable-mqtt --disable-ftp --disable-manual --disable-ntlm \
+    --disable-alt-svc --disable-hsts --disable-cookies --disable-netrc --disable-socketpair \
+    >/dev/null
+  make -s -j"$(nproc)" -C lib libcurl.la >/dev/null 2>&1
+  mkdir -p "$deps/lib" "$deps/include/curl"
+  cp lib/.libs/libcurl.a "$deps/lib/"
+  cp include/curl/*.h "$deps/include/curl/"
+}
+build_curl() { build_from_source curl "$deps/lib/libcurl.a" "static libcurl" curl_steps; }
 
 # libcrypto/libssl for the static modules, from Debian's OpenSSL source with only what the
 # modules and libcurl use (TLS 1.2/1.3, EC P-256/P-384, Ed25519, RSA, AES, SHA-1/2, HMAC, HKDF,
@@ -119,42 +127,32 @@ OPENSSL_DISABLE=(
   no-padlockeng no-ktls no-psk no-nextprotoneg no-weak-ssl-ciphers no-autoload-config
   no-dynamic-engine no-dso no-multiblock no-uplink
 )
+openssl_steps() {
+  ./Configure linux-x86_64 --prefix="$deps/openssl" --libdir=lib "${OPENSSL_DISABLE[@]}" \
+    -Os -ffunction-sections -fdata-sections >/dev/null
+  make -s -j"$(nproc)" build_libs >/dev/null 2>&1
+  make -s install_dev >/dev/null 2>&1
+}
 build_openssl() {
-  [ -f "$deps/openssl/lib/libcrypto.a" ] && return 0
-  local src
-  src=$(fetch_source openssl)
-  log "building static libcrypto/libssl in $src"
-  (
-    cd "$src"
-    ./Configure linux-x86_64 --prefix="$deps/openssl" --libdir=lib "${OPENSSL_DISABLE[@]}" \
-      -Os -ffunction-sections -fdata-sections >/dev/null
-    make -s -j"$(nproc)" build_libs >/dev/null 2>&1
-    make -s install_dev >/dev/null 2>&1
-  )
+  build_from_source openssl "$deps/openssl/lib/libcrypto.a" "static libcrypto/libssl" openssl_steps
 }
 
-build_systemd() {
-  [ -f "$deps/lib/libsystemd.a" ] && return 0
-  local src
-  src=$(fetch_source systemd)
-  log "building libsystemd.a in $src"
-  (
-    cd "$src"
-    rm -rf build-static
-    meson setup build-static -Dstatic-libsystemd=true -Dtests=false -Dman=false -Dhtml=false \
-      -Dselinux=false -Dapparmor=false -Dpam=false -Dacl=false -Daudit=false -Dseccomp=false \
-      -Dblkid=false -Dkmod=false -Dlibcryptsetup=false -Dlibcurl=false -Dlibidn2=false -Dlibiptc=false \
-      -Dqrencode=false -Dgcrypt=false -Dgnutls=false -Dopenssl=false -Dp11kit=false -Dlz4=false \
-      -Dxz=false -Dzstd=false -Dzlib=false -Dbzip2=false -Dpcre2=false -Dglib=false -Ddbus=false \
-      -Dgnu-efi=false -Dtpm2=false -Delfutils=false -Dpwquality=false \
-      -Dmicrohttpd=false -Dxkbcommon=false -Dpolkit=false -Dlibfido2=false \
-      -Dmode=release >/dev/null
-    ninja -C build-static version.h libsystemd.a >/dev/null
-    mkdir -p "$deps/lib" "$deps/include/systemd"
-    cp build-static/libsystemd.a "$deps/lib/"
-    cp src/systemd/*.h "$deps/include/systemd/"
-  )
+systemd_steps() {
+  rm -rf build-static
+  meson setup build-static -Dstatic-libsystemd=true -Dtests=false -Dman=false -Dhtml=false \
+    -Dselinux=false -Dapparmor=false -Dpam=false -Dacl=false -Daudit=false -Dseccomp=false \
+    -Dblkid=false -Dkmod=false -Dlibcryptsetup=false -Dlibcurl=false -Dlibidn2=false -Dlibiptc=false \
+    -Dqrencode=false -Dgcrypt=false -Dgnutls=false -Dopenssl=false -Dp11kit=false -Dlz4=false \
+    -Dxz=false -Dzstd=false -Dzlib=false -Dbzip2=false -Dpcre2=false -Dglib=false -Ddbus=false \
+    -Dgnu-efi=false -Dtpm2=false -Delfutils=false -Dpwquality=false \
+    -Dmicrohttpd=false -Dxkbcommon=false -Dpolkit=false -Dlibfido2=false \
+    -Dmode=release >/dev/null
+  ninja -C build-static version.h libsystemd.a >/dev/null
+  mkdir -p "$deps/lib" "$deps/include/systemd"
+  cp build-static/libsystemd.a "$deps/lib/"
+  cp src/systemd/*.h "$deps/include/systemd/"
 }
+build_systemd() { build_from_source systemd "$deps/lib/libsystemd.a" libsystemd.a systemd_steps; }
 
 install_node() { # Node.js + npm for the AWS Encryption SDK peer (tests/peers/esdk)
   command -v node >/dev/null && command -v npm >/dev/null && return 0

@@ -8,19 +8,10 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 . tests/lib/assert.sh
-# Both etcd lines, one after the other: the 3.4 of Debian bookworm and the 3.5 of trixie
-# (tests/peers/etcd/mirror.sh); ETCD_LINES="v3.5.16" runs one, TEST_ETCD_VERSION=... runs one directly.
-if [ -z "${TEST_ETCD_VERSION:-}" ]; then
-  rc=0
-  for line in ${ETCD_LINES:-v3.4.23 v3.5.16}; do
-    echo "== etcd $line"
-    TEST_ETCD_VERSION=$line bash "$0" "$@" || rc=1
-  done
-  exit $rc
-fi
-export TEST_ETCD_VERSION
-bin=$top/build/mirror/etcd/$TEST_ETCD_VERSION/bin
-[ -x "$bin/etcd" ] || tests/peers/etcd/mirror.sh "$TEST_ETCD_VERSION" >/dev/null
+. tests/lib/etcd_lines.sh
+# Both etcd lines, one after the other (tests/lib/etcd_lines.sh); ETCD_LINES="v3.5.16" runs one,
+# TEST_ETCD_VERSION=... runs one directly.
+etcd_lines "$@"
 
 [ -x library/etcd_snapshot ] || { echo "FAIL: library/etcd_snapshot is missing: run make" >&2; exit 1; }
 cluster=tests/peers/etcd/cluster.sh

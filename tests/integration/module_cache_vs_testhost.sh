@@ -11,50 +11,33 @@
 # binary still takes an args file (as the timers run it).
 #
 # Uses host ${HOSTS_PREFIX:-eh}1; starts one host when none is up and stops it at the end.
-# Logs: build/integration/module_cache/. Ends with "N passed, M failed".
+# Logs: build/integration/module_cache/. Every case runs; ends with "N passed, M failed"
+# (tests/lib/assert.sh); the hosts come up through tests/lib/e2e.sh.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
-hosts=tests/hosts/hosts.sh
-host=${HOSTS_PREFIX:-eh}1
-hostsdir=${HOSTS_DIR:-build/hosts}
-inventory=$hostsdir/inventory.ini
-logs=build/integration/module_cache
-cache=/var/lib/etcd-ansible/modules
-unit=it-mc # every unit this test makes is named it-mc*
-started_hosts=0
-passed=0
-failed=0
+work=build/integration/module_cache # the logs (e2e.sh's $work)
+logs=$work
 rm -rf "$logs"
 mkdir -p "$logs"
+. tests/lib/e2e.sh # the host bring-up (e2e_hosts_up/down, on, ctl); assert.sh
+host=$e2e_prefix"1"
+inventory=$e2e_hostsdir/inventory.ini
+cache=/var/lib/etcd-ansible/modules
+unit=it-mc # every unit this test makes is named it-mc*
 
-host_ready() { "$hosts" status 2>/dev/null | grep -Eq "^$host +.*systemd (running|degraded)"; }
-on_host() { "$hosts" ssh "$host" "$@"; }
+on_host() { on "$host" "$@"; }
 
 cleanup() {
-  if host_ready; then
-    on_host "systemctl disable --now $unit.timer >/dev/null 2>&1; rm -f /etc/systemd/system/$unit.*
-             systemctl daemon-reload; userdel -r itmc >/dev/null 2>&1; rm -f /etc/sudoers.d/itmc" || true
-  fi
-  if [ "$started_hosts" -eq 1 ]; then
-    if "$hosts" status 2>/dev/null | grep -Ev "^($host |inventory:|no test hosts)" | grep -q .; then
-      echo "leaving the test hosts up: others started hosts beside $host meanwhile" >&2
-    else
-      "$hosts" down
-    fi
-  fi
+  local rc=$?
+  on_host "systemctl disable --now $unit.timer >/dev/null 2>&1; rm -f /etc/systemd/system/$unit.*
+           systemctl daemon-reload; userdel -r itmc >/dev/null 2>&1; rm -f /etc/sudoers.d/itmc" \
+    >/dev/null 2>&1 || true
+  e2e_hosts_down "$rc"
 }
-trap cleanup EXIT
-
-if ! host_ready; then
-  if "$hosts" status 2>/dev/null | grep -q 'nspawn pid'; then
-    echo "FAIL: test hosts are up but $host is not ready; see: $hosts status" >&2
-    exit 1
-  fi
-  started_hosts=1
-  "$hosts" up 1 >/dev/null || exit 1
-fi
+assert_trap cleanup
+e2e_hosts_up 1 || exit 1
 [ -x library/systemd_timer ] && [ -x library/etcd_member ] || make -s all >/dev/null
 
 # ---- running Ansible -------------------------------------------------------------------------
@@ -69,7 +52,7 @@ adhoc() {
   local name=$1 module=$2 args=$3
   shift 3
   log=$logs/$name.log
-  "$hosts" ctl "${ansible_env[@]}" ansible "$host" -i "$inventory" -m "$module" -a "$args" -vvv "$@" \
+  ctl "${ansible_env[@]}" ansible "$host" -i "$inventory" -m "$module" -a "$args" -vvv "$@" \
     >"$log" 2>&1
   out=$(cat "$log")
   # The ad-hoc callback prints "HOST | STATUS => {" and the result, indented, up to "}".
@@ -165,7 +148,7 @@ case_no_log_keeps_secrets_out() {
       no_log: true
 PLAY
   log=$logs/tasknolog.log
-  "$hosts" ctl "${ansible_env[@]}" ansible-playbook -i "$inventory" "$logs/nolog.yml" -vvv >"$log" 2>&1 ||
+  ctl "${ansible_env[@]}" ansible-playbook -i "$inventory" "$logs/nolog.yml" -vvv >"$log" 2>&1 ||
     { echo "the no_log play failed (see $log)"; return 1; }
   grep -q "censored" "$log" || { echo "no censored result in $log"; return 1; }
   ! grep -q "$secret" "$log" || { echo "the description (task no_log) is in $log"; return 1; }
@@ -211,12 +194,8 @@ for c in case_first_installs_second_copies_nothing case_tampered_binary_is_repla
   case_new_build_replaces_the_old case_check_mode_and_diff case_no_log_keeps_secrets_out \
   case_become_through_sudo case_async_takes_the_stock_path case_binary_still_takes_an_args_file; do
   if msg=$($c 2>&1); then
-    passed=$((passed + 1))
-    echo "  ok    ${c#case_}"
+    assert_pass "${c#case_}"
   else
-    failed=$((failed + 1))
-    echo "  FAIL  ${c#case_}: $(tail -3 <<<"$msg" | tr '\n' ' ') (logs: $logs)"
+    assert_fail "${c#case_}" "$(tail -3 <<<"$msg" | tr '\n' ' ') (logs: $logs)"
   fi
 done
-echo "module cache: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]

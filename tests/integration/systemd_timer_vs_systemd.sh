@@ -13,17 +13,18 @@
 #
 # Uses host eh1 (${HOSTS_PREFIX:-eh}1). If no test host is up, starts one and stops it at the end; hosts found up are
 # left up. On failure the module results and the units' journal stay in build/integration/.
+# Every case runs; the last line is "N passed, M failed" (tests/lib/assert.sh).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
+. tests/lib/assert.sh
 hosts=tests/hosts/hosts.sh
 host=${HOSTS_PREFIX:-eh}1
 inventory=build/hosts/inventory.ini
 logs=build/integration/systemd_timer
 prefix=it-st # every unit this test makes is named it-st-*
 unit_dir=/etc/systemd/system
-failures=0
 started_hosts=0
 
 rm -rf "$logs"
@@ -37,6 +38,10 @@ on_host() { "$hosts" ssh "$host" "$@"; }
 
 cleanup() {
   local rc=$?
+  if [ "$rc" != 0 ] && host_ready; then
+    on_host "journalctl --no-pager -o short-iso -u '$prefix-*'" >"$logs/journal.txt" 2>&1 || true
+    echo "systemd_timer_vs_systemd: results, commands and journal in $logs/"
+  fi
   if host_ready; then
     on_host "for t in \$(ls $unit_dir | grep -E '^$prefix-.*\.timer\$'); do
                systemctl disable --now \$t >/dev/null 2>&1; done
@@ -55,9 +60,8 @@ cleanup() {
       echo "leaving the test hosts up: others started hosts beside $host meanwhile" >&2
     fi
   fi
-  exit $rc
 }
-trap cleanup EXIT
+assert_trap cleanup
 
 if ! host_ready; then
   if "$hosts" status 2>/dev/null | grep -q 'nspawn pid'; then
@@ -73,24 +77,14 @@ fi
 
 # ---- assertions ------------------------------------------------------------------------------
 
-ok() { printf '  ok    %s\n' "$1"; }
-
-fail() {
-  printf '  FAIL  %s\n' "$1"
-  failures=$((failures + 1))
-}
-
-expect_eq() { # what expected got
-  if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: expected '$2', got '$3'"; fi
-}
+# Every expectation is a counted case (tests/lib/assert.sh).
+expect_eq() { assert_eq "$@"; } # what expected got
 
 expect_match() { # what regex got
-  if [[ $3 =~ $2 ]]; then ok "$1"; else fail "$1: expected /$2/, got '$3'"; fi
+  if [[ $3 =~ $2 ]]; then assert_pass "$1"; else assert_fail "$1" "expected /$2/, got '$3'"; fi
 }
 
-expect_contains() { # what needle haystack
-  if [[ $3 == *"$2"* ]]; then ok "$1"; else fail "$1: expected to contain '$2', got '$3'"; fi
-}
+expect_contains() { assert_contains "$@"; } # what needle haystack
 
 # ---- running the module through Ansible ------------------------------------------------------
 
@@ -116,7 +110,7 @@ mod() {
   printf '%q ' "$hosts" ctl "${cmd[@]}" >"$base.cmd"
   "$hosts" ctl "${cmd[@]}" >"$base.out" 2>&1 || true
   if ! jq -e . "$result" >/dev/null 2>&1; then
-    fail "$name: no result from ansible-playbook (see $base.out)"
+    assert_fail "$name: a result from ansible-playbook" "none (see $base.out)"
     echo '{}' >"$result"
   fi
 }
@@ -370,12 +364,3 @@ done
 expect_match "tick made again fires (OnBootSec= is not taken as done)" '^[1-9][0-9]*$' "$fired"
 mod tick-again-absent "$(json_args name="\"$prefix-tick\"" state='"absent"')"
 expect_eq "tick made again: absent" true "$(get .changed)"
-
-# ---- verdict ---------------------------------------------------------------------------------
-
-if [ "$failures" -gt 0 ]; then
-  on_host "journalctl --no-pager -o short-iso -u '$prefix-*'" >"$logs/journal.txt" 2>&1 || true
-  echo "systemd_timer_vs_systemd: $failures FAILED; results, commands and journal in $logs/"
-  exit 1
-fi
-echo "systemd_timer_vs_systemd: all passed"

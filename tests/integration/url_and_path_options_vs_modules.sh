@@ -6,7 +6,8 @@
 #     against a closed port: stdout (result, msg, warnings, invocation) and stderr hold neither
 #     form of the password, and the URL is shown as https://user:********@...;
 #   - each module refuses '..' in a path option with failed: true and the option's name.
-# No peer beyond a closed loopback port; takes a few seconds.
+# No peer beyond a closed loopback port; takes a few seconds. Every case runs, also after a failed
+# or crashed one; the last line is "N passed, M failed" (as tests/lib/assert.sh prints it).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -21,12 +22,30 @@ top, work = sys.argv[1], sys.argv[2]
 pw, pw_enc = "S3cr3tPw9", "S3cr%33tPw9"     # the second decodes to the first
 passed = failed = 0
 
+failed_titles = []
+
 def check(title, ok, detail=""):
     global passed, failed
     if ok:
-        passed += 1; print("  ok   ", title)
+        passed += 1; print("ok  ", title)
     else:
-        failed += 1; print("  FAIL ", title, detail)
+        failed += 1; failed_titles.append(title); print(f"FAIL: {title}: {detail}")
+
+def run(module, args):
+    """The module's stdout+stderr on args; a crash or a hang is a failed case, not the end."""
+    path = f"{work}/args.json"
+    json.dump(args, open(path, "w"))
+    try:
+        return subprocess.run([f"{top}/library/{module}", path], capture_output=True, text=True,
+                              timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return subprocess.CompletedProcess([module], -1, "", f"did not run: {e}")
+
+def result(r):
+    try:
+        return json.loads(r.stdout)
+    except ValueError:
+        return {"msg": f"no JSON on stdout (exit {r.returncode}): {r.stdout[:200]}{r.stderr[:200]}"}
 
 # 1. every URL-ish option is declared .url = true
 for f in sorted(os.listdir(f"{top}/modules")):
@@ -68,10 +87,7 @@ for module, (base, opts) in cases.items():
     for opt, build in opts.items():
         for enc in (False, True):
             args = dict(base); args[opt] = build(url(enc))
-            path = f"{work}/args.json"
-            json.dump(args, open(path, "w"))
-            r = subprocess.run([f"{top}/library/{module}", path], capture_output=True, text=True,
-                               timeout=60)
+            r = run(module, args)
             out = r.stdout + r.stderr
             title = f"{module} {opt}{' (percent-encoded)' if enc else ''}: no password in stdout/stderr"
             check(title, pw not in out and pw_enc not in out, out[:400])
@@ -88,13 +104,12 @@ paths = {"etcd_member": ("ca_cert", {"endpoints": ["https://127.0.0.1:9"]}),
          "systemd_timer": ("unit_dir", {"name": "t", "on_calendar": "daily", "exec": ["/bin/true"]})}
 for module, (opt, base) in paths.items():
     args = dict(base); args[opt] = "/etc/../tmp/x/../../etc/t"
-    json.dump(args, open(f"{work}/args.json", "w"))
-    r = subprocess.run([f"{top}/library/{module}", f"{work}/args.json"], capture_output=True,
-                       text=True, timeout=60)
-    res = json.loads(r.stdout)
+    res = result(run(module, args))
     check(f"{module}: '..' in {opt} refused, naming it",
           res.get("failed") is True and f"argument '{opt}': '..' is not allowed" in res.get("msg", ""),
           res.get("msg"))
-print(f"url_and_path_options_vs_modules: {passed} passed, {failed} failed")
+for t in failed_titles:
+    print(f"  FAILED: {t}")
+print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
 PY

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "fs.h"
 #include "keys.h"
 #include "x509.h"
@@ -36,23 +38,6 @@
 /* The password of the step-written vectors: test data, not a secret (gocheck/main.go). */
 #define STEP_VECTOR_PASSWORD "step-vector-password"
 #define PASSWORD "correct horse battery staple"
-
-static char dir[64];
-
-static int make_dir(void **state)
-{
-	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/test_x509.XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int remove_dir(void **state)
-{
-	char cmd[128];
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
 
 static char *path_in(const char *base, const char *name)
 {

@@ -7,7 +7,8 @@
 # 200) survived by the CLI's retries, persistence across a restart, and requests the CLI never
 # sends (tampered signatures, payload hash, clock skew) signed by the CLI's own botocore
 # (sigv4_strict.py); the AWS Encryption SDK for JavaScript through the peer's KMS (esdk_kms.js).
-# Traffic only on 127.0.0.1. KEEP=1 keeps the work directory.
+# Traffic only on 127.0.0.1. KEEP=1 keeps the work directory. Every case runs, also after a failed
+# one; the last line is "N passed, M failed" (tests/lib/assert.sh).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
@@ -29,7 +30,7 @@ cleanup() {
   fi
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
-trap cleanup EXIT
+assert_trap cleanup
 t0=$(date +%s%N)
 step() { echo "-- $1 ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"; }
 
@@ -77,7 +78,7 @@ assert_contains "ls shows the small object" " 13 dir/small.txt" "$ls_out"
 assert_contains "ls shows the big object" " 41943040 dir/big.bin" "$ls_out"
 assert_contains "ls lists buckets" " $B" "$(aws s3 ls)"
 aws s3 cp --only-show-errors "s3://$B/dir/big.bin" "$work/big.back"
-cmp "$work/big.bin" "$work/big.back" && echo "ok   40 MiB object read back identical"
+assert_ok "40 MiB object read back identical" cmp "$work/big.bin" "$work/big.back"
 head_out=$(aws s3api head-object --bucket "$B" --key dir/big.bin)
 assert_eq "multipart ETag is md5-of-md5s-5" 5 "$(json_get "$head_out" ETag | sed 's/.*-\([0-9]*\)"$/\1/')"
 expect_etag=$(python3 -c '
@@ -231,24 +232,38 @@ head -c 12M "$work/big.bin" >"$work/tls12M"
 aws s3 cp --only-show-errors "$work/tls12M" s3://tls-bucket/multi.bin
 assert_contains "over https with Content-MD5 the CLI sends UNSIGNED-PAYLOAD" "X-Amz-Content-Sha256: UNSIGNED-PAYLOAD" "$(cat "$work/tlspeer/peer.log")"
 aws s3 cp --only-show-errors s3://tls-bucket/multi.bin "$work/tls12M.back"
-cmp "$work/tls12M" "$work/tls12M.back" && echo "ok   12 MiB multipart over https read back identical"
+assert_ok "12 MiB multipart over https read back identical" cmp "$work/tls12M" "$work/tls12M.back"
 assert_contains "kms over https" "arn:aws:kms:us-east-1:111122223333:key/" "$(aws kms create-key --query KeyMetadata.Arn --output text)"
 "$HERE/peer.sh" stop "$work/tlspeer"
 step "https"
 }
 
 # run_parallel NAME...: runs the section functions side by side, then prints their output in order.
+# Each section counts its own cases (in its subshell); they are added here, and a section that
+# stopped before its end counts as one failed case.
 run_parallel() {
-  local name pids=() rc=0
+  local name i ok p f t
+  local -a pids=()
   for name in "$@"; do
-    ( set -e; "$name" ) >"$work/$name.out" 2>&1 &
+    (
+      set -e
+      ASSERT_PASSED=0 ASSERT_FAILED=0 ASSERT_FAILED_TITLES=()
+      trap 'echo "$ASSERT_PASSED $ASSERT_FAILED" >"$work/$name.counts"
+            printf "%s\n" "${ASSERT_FAILED_TITLES[@]}" >"$work/$name.titles"' EXIT
+      "$name"
+    ) >"$work/$name.out" 2>&1 &
     pids+=($!)
   done
   for i in "${!pids[@]}"; do
-    wait "${pids[$i]}" || rc=1
-    echo "== ${*:$((i + 1)):1}"; cat "$work/${*:$((i + 1)):1}.out"
+    name=${*:$((i + 1)):1}
+    if wait "${pids[$i]}"; then ok=1; else ok=0; fi
+    echo "== $name"; cat "$work/$name.out"
+    read -r p f <"$work/$name.counts" 2>/dev/null || { p=0; f=0; }
+    ASSERT_PASSED=$((ASSERT_PASSED + p)) ASSERT_FAILED=$((ASSERT_FAILED + f))
+    while IFS= read -r t; do [ -z "$t" ] || ASSERT_FAILED_TITLES+=("$t"); done \
+      <"$work/$name.titles" 2>/dev/null || true
+    [ "$ok" = 1 ] || assert_fail "$name ran to its end" "it stopped early (output above)"
   done
-  return $rc
 }
 run_parallel s3_section kms_section credentials_section tls_section
 
@@ -266,7 +281,7 @@ aws s3 cp --only-show-errors "$work/big.bin" "s3://$B/faults/reset.bin"
 assert_eq "UploadPart reset once" 1 "$(stat_of by_op.UploadPart.reset)"
 assert_eq "CompleteMultipartUpload answered twice with 200 (error inside, then success)" 2 "$(stat_of by_op.CompleteMultipartUpload.200)"
 aws s3 cp --only-show-errors "s3://$B/faults/reset.bin" "$work/reset.back"
-cmp "$work/big.bin" "$work/reset.back" && echo "ok   object after reset + error-in-200 is intact"
+assert_ok "object after reset + error-in-200 is intact" cmp "$work/big.bin" "$work/reset.back"
 peerctl DELETE /_peer/faults >/dev/null
 peerctl POST /_peer/faults '{"rules":[{"op":"GenerateDataKey","delay_ms":1500,"count":1}]}' >/dev/null
 s=$(date +%s%N)
@@ -293,4 +308,4 @@ assert_eq "s3 rm --recursive empties the bucket" "" "$(aws s3 ls --recursive "s3
 aws s3 rb "s3://$B" >/dev/null
 assert_not_contains "s3 rb" " $B" "$(aws s3 ls)"
 step "done"
-echo "awscli_proof: all assertions passed in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+echo "awscli_proof: done in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
