@@ -568,6 +568,7 @@ struct envelope_writer {
 	z_stream z;
 	uint8_t *zbuf;
 	EVP_MD_CTX *sha;
+	bool hash; /* hash the plaintext (envelope_writer_skip_hash clears it) */
 	struct envelope_stats stats;
 	bool failed, finished;
 };
@@ -610,6 +611,7 @@ struct envelope_writer *envelope_writer_new(const uint8_t data_key[ENVELOPE_KEY_
 	w->frame_len = frame_len;
 	w->seq = 1;
 	w->gzip = gzip;
+	w->hash = true;
 	w->frame = malloc(frame_len);
 	w->out = malloc((size_t)frame_len + FINAL_HEAD_LEN + ENVELOPE_TAG_LEN);
 	w->gcm = EVP_CIPHER_CTX_new();
@@ -776,7 +778,7 @@ int envelope_writer_write(struct envelope_writer *w, const void *buf, size_t len
 	rc = send_header(w, err);
 	if (rc)
 		return writer_fail(w, rc);
-	if (EVP_DigestUpdate(w->sha, buf, len) != 1)
+	if (w->hash && EVP_DigestUpdate(w->sha, buf, len) != 1)
 		return writer_fail(w, error_set(err, -EIO, "SHA-256 failed"));
 	w->stats.plaintext_bytes += len;
 	if (!w->gzip)
@@ -816,10 +818,16 @@ int envelope_writer_finish(struct envelope_writer *w, struct error *err)
 	rc = emit_frame(w, true, err);
 	if (rc)
 		return writer_fail(w, rc);
-	if (EVP_DigestFinal_ex(w->sha, w->stats.plaintext_sha256, &md_len) != 1)
+	if (w->hash && EVP_DigestFinal_ex(w->sha, w->stats.plaintext_sha256, &md_len) != 1)
 		return writer_fail(w, error_set(err, -EIO, "SHA-256 failed"));
 	w->finished = true;
 	return 0;
+}
+
+void envelope_writer_skip_hash(struct envelope_writer *w)
+{
+	if (w->stats.plaintext_bytes == 0)
+		w->hash = false;
 }
 
 void envelope_writer_stats(const struct envelope_writer *w, struct envelope_stats *stats)
