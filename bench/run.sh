@@ -136,7 +136,7 @@ item1() {
     -Werror -o "$work/s3put" bench/s3put.c module_utils/*.c -Lbuild/deps/lib -lcurl -lcares -lssl \
     -lcrypto -lz -ljansson -lsystemd -lcap -pthread
   cc -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -Imodule_utils -o "$work/envelope_driver" \
-    tests/integration/envelope_driver.c module_utils/envelope.c module_utils/error.c -lssl -lcrypto -lz
+    tests/integration/envelope_driver.c module_utils/envelope.c module_utils/pgzip.c module_utils/error.c -lssl -lcrypto -lz -pthread
   head -c 32 /dev/urandom >"$work/raw-aes.key"
   args_base=$(jq -cn --arg d "$edir" --arg ep "$ep" '{endpoints: [$ep], ca_cert: ($d + "/ca/ca.crt"),
     client_cert: ($d + "/ca/client.crt"), client_key: ($d + "/ca/client.key")}')

@@ -5,6 +5,7 @@
 #include "clock.h"
 #include "fs.h"
 #include "http.h"
+#include "pgzip.h"
 #include "pipeline.h"
 
 #include <errno.h>
@@ -432,6 +433,10 @@ static int start_stream(struct backup_upload *u, struct error *err)
 		return -EINVAL;
 	if (u->skip_hash)
 		envelope_writer_skip_hash(u->writer);
+	/* More than 2 cores: deflate on several (pgzip.h); else zlib on the compress thread. */
+	if (envelope_writer_set_deflate_workers(u->writer, pgzip_workers_for_this_machine(), err) <
+	    0)
+		return -ENOMEM;
 	u->upload = pipe_stage_start(BACKUP_QUEUE_CHUNKS, BACKUP_CHUNK, upload_chunk, u->s3, err);
 	if (!u->upload)
 		return -EAGAIN;
