@@ -15,8 +15,8 @@
  * byte stream single-threaded zlib makes (the sync flushes and the per-block restarts differ).
  *
  * Memory: PGZIP_JOBS_PER_WORKER * workers jobs of (PGZIP_DICT + PGZIP_BLOCK) input and a
- * compressBound output (~450 KiB a worker), plus one deflate state per worker (~300 KiB at
- * memLevel 8): ~6 MiB at the most (PGZIP_MAX_WORKERS), whatever the size of the input.
+ * compressBound output (~600 KiB a worker), plus one deflate state per worker (~300 KiB at
+ * memLevel 8): ~7 MiB at the most (PGZIP_MAX_WORKERS), whatever the size of the input.
  *
  * Threading: pgzip_write/finish/free from one thread; the sink is called on that thread, with
  * the compressed bytes in order. Ownership: pgzip owns its buffers (wiped on free: they hold
