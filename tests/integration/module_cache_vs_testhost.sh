@@ -150,7 +150,7 @@ case_no_log_keeps_secrets_out() {
   local secret=it-mc-Secret-9f3e
   # The module's own no_log option (secret_key) is masked in invocation; the task's no_log hides
   # the whole result. Neither value reaches the -vvv output (args travel on stdin).
-  adhoc optnolog kms_s3_backup "state=present bucket=b cluster=c access_key=AK secret_key=$secret"
+  adhoc optnolog kms_s3_backup "state=present src=/etc/hostname bucket=b cluster=c access_key=AK secret_key=$secret"
   grep -q "^$host | FAILED! =>" "$log" || { echo "expected a failure (no kms_key_id)"; return 1; }
   [ "$(field .msg)" = "kms_key_id: required with encryption=aws-kms" ] || { echo "msg: $(field .msg)"; return 1; }
   [ "$(field .invocation.module_args.secret_key)" = VALUE_SPECIFIED_IN_NO_LOG_PARAMETER ] ||
