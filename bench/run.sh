@@ -172,7 +172,7 @@ item1() {
   snap=$work/snap.db gz=$work/snap.db.gz
   for i in $(seq "$RUNS"); do
     log "item 1: run $i/$RUNS"
-    # ours: stream → gzip → ESDK (KMS data key) → S3 multipart, one process, two threads
+    # ours: stream → gzip → ESDK (KMS data key) → S3 multipart, one process, three threads
     measure 1.ours "$(stat -c %s "$edir/data/1/member/snap/db")" library/etcd_snapshot "$work/ours.json"
     db_bytes=$(jq -r '.size // empty' "$work/last.out" 2>/dev/null)
     # baseline A: etcdctl snapshot save; gzip; aws s3 cp
