@@ -213,7 +213,8 @@ static void test_cancel_with_full_queues_does_not_hang(void **state)
 	mid.next = st_last;
 	st_mid = pipe_stage_start(2, 64, collect, &mid, &err);
 	assert_non_null(st_mid);
-	/* 8 chunks fit in the queues and the threads' hands; more would block. */
+	/* 6 chunks: more than both queues hold, so this returns once the slow last stage took
+	 * some; the queues are then full or nearly, and the middle thread waits on the last. */
 	assert_int_equal(pipe_stage_write(st_mid, src, 6 * 64, &err), 0);
 	pipe_stage_cancel(st_last);
 	pipe_stage_cancel(st_mid);
