@@ -136,7 +136,7 @@ item1() {
     -Werror -o "$work/s3put" bench/s3put.c module_utils/*.c -Lbuild/deps/lib -lcurl -lcares -lssl \
     -lcrypto -lz -ljansson -lsystemd -lcap -pthread
   cc -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -Imodule_utils -o "$work/envelope_driver" \
-    tests/integration/envelope_driver.c module_utils/envelope.c module_utils/error.c -lssl -lcrypto -lz
+    tests/integration/envelope_driver.c module_utils/envelope.c module_utils/pgzip.c module_utils/error.c -lssl -lcrypto -lz -pthread
   head -c 32 /dev/urandom >"$work/raw-aes.key"
   args_base=$(jq -cn --arg d "$edir" --arg ep "$ep" '{endpoints: [$ep], ca_cert: ($d + "/ca/ca.crt"),
     client_cert: ($d + "/ca/client.crt"), client_key: ($d + "/ca/client.key")}')
@@ -172,7 +172,7 @@ item1() {
   snap=$work/snap.db gz=$work/snap.db.gz
   for i in $(seq "$RUNS"); do
     log "item 1: run $i/$RUNS"
-    # ours: stream → gzip → ESDK (KMS data key) → S3 multipart, one process, two threads
+    # ours: stream → gzip → ESDK (KMS data key) → S3 multipart, one process, three threads
     measure 1.ours "$(stat -c %s "$edir/data/1/member/snap/db")" library/etcd_snapshot "$work/ours.json"
     db_bytes=$(jq -r '.size // empty' "$work/last.out" 2>/dev/null)
     # baseline A: etcdctl snapshot save; gzip; aws s3 cp

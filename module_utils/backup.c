@@ -5,11 +5,12 @@
 #include "clock.h"
 #include "fs.h"
 #include "http.h"
+#include "pgzip.h"
+#include "pipeline.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,17 +354,6 @@ json_t *backup_context_json(const struct backup_context *c)
 
 /* ---- upload: a queue between the encrypting thread and the uploading thread ---------------- */
 
-struct chunk_queue {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	unsigned char *slots[BACKUP_QUEUE_CHUNKS];
-	size_t lens[BACKUP_QUEUE_CHUNKS];
-	size_t head;  /* next slot the uploader takes */
-	size_t count; /* filled slots, from head on */
-	size_t fill;  /* bytes in the slot being filled: (head + count) % N */
-	bool eof, cancel, failed;
-};
-
 struct backup_upload {
 	struct backup_session *s;
 	char *key;
@@ -371,116 +361,50 @@ struct backup_upload {
 	uint8_t data_key[ENVELOPE_KEY_LEN];
 	struct envelope_edk edk;
 	bool edk_from_kms;
+	bool skip_hash; /* the caller hashes the plaintext (backup_upload_skip_plaintext_hash) */
 	char *kms_key_arn;
 	struct envelope_writer *writer;
 	struct s3_upload *s3;
-	struct chunk_queue q;
-	pthread_t thread;
-	bool thread_running;
+	struct pipe_stage *compress; /* plaintext chunks -> envelope_writer (gzip + AES-GCM) */
+	struct pipe_stage *upload;   /* message chunks -> s3_upload */
 	bool finished;
-	int upload_rc;
-	struct error upload_err;
 	struct timespec start;
 };
 
-static void *upload_thread(void *arg)
+/* The upload stage: message bytes into the S3 part buffer (a part goes out when full). */
+static int upload_chunk(void *ctx, const void *data, size_t len, struct error *err)
 {
-	struct backup_upload *u = arg;
-	struct chunk_queue *q = &u->q;
-
-	pthread_mutex_lock(&q->lock);
-	for (;;) {
-		size_t slot, len;
-		int rc;
-
-		while (q->count == 0 && !q->eof && !q->cancel)
-			pthread_cond_wait(&q->cond, &q->lock);
-		if (q->cancel || q->count == 0)
-			break;
-		slot = q->head;
-		len = q->lens[slot];
-		pthread_mutex_unlock(&q->lock);
-		rc = s3_upload_write(u->s3, q->slots[slot], len, &u->upload_err);
-		pthread_mutex_lock(&q->lock);
-		if (rc < 0) {
-			u->upload_rc = rc;
-			q->failed = true;
-			pthread_cond_broadcast(&q->cond);
-			break;
-		}
-		q->head = (q->head + 1) % BACKUP_QUEUE_CHUNKS;
-		q->count--;
-		pthread_cond_broadcast(&q->cond);
-	}
-	pthread_mutex_unlock(&q->lock);
-	return NULL;
+	return s3_upload_write(ctx, data, len, err);
 }
 
-/* Hands the slot being filled to the uploader; waits for a free slot. Lock held by caller. */
-static int queue_push_locked(struct backup_upload *u, struct error *err)
-{
-	struct chunk_queue *q = &u->q;
-
-	q->lens[(q->head + q->count) % BACKUP_QUEUE_CHUNKS] = q->fill;
-	q->count++;
-	q->fill = 0;
-	pthread_cond_broadcast(&q->cond);
-	while (q->count == BACKUP_QUEUE_CHUNKS && !q->failed)
-		pthread_cond_wait(&q->cond, &q->lock);
-	if (q->failed) {
-		*err = u->upload_err;
-		return u->upload_rc;
-	}
-	return 0;
-}
-
-/* The envelope writer's sink: copies the message into the queue's chunks. */
+/* The envelope writer's sink, on the compress thread: into the upload stage's queue. */
 static int queue_sink(void *ctx, const void *buf, size_t len, struct error *err)
 {
 	struct backup_upload *u = ctx;
-	struct chunk_queue *q = &u->q;
-	const unsigned char *p = buf;
-	int rc = 0;
 
-	pthread_mutex_lock(&q->lock);
-	if (q->failed) {
-		*err = u->upload_err;
-		rc = u->upload_rc;
-	}
-	while (rc == 0 && len > 0) {
-		size_t slot = (q->head + q->count) % BACKUP_QUEUE_CHUNKS;
-		size_t take = BACKUP_CHUNK - q->fill;
-
-		take = len < take ? len : take;
-		memcpy(q->slots[slot] + q->fill, p, take);
-		q->fill += take;
-		p += take;
-		len -= take;
-		if (q->fill == BACKUP_CHUNK)
-			rc = queue_push_locked(u, err);
-	}
-	pthread_mutex_unlock(&q->lock);
-	return rc;
+	return pipe_stage_write(u->upload, buf, len, err);
 }
 
-static void stop_thread(struct backup_upload *u, bool cancel)
+/* The compress stage: plaintext into gzip + encryption (whose sink feeds the upload stage). */
+static int compress_chunk(void *ctx, const void *data, size_t len, struct error *err)
 {
-	if (!u->thread_running)
-		return;
-	pthread_mutex_lock(&u->q.lock);
-	if (cancel)
-		u->q.cancel = true;
-	u->q.eof = true;
-	pthread_cond_broadcast(&u->q.cond);
-	pthread_mutex_unlock(&u->q.lock);
-	pthread_join(u->thread, NULL);
-	u->thread_running = false;
+	return envelope_writer_write(ctx, data, len, err);
 }
 
-/* Drops the S3 upload, the writer and the queue's contents (not the key material). */
+/* Stops both threads (the upload first: the compress thread may wait on its queue). */
+static void stop_stages(struct backup_upload *u)
+{
+	pipe_stage_cancel(u->upload);
+	pipe_stage_cancel(u->compress);
+	pipe_stage_free(u->compress);
+	pipe_stage_free(u->upload);
+	u->compress = u->upload = NULL;
+}
+
+/* Drops the S3 upload, the writer and the queues' contents (not the key material). */
 static void teardown_stream(struct backup_upload *u)
 {
-	stop_thread(u, true);
+	stop_stages(u);
 	if (u->s3) {
 		if (!u->finished)
 			s3_upload_abort(u->s3);
@@ -500,9 +424,6 @@ static int start_stream(struct backup_upload *u, struct error *err)
 	    {.name = "etcd-ansible-cluster", .value = c->cluster},
 	};
 
-	u->q.head = u->q.count = u->q.fill = 0;
-	u->q.eof = u->q.cancel = u->q.failed = false;
-	u->upload_rc = 0;
 	u->s3 = s3_upload_new(u->s->aws, c->bucket, u->key, meta, 2, c->part_size, err);
 	if (!u->s3)
 		return -EIO;
@@ -510,10 +431,18 @@ static int start_stream(struct backup_upload *u, struct error *err)
 	    envelope_writer_new(u->data_key, &u->edk, 1, &u->ctx, 0, true, queue_sink, u, err);
 	if (!u->writer)
 		return -EINVAL;
-	if (pthread_create(&u->thread, NULL, upload_thread, u) != 0)
-		return error_set(err, -EAGAIN, "cannot start the upload thread");
-	u->thread_running = true;
-	return 0;
+	if (u->skip_hash)
+		envelope_writer_skip_hash(u->writer);
+	/* More than 2 cores: deflate on several (pgzip.h); else zlib on the compress thread. */
+	if (envelope_writer_set_deflate_workers(u->writer, pgzip_workers_for_this_machine(), err) <
+	    0)
+		return -ENOMEM;
+	u->upload = pipe_stage_start(BACKUP_QUEUE_CHUNKS, BACKUP_CHUNK, upload_chunk, u->s3, err);
+	if (!u->upload)
+		return -EAGAIN;
+	u->compress =
+	    pipe_stage_start(BACKUP_PLAIN_CHUNKS, BACKUP_CHUNK, compress_chunk, u->writer, err);
+	return u->compress ? 0 : -EAGAIN;
 }
 
 static int make_data_key(struct backup_upload *u, struct error *err)
@@ -561,13 +490,8 @@ struct backup_upload *backup_upload_new(struct backup_session *s, const char *ke
 	}
 	u->s = s;
 	u->ctx = (struct envelope_context){.keys = ctx->keys, .values = ctx->values, .n = ctx->n};
-	pthread_mutex_init(&u->q.lock, NULL);
-	pthread_cond_init(&u->q.cond, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &u->start);
 	u->key = strdup(key);
-	for (size_t i = 0; i < BACKUP_QUEUE_CHUNKS; i++)
-		if (!(u->q.slots[i] = malloc(BACKUP_CHUNK)))
-			goto fail;
 	if (!u->key) {
 		error_set(err, -ENOMEM, "out of memory");
 		goto fail;
@@ -586,7 +510,16 @@ fail:
 
 int backup_upload_write(struct backup_upload *u, const void *buf, size_t len, struct error *err)
 {
-	return envelope_writer_write(u->writer, buf, len, err);
+	if (!u->compress)
+		return error_set(err, -EINVAL, "backup upload: not running");
+	return pipe_stage_write(u->compress, buf, len, err);
+}
+
+void backup_upload_skip_plaintext_hash(struct backup_upload *u)
+{
+	u->skip_hash = true;
+	if (u->writer)
+		envelope_writer_skip_hash(u->writer);
 }
 
 int backup_upload_reset(struct backup_upload *u, struct error *err)
@@ -602,23 +535,20 @@ int backup_upload_finish(struct backup_upload *u, struct backup_upload_result *o
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = envelope_writer_finish(u->writer, err);
-	if (rc == 0) {
-		/* The last, partly filled chunk goes too. */
-		pthread_mutex_lock(&u->q.lock);
-		if (u->q.fill > 0)
-			rc = queue_push_locked(u, err);
-		pthread_mutex_unlock(&u->q.lock);
-	}
-	stop_thread(u, rc < 0);
-	if (rc == 0 && u->q.failed) {
-		*err = u->upload_err;
-		rc = u->upload_rc;
-	}
+	if (!u->compress || !u->upload)
+		return error_set(err, -EINVAL, "backup upload: not running");
+	/* In order: every plaintext byte through deflate, the last frame, every part out. */
+	rc = pipe_stage_finish(u->compress, err);
+	if (rc == 0)
+		rc = envelope_writer_finish(u->writer, err);
+	if (rc == 0)
+		rc = pipe_stage_finish(u->upload, err);
 	if (rc == 0)
 		rc = s3_upload_finish(u->s3, &put, err);
-	if (rc < 0)
+	if (rc < 0) {
+		stop_stages(u);
 		return rc;
+	}
 	u->finished = true;
 	envelope_writer_stats(u->writer, &out->stats);
 	out->parts = s3_upload_parts(u->s3);
@@ -633,8 +563,6 @@ void backup_upload_free(struct backup_upload *u)
 	if (!u)
 		return;
 	teardown_stream(u);
-	for (size_t i = 0; i < BACKUP_QUEUE_CHUNKS; i++)
-		free(u->q.slots[i]);
 	OPENSSL_cleanse(u->data_key, sizeof(u->data_key));
 	if (u->edk_from_kms) {
 		free(u->edk.provider_id);
@@ -643,8 +571,6 @@ void backup_upload_free(struct backup_upload *u)
 	} else {
 		envelope_edk_release(&u->edk);
 	}
-	pthread_mutex_destroy(&u->q.lock);
-	pthread_cond_destroy(&u->q.cond);
 	free(u->kms_key_arn);
 	free(u->key);
 	free(u);

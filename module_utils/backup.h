@@ -12,10 +12,14 @@
  * part_size_mb, context, timeout. backup_config_parse() reads them from a JSON object and names
  * the offending option ("upload.bucket: ...") when one is wrong.
  *
- * Upload. The caller's thread runs gzip and the encryption (envelope_writer); a second thread
- * uploads the parts (s3_upload), so reading the source, compressing and encrypting overlap with
- * the network. Between them, a queue of BACKUP_QUEUE_CHUNKS chunks of BACKUP_CHUNK bytes: with
- * the part buffer of s3_upload, memory stays below ~20 MiB whatever the size of the backup.
+ * Upload. Three stages, each on its own thread, with bounded queues between them:
+ *   the caller's thread (reading the source: a file, or etcd's snapshot stream) copies bytes
+ *   into BACKUP_PLAIN_CHUNKS chunks → the compress thread runs gzip and the encryption
+ *   (envelope_writer) → BACKUP_QUEUE_CHUNKS chunks → the upload thread fills S3 parts
+ *   (s3_upload). The mechanics are pipeline.h's. Memory stays near
+ *   (BACKUP_PLAIN_CHUNKS + BACKUP_QUEUE_CHUNKS) * BACKUP_CHUNK + part_size whatever the size
+ *   of the backup. An error in any stage stops the others: backup_upload_write() and
+ *   backup_upload_finish() return it, and the caller frees (or resets) the upload.
  * Nothing is visible in S3 until backup_upload_finish() completed the upload; any failure (or
  * backup_upload_free() without finish) aborts the multipart upload. backup_upload_reset() starts
  * over (a snapshot stream that moves to another etcd member): the upload so far is aborted.
@@ -44,7 +48,8 @@
 #include <time.h>
 
 #define BACKUP_CHUNK (1024u * 1024u)
-#define BACKUP_QUEUE_CHUNKS 8
+#define BACKUP_QUEUE_CHUNKS 8 /* message chunks waiting for the upload thread */
+#define BACKUP_PLAIN_CHUNKS 4 /* plaintext chunks waiting for the compress thread */
 /* The first bytes of an object read to get its header (more when the header is longer). */
 #define BACKUP_HEADER_PEEK 4096u
 
@@ -130,6 +135,11 @@ struct backup_upload;
 struct backup_upload *backup_upload_new(struct backup_session *s, const char *key,
 					const struct backup_context *ctx, struct error *err);
 int backup_upload_write(struct backup_upload *u, const void *buf, size_t len, struct error *err);
+/*
+ * The caller hashes the plaintext itself (etcd_snapshot: the snapshot stream's own SHA-256), so
+ * the upload does not hash the same bytes again: the result's stats.plaintext_sha256 stays zero.
+ */
+void backup_upload_skip_plaintext_hash(struct backup_upload *u);
 int backup_upload_reset(struct backup_upload *u, struct error *err);
 int backup_upload_finish(struct backup_upload *u, struct backup_upload_result *out,
 			 struct error *err);

@@ -1,4 +1,5 @@
 #include "envelope.h"
+#include "pgzip.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -566,8 +567,10 @@ struct envelope_writer {
 	uint8_t *out; /* one encrypted frame */
 	bool gzip, z_init;
 	z_stream z;
+	struct pgzip *pz; /* parallel deflate (envelope_writer_set_deflate_workers), or NULL */
 	uint8_t *zbuf;
 	EVP_MD_CTX *sha;
+	bool hash; /* hash the plaintext (envelope_writer_skip_hash clears it) */
 	struct envelope_stats stats;
 	bool failed, finished;
 };
@@ -610,6 +613,7 @@ struct envelope_writer *envelope_writer_new(const uint8_t data_key[ENVELOPE_KEY_
 	w->frame_len = frame_len;
 	w->seq = 1;
 	w->gzip = gzip;
+	w->hash = true;
 	w->frame = malloc(frame_len);
 	w->out = malloc((size_t)frame_len + FINAL_HEAD_LEN + ENVELOPE_TAG_LEN);
 	w->gcm = EVP_CIPHER_CTX_new();
@@ -748,6 +752,23 @@ static int body_append(struct envelope_writer *w, const uint8_t *p, size_t len, 
 	return 0;
 }
 
+/* pgzip's sink: its gzip bytes into the frames. */
+static int pgzip_to_frames(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	return body_append(ctx, buf, len, err);
+}
+
+int envelope_writer_set_deflate_workers(struct envelope_writer *w, unsigned workers,
+					struct error *err)
+{
+	if (!w->gzip || workers == 0 || w->pz)
+		return 0;
+	if (w->stats.plaintext_bytes > 0)
+		return error_set(err, -EINVAL, "envelope: deflate workers set after a write");
+	w->pz = pgzip_new(ENVELOPE_GZIP_LEVEL, workers, pgzip_to_frames, w, err);
+	return w->pz ? 0 : -ENOMEM;
+}
+
 /* Runs deflate over what is in w->z with flush, feeding its output to the frames. */
 static int deflate_run(struct envelope_writer *w, int flush, struct error *err)
 {
@@ -776,11 +797,13 @@ int envelope_writer_write(struct envelope_writer *w, const void *buf, size_t len
 	rc = send_header(w, err);
 	if (rc)
 		return writer_fail(w, rc);
-	if (EVP_DigestUpdate(w->sha, buf, len) != 1)
+	if (w->hash && EVP_DigestUpdate(w->sha, buf, len) != 1)
 		return writer_fail(w, error_set(err, -EIO, "SHA-256 failed"));
 	w->stats.plaintext_bytes += len;
 	if (!w->gzip)
 		return writer_fail(w, body_append(w, p, len, err));
+	if (w->pz)
+		return writer_fail(w, pgzip_write(w->pz, p, len, err));
 	while (len > 0) {
 		/* avail_in is a uInt: feed at most 1 GiB per round. */
 		size_t n = len > (1u << 30) ? (1u << 30) : len;
@@ -806,7 +829,11 @@ int envelope_writer_finish(struct envelope_writer *w, struct error *err)
 	rc = send_header(w, err);
 	if (rc)
 		return writer_fail(w, rc);
-	if (w->gzip) {
+	if (w->pz) {
+		rc = pgzip_finish(w->pz, err);
+		if (rc)
+			return writer_fail(w, rc);
+	} else if (w->gzip) {
 		w->z.next_in = NULL;
 		w->z.avail_in = 0;
 		rc = deflate_run(w, Z_FINISH, err);
@@ -816,10 +843,16 @@ int envelope_writer_finish(struct envelope_writer *w, struct error *err)
 	rc = emit_frame(w, true, err);
 	if (rc)
 		return writer_fail(w, rc);
-	if (EVP_DigestFinal_ex(w->sha, w->stats.plaintext_sha256, &md_len) != 1)
+	if (w->hash && EVP_DigestFinal_ex(w->sha, w->stats.plaintext_sha256, &md_len) != 1)
 		return writer_fail(w, error_set(err, -EIO, "SHA-256 failed"));
 	w->finished = true;
 	return 0;
+}
+
+void envelope_writer_skip_hash(struct envelope_writer *w)
+{
+	if (w->stats.plaintext_bytes == 0)
+		w->hash = false;
 }
 
 void envelope_writer_stats(const struct envelope_writer *w, struct envelope_stats *stats)
@@ -837,6 +870,7 @@ void envelope_writer_free(struct envelope_writer *w)
 	free(w->frame);
 	free(w->out);
 	free(w->header);
+	pgzip_free(w->pz);
 	if (w->z_init)
 		deflateEnd(&w->z);
 	if (w->zbuf)

@@ -136,6 +136,13 @@ int envelope_writer_write(struct envelope_writer *w, const void *buf, size_t len
 			  struct error *err);
 /* Flushes gzip, writes the final frame. After a failure every call fails. */
 int envelope_writer_finish(struct envelope_writer *w, struct error *err);
+/* Before the first write: no SHA-256 of the plaintext (the caller has one); stats'
+ * plaintext_sha256 stays zero. */
+void envelope_writer_skip_hash(struct envelope_writer *w);
+/* Before the first write: gzip on `workers` threads (pgzip.h: one gzip member, other bytes than
+ * single-threaded zlib's, as valid). 0, or no gzip: nothing changes. */
+int envelope_writer_set_deflate_workers(struct envelope_writer *w, unsigned workers,
+					struct error *err);
 /* Valid after a successful finish (counts so far otherwise; digest only after finish). */
 void envelope_writer_stats(const struct envelope_writer *w, struct envelope_stats *stats);
 void envelope_writer_free(struct envelope_writer *w);

@@ -52,7 +52,7 @@ seed() {
     envelope)
       cp tests/unit/vectors/esdk/*.esdk "$dir/"
       clang "${cflags[@]}" "${werror[@]}" -o "$out/gen_envelope" tests/fuzz/gen_envelope.c module_utils/envelope.c \
-        module_utils/error.c -lcrypto -lz
+        module_utils/pgzip.c module_utils/error.c -lcrypto -lz -pthread
       "$out/gen_envelope" "$dir" ;;
     snapshot)
       cp tests/unit/vectors/snapshot/*.ndjson "$dir/" ;;

@@ -3,9 +3,11 @@
  * raw AES keyring options as tests/peers/esdk/esdk.js, so that the two can read each other.
  *
  *   envelope_driver encrypt|decrypt --raw-aes-key-file F --key-namespace NS --key-name NAME
- *                   [--context k=v ...] [--frame-length N] [--gzip] < in > out
+ *                   [--context k=v ...] [--frame-length N] [--gzip [--deflate-workers N]]
+ *                   < in > out
  *
- * encrypt: a random data key wrapped with the raw AES key, --gzip compresses first.
+ * encrypt: a random data key wrapped with the raw AES key, --gzip compresses first
+ * (--deflate-workers N: on N threads, pgzip.h).
  * decrypt: --gzip gunzips after decrypting; every --context pair must be in the message.
  * Both print "plaintext_bytes=N message_bytes=M sha256=HEX" on stderr when done.
  */
@@ -35,7 +37,7 @@ static void usage(const char *msg)
 	fprintf(stderr,
 		"envelope_driver: %s\nusage: envelope_driver encrypt|decrypt "
 		"--raw-aes-key-file F --key-namespace NS --key-name NAME [--context k=v ...] "
-		"[--frame-length N] [--gzip] < in > out\n",
+		"[--frame-length N] [--gzip [--deflate-workers N]] < in > out\n",
 		msg);
 	exit(2);
 }
@@ -58,6 +60,7 @@ int main(int argc, char **argv)
 	struct envelope_stats st;
 	struct error err = {0};
 	uint32_t frame_len = 0;
+	unsigned workers = 0;
 	bool gzip = false, enc;
 	FILE *f;
 	size_t n;
@@ -82,6 +85,8 @@ int main(int argc, char **argv)
 			ns = val;
 		} else if (strcmp(opt, "--key-name") == 0) {
 			name = val;
+		} else if (strcmp(opt, "--deflate-workers") == 0) {
+			workers = (unsigned)strtoul(val, NULL, 10);
 		} else if (strcmp(opt, "--frame-length") == 0) {
 			frame_len = (uint32_t)strtoul(val, NULL, 10);
 		} else if (strcmp(opt, "--context") == 0) {
@@ -119,6 +124,7 @@ int main(int argc, char **argv)
 			rc = -1;
 			goto out;
 		}
+		rc = envelope_writer_set_deflate_workers(w, workers, &err);
 		while (rc == 0 && (n = fread(in, 1, sizeof(in), stdin)) > 0)
 			rc = envelope_writer_write(w, in, n, &err);
 		if (rc == 0)
