@@ -101,7 +101,8 @@ if a_total is not None:
 stages = {"1.stage.snapshot": "stage: snapshot stream alone (etcd_snapshot → tmpfs)",
           "1.stage.gzip": "stage: gzip -1 alone (file → /dev/null)",
           "1.stage.encrypt": "stage: ESDK encryption alone (gzip'd file, envelope.c)",
-          "1.stage.upload": "stage: S3 multipart upload alone (gzip'd file, aws.c)"}
+          "1.stage.upload": "stage: S3 multipart upload alone (gzip'd file, aws.c)",
+          "1.stage.deflate": "stage: our compress thread's work alone (deflate + ESDK, envelope.c; file → /dev/null)"}
 for k, v in stages.items():
     row("1", v, k)
 sw = [(med(k), k) for k in stages if med(k) is not None]
@@ -111,6 +112,14 @@ if sw and ours:
     rows.append(dict(item="1", what=f"pipeline vs its slowest stage ({sk.split('.')[-1]})", n=None,
                      target="≥ 80% of the slowest stage's throughput",
                      result=f"{eff * 100:.0f}%" + (" ✔" if eff >= 0.8 else f" ✘ ({(0.8 - eff) * 100:.0f} points short)")))
+# The same against the pipeline's own stages (gzip -1 is the issue's yardstick; our compress
+# thread stores random-looking segments, so its stage is not gzip -1's work).
+own = [(med(k), k) for k in ("1.stage.snapshot", "1.stage.deflate", "1.stage.upload") if med(k) is not None]
+if len(own) == 3 and ours:
+    slow, sk = max(own)
+    eff = slow / ours
+    rows.append(dict(item="1", what=f"pipeline vs the slowest of its own stages ({sk.split('.')[-1]})", n=None,
+                     target="", result=f"{eff * 100:.0f}% (all stages share the host's cores; etcd's gateway work included)"))
 rs, rb = rss_mib("1.ours.small"), rss_mib("1.ours")
 row("1", f"**ours** at {small} MiB (constant memory)", "1.ours.small", target="peak RSS ≤ 32 MiB, same as at 1 GiB",
     result=(f"{rs:.1f} vs {rb:.1f} MiB" + (" ✔" if max(rs, rb) <= 32 and abs(rs - rb) <= 4 else " ✘")) if rs and rb else "")

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -144,6 +145,60 @@ out:
 		OPENSSL_cleanse(buf, cap);
 	free(buf);
 	return rc;
+}
+
+/* The 6-bit value of every byte in the standard alphabet, 0xff for every other byte. */
+#define STD_SEXTET(c)                                                                              \
+	((c) >= 'A' && (c) <= 'Z'   ? (c) - 'A'                                                    \
+	 : (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26                                               \
+	 : (c) >= '0' && (c) <= '9' ? (c) - '0' + 52                                               \
+	 : (c) == '+'		    ? 62                                                           \
+	 : (c) == '/'		    ? 63                                                           \
+				    : 0xff)
+#define STD_ROW4(c) STD_SEXTET(c), STD_SEXTET((c) + 1), STD_SEXTET((c) + 2), STD_SEXTET((c) + 3)
+#define STD_ROW16(c) STD_ROW4(c), STD_ROW4((c) + 4), STD_ROW4((c) + 8), STD_ROW4((c) + 12)
+static const uint8_t std_sextets[256] = {
+    STD_ROW16(0),   STD_ROW16(16),  STD_ROW16(32),  STD_ROW16(48),  STD_ROW16(64),  STD_ROW16(80),
+    STD_ROW16(96),  STD_ROW16(112), STD_ROW16(128), STD_ROW16(144), STD_ROW16(160), STD_ROW16(176),
+    STD_ROW16(192), STD_ROW16(208), STD_ROW16(224), STD_ROW16(240),
+};
+
+long b64_decode_into(const char *text, size_t len, unsigned char *out)
+{
+	const unsigned char *in = (const unsigned char *)text;
+	size_t pad = 0, full, o = 0;
+	uint32_t a, b, c, d;
+
+	if (len % 4 != 0 || len / 4 * 3 > (size_t)LONG_MAX)
+		return -1;
+	while (pad < 2 && pad < len && in[len - 1 - pad] == '=')
+		pad++;
+	full = pad ? len - 4 : len; /* the groups with no padding */
+	for (size_t i = 0; i < full; i += 4) {
+		a = std_sextets[in[i]];
+		b = std_sextets[in[i + 1]];
+		c = std_sextets[in[i + 2]];
+		d = std_sextets[in[i + 3]];
+		if ((a | b | c | d) & 0x80)
+			return -1;
+		a = a << 18 | b << 12 | c << 6 | d;
+		out[o++] = (unsigned char)(a >> 16);
+		out[o++] = (unsigned char)(a >> 8);
+		out[o++] = (unsigned char)a;
+	}
+	if (pad == 0)
+		return (long)o;
+	/* "xy==" is one byte, "xyz=" two; the bits past them must be zero (RFC 4648 §3.5). */
+	a = std_sextets[in[full]];
+	b = std_sextets[in[full + 1]];
+	c = pad == 1 ? std_sextets[in[full + 2]] : 0;
+	if ((a | b | c) & 0x80 || (pad == 2 ? b & 0xf : c & 0x3))
+		return -1;
+	a = a << 18 | b << 12 | c << 6;
+	out[o++] = (unsigned char)(a >> 16);
+	if (pad == 1)
+		out[o++] = (unsigned char)(a >> 8);
+	return (long)o;
 }
 
 int b64url_decode_n(const char *text, size_t text_len, unsigned char **out, size_t *out_len,

@@ -27,6 +27,8 @@ static const char KEY_LABEL[] = "DERIVEKEY";
 static const char COMMIT_LABEL[] = "COMMITKEY";
 /* gzip output of deflate (and input of the sink after inflate) goes through this much at once. */
 #define ZCHUNK (64 * 1024)
+/* The single-threaded deflate judges its input this much at a time: stored or deflated. */
+#define DEFLATE_SEGMENT (64 * 1024)
 /* Frame header: [marker u32] seq u32, IV; the final one adds its content length u32. */
 #define FRAME_HEAD_LEN (4 + ENVELOPE_IV_LEN)
 #define FINAL_HEAD_LEN (4 + 4 + ENVELOPE_IV_LEN + 4)
@@ -567,6 +569,7 @@ struct envelope_writer {
 	uint8_t *out; /* one encrypted frame */
 	bool gzip, z_init;
 	z_stream z;
+	int z_level; /* deflate's level now: ENVELOPE_GZIP_LEVEL, or 0 over incompressible input */
 	struct pgzip *pz; /* parallel deflate (envelope_writer_set_deflate_workers), or NULL */
 	uint8_t *zbuf;
 	EVP_MD_CTX *sha;
@@ -663,6 +666,7 @@ struct envelope_writer *envelope_writer_new(const uint8_t data_key[ENVELOPE_KEY_
 			goto out;
 		}
 		w->z_init = true;
+		w->z_level = ENVELOPE_GZIP_LEVEL;
 	}
 out:
 	OPENSSL_cleanse(commit, sizeof(commit));
@@ -787,6 +791,31 @@ static int deflate_run(struct envelope_writer *w, int flush, struct error *err)
 	return 0;
 }
 
+/*
+ * Switches deflate to level (0: stored). zlib first deflates what it holds with the old level
+ * as a block of its own (deflateParams, zlib.h), which may take more than one output buffer:
+ * Z_BUF_ERROR asks for a retry with more room.
+ */
+static int deflate_set_level(struct envelope_writer *w, int level, struct error *err)
+{
+	int zrc, rc;
+
+	if (level == w->z_level)
+		return 0;
+	do {
+		w->z.next_out = w->zbuf;
+		w->z.avail_out = ZCHUNK;
+		zrc = deflateParams(&w->z, level, Z_DEFAULT_STRATEGY);
+		if (zrc != Z_OK && (zrc != Z_BUF_ERROR || w->z.avail_out == ZCHUNK))
+			return error_set(err, -EIO, "deflateParams failed");
+		rc = body_append(w, w->zbuf, ZCHUNK - w->z.avail_out, err);
+		if (rc)
+			return rc;
+	} while (zrc == Z_BUF_ERROR);
+	w->z_level = level;
+	return 0;
+}
+
 int envelope_writer_write(struct envelope_writer *w, const void *buf, size_t len, struct error *err)
 {
 	const uint8_t *p = buf;
@@ -804,10 +833,14 @@ int envelope_writer_write(struct envelope_writer *w, const void *buf, size_t len
 		return writer_fail(w, body_append(w, p, len, err));
 	if (w->pz)
 		return writer_fail(w, pgzip_write(w->pz, p, len, err));
+	/* Each DEFLATE_SEGMENT is stored when it looks incompressible (pgzip.h), else deflated. */
 	while (len > 0) {
-		/* avail_in is a uInt: feed at most 1 GiB per round. */
-		size_t n = len > (1u << 30) ? (1u << 30) : len;
+		size_t n = len > DEFLATE_SEGMENT ? DEFLATE_SEGMENT : len;
 
+		rc = deflate_set_level(
+		    w, pgzip_looks_incompressible(p, n) ? 0 : ENVELOPE_GZIP_LEVEL, err);
+		if (rc)
+			return writer_fail(w, rc);
 		w->z.next_in = p;
 		w->z.avail_in = (uInt)n;
 		rc = deflate_run(w, Z_NO_FLUSH, err);

@@ -27,6 +27,7 @@
 
 #include "error.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define PGZIP_BLOCK (128u * 1024u)
@@ -46,6 +47,17 @@ int pgzip_write(struct pgzip *z, const void *buf, size_t len, struct error *err)
 /* The last block and the trailer. After any failure every call fails. */
 int pgzip_finish(struct pgzip *z, struct error *err);
 void pgzip_free(struct pgzip *z);
+
+/*
+ * Whether deflate would not shrink these bytes: a sample's byte histogram is as flat as random
+ * data's (values encrypted at rest, already compressed files). Such bytes are stored (level 0:
+ * a copy) instead of searched for matches they do not have, in pgzip's blocks and in the
+ * single-threaded writer alike (envelope.c). It looks at byte frequencies only: a run of repeated
+ * random bytes looks random too and is then stored (a larger output, never a wrong one). Fewer
+ * than PGZIP_SAMPLE bytes are never judged incompressible.
+ */
+#define PGZIP_SAMPLE 4096u
+bool pgzip_looks_incompressible(const unsigned char *p, size_t n);
 
 /* How many deflate workers a backup uses here: 0 (single-threaded zlib) on 1 or 2 cores, else
  * the cores minus one (the reader and the upload need some), at most PGZIP_MAX_WORKERS. */

@@ -36,6 +36,12 @@ head -c $((5 << 20)) /dev/urandom >"$work/p-5m-random"
 # Text (base64 lines: compresses to ~76 %), cut to size: base64 then dies of SIGPIPE.
 text_of() { base64 -w 76 <"$1" | head -c "$2" || true; }
 text_of "$work/p-5m-random" $((5 << 20)) >"$work/p-5m-text"
+# Random and text by turns, 256 KiB each: deflate stores the random runs and compresses the text,
+# switching level mid-stream (pgzip.h, pgzip_looks_incompressible).
+for i in $(seq 0 9); do
+  dd if="$work/p-5m-random" bs=256K skip="$i" count=1 status=none
+  dd if="$work/p-5m-text" bs=256K skip="$i" count=1 status=none
+done >"$work/p-5m-mixed"
 
 same() { # same WHAT EXPECTED_FILE GOT_FILE
   if cmp -s "$2" "$3"; then assert_pass "$1"; else
@@ -43,7 +49,7 @@ same() { # same WHAT EXPECTED_FILE GOT_FILE
 }
 
 step "the SDK decrypts our messages"
-for p in p-0 p-1k p-8k p-5m-random p-5m-text; do
+for p in p-0 p-1k p-8k p-5m-random p-5m-text p-5m-mixed; do
   for frame in 4096 default; do
     # The SDK takes ~1 s per 5 MiB here: the big inputs only with our default frames.
     case $p in p-5m-*) [ "$frame" = default ] || continue ;; esac
@@ -59,7 +65,7 @@ for p in p-0 p-1k p-8k p-5m-random p-5m-text; do
 done
 # Parallel deflate (pgzip.h, what a backup uses on more than 2 cores): one gzip member the SDK's
 # plaintext gunzips to the source, and the same message body whatever the number of workers.
-for p in p-0 p-5m-text p-5m-random; do
+for p in p-0 p-5m-text p-5m-random p-5m-mixed; do
   "$driver" encrypt --gzip --deflate-workers 3 "${ring[@]}" "${ctx[@]}" <"$work/$p" >"$work/ours.esdk" 2>/dev/null
   node "$esdk" decrypt "${ring[@]}" "${ctx[@]}" <"$work/ours.esdk" 2>"$work/esdk.err" >"$work/back.gz"
   gunzip <"$work/back.gz" >"$work/back"

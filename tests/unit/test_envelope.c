@@ -206,6 +206,41 @@ static void test_deflate_workers_and_skip_hash(void **state)
 	free(back.p);
 }
 
+/*
+ * Input whose 200 KiB runs are random and text by turns: the writer stores the random segments
+ * and deflates the text (pgzip_looks_incompressible), switching level mid-stream; the reader
+ * gunzips it back whatever the writes' sizes, single-threaded or with deflate workers.
+ */
+static void test_incompressible_runs_round_trip(void **state)
+{
+	size_t len = 10 * 200 * 1024 + 777;
+	uint8_t *plain = random_bytes(len, false), *text = random_bytes(len, true);
+	static const size_t chunks[] = {1 << 20, 70000, 4095};
+	(void)state;
+
+	for (size_t i = 0; i < len; i++)
+		if ((i / (200 * 1024)) % 2 == 1)
+			plain[i] = text[i];
+	for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+		struct buf msg, back;
+		struct error err = {0};
+
+		encrypt(plain, len, 0, true, chunks[c], &msg);
+		assert_rc(
+		    decrypt(msg.p, msg.len, WRAP_KEY, "backup-key", true, 65536, &back, NULL, &err),
+		    0, err);
+		assert_int_equal(back.len, len);
+		assert_memory_equal(back.p, plain, len);
+		/* The random half stays its size, the text half shrinks: well under 3/4 of it all.
+		 */
+		assert_true(msg.len < len * 3 / 4);
+		free(msg.p);
+		free(back.p);
+	}
+	free(plain);
+	free(text);
+}
+
 static void test_round_trips(void **state)
 {
 	static const size_t sizes[] = {0, 1, 4095, 4096, 4097, 3 * 4096, 100000};
@@ -588,6 +623,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_round_trips),
+	    cmocka_unit_test(test_incompressible_runs_round_trip),
 	    cmocka_unit_test(test_streaming_odd_chunks),
 	    cmocka_unit_test(test_layout),
 	    cmocka_unit_test(test_tamper_every_byte),

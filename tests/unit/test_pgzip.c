@@ -171,6 +171,53 @@ static void test_gunzip_reads_it_back_and_workers_do_not_matter(void **state)
 	free(src);
 }
 
+/*
+ * The store-or-deflate judgement: random bytes are incompressible, text, zeros and a 7-bit
+ * alphabet are not, nor anything shorter than the sample; and input whose blocks are random and
+ * text by turns comes back whole, the same bytes with any workers.
+ */
+static void test_incompressible_blocks_are_stored(void **state)
+{
+	size_t n = 8 * PGZIP_BLOCK + 999;
+	unsigned char *rnd = malloc(n), *txt = malloc(n), *mixed = malloc(n);
+	struct out one = {0}, three = {0};
+	uint32_t x = 99;
+	(void)state;
+
+	assert_non_null(rnd);
+	assert_non_null(txt);
+	assert_non_null(mixed);
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		rnd[i] = (unsigned char)(x >> 16);
+		txt[i] = (unsigned char)"{\"kind\":\"Pod\",\"name\":\"web-"[i % 27] ^
+			 ((x >> 16 & 0xff) < 8);
+	}
+	assert_true(pgzip_looks_incompressible(rnd, 65536));
+	assert_true(pgzip_looks_incompressible(rnd, PGZIP_SAMPLE));
+	assert_false(pgzip_looks_incompressible(rnd, PGZIP_SAMPLE - 1));
+	assert_false(pgzip_looks_incompressible(txt, 40000));
+	memset(mixed, 0, 65536);
+	assert_false(pgzip_looks_incompressible(mixed, 65536));
+	for (size_t i = 0; i < 65536; i++)
+		mixed[i] = (unsigned char)(rnd[i] & 0x7f);
+	assert_false(pgzip_looks_incompressible(mixed, 65536));
+	for (size_t i = 0; i < n; i++)
+		mixed[i] = (i / PGZIP_BLOCK) % 2 ? txt[i] : rnd[i];
+	pgz(mixed, n, 1, n, &one);
+	pgz(mixed, n, 3, 70001, &three);
+	assert_gunzips_to(&one, mixed, n);
+	assert_int_equal(one.len, three.len);
+	assert_memory_equal(one.data, three.data, one.len);
+	/* Stored random blocks cost ~5 bytes a 64 KiB; the text blocks shrink to little. */
+	assert_true(one.len < n * 3 / 5);
+	free(one.data);
+	free(three.data);
+	free(rnd);
+	free(txt);
+	free(mixed);
+}
+
 static void test_empty_and_block_aligned_input(void **state)
 {
 	unsigned char *src = sample(2 * PGZIP_BLOCK);
@@ -237,6 +284,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_gunzip_reads_it_back_and_workers_do_not_matter),
 	    cmocka_unit_test(test_empty_and_block_aligned_input),
+	    cmocka_unit_test(test_incompressible_blocks_are_stored),
 	    cmocka_unit_test(test_failing_sink_stops_it),
 	    cmocka_unit_test(test_bad_arguments_and_machine_policy),
 	};
