@@ -1,7 +1,8 @@
 # A bench aid (not used by the roles): the wall time of every task, from its start to the start of
 # the next, and a summary of the slowest at the end of the run. Enable it with
 #   ANSIBLE_CALLBACK_PLUGINS=bench/callback_plugins ANSIBLE_CALLBACKS_ENABLED=task_times
-# It writes to the file named by TASK_TIMES_FILE (default: stderr) so a play's own output stays as it is.
+# It appends to the file named by TASK_TIMES_FILE (default: stderr), one report per run, so a
+# play's own output stays as it is and a create and its rerun land in one file.
 from __future__ import annotations
 
 import os
@@ -51,8 +52,9 @@ class CallbackModule(CallbackBase):
         self._close_last()
         total = time.monotonic() - self._start
         path = os.environ.get("TASK_TIMES_FILE")
-        out = open(path, "w", encoding="utf-8") if path else sys.stderr
+        out = open(path, "a", encoding="utf-8") if path else sys.stderr
         ran = [t for t in self._times if t[3]]
+        out.write(f"== {' '.join(sys.argv[1:])[:300]}\n")
         out.write(f"total {total:.2f} s, {len(self._times)} tasks started, {len(ran)} ran on some host\n")
         out.write(f"sum of tasks that ran {sum(t[2] - t[1] for t in ran):.2f} s;"
                   f" skipped everywhere {sum(t[2] - t[1] for t in self._times if not t[3]):.2f} s\n")
