@@ -149,8 +149,6 @@ static int parse_chunk_fast(struct snapshot_parser *p, const char *text, size_t 
 	if (!end || (size_t)(len - (size_t)(end - start)) >= sizeof(rest))
 		return 1;
 	blob_len = (size_t)(end - start);
-	if (blob_len % 4 != 0)
-		return 1;
 	memcpy(rest, text, (size_t)(start - text));
 	memcpy(rest + (start - text), end, len - (size_t)(start - text) - blob_len);
 	doc = json_loadb(rest, len - blob_len, 0, NULL);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "buf.h"
 #include "pgzip.h"
 
 #include <errno.h>
@@ -19,8 +20,7 @@
 #include <zlib.h>
 
 struct out {
-	unsigned char *data;
-	size_t len, cap;
+	struct buf b;
 	size_t fail_after; /* 0: never */
 };
 
@@ -28,20 +28,10 @@ static int out_sink(void *ctx, const void *buf, size_t len, struct error *err)
 {
 	struct out *o = ctx;
 
-	if (o->fail_after && o->len + len > o->fail_after)
+	if (o->fail_after && o->b.len + len > o->fail_after)
 		return error_set(err, -ENOSPC, "sink: full");
-	if (o->len + len > o->cap) {
-		size_t cap = (o->len + len) * 2;
-		unsigned char *grown = realloc(o->data, cap);
-
-		if (!grown)
-			return error_set(err, -ENOMEM, "out of memory");
-		o->data = grown;
-		o->cap = cap;
-	}
-	memcpy(o->data + o->len, buf, len);
-	o->len += len;
-	return 0;
+	buf_add(&o->b, buf, len);
+	return o->b.failed ? error_set(err, -ENOMEM, "out of memory") : 0;
 }
 
 /* Text-like runs (compressible, with matches across block cuts) and random runs. */
@@ -82,12 +72,12 @@ static void assert_gunzips_to(const struct out *o, const unsigned char *src, siz
 	unsigned char *back = malloc(n + 1);
 
 	assert_non_null(back);
-	assert_true(o->len >= 18);
-	assert_int_equal(o->data[0], 0x1f);
-	assert_int_equal(o->data[1], 0x8b);
+	assert_true(o->b.len >= 18);
+	assert_int_equal((unsigned char)o->b.data[0], 0x1f);
+	assert_int_equal((unsigned char)o->b.data[1], 0x8b);
 	assert_int_equal(inflateInit2(&zs, 15 + 16), Z_OK);
-	zs.next_in = o->data;
-	zs.avail_in = (uInt)o->len;
+	zs.next_in = (unsigned char *)o->b.data;
+	zs.avail_in = (uInt)o->b.len;
 	zs.next_out = back;
 	zs.avail_out = (uInt)n + 1;
 	assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
@@ -133,12 +123,12 @@ static void test_gunzip_reads_it_back_and_workers_do_not_matter(void **state)
 	pgz(src, n, 4, 1 << 20, &four);
 	assert_gunzips_to(&one, src, n);
 	/* The dictionaries keep it as small as one zlib stream (within 1 %). */
-	assert_true(one.len < zlib_gzip_len(src, n) * 101 / 100);
+	assert_true(one.b.len < zlib_gzip_len(src, n) * 101 / 100);
 	/* Deterministic: the same bytes whatever the workers and the writes. */
-	assert_int_equal(one.len, three.len);
-	assert_memory_equal(one.data, three.data, one.len);
-	assert_int_equal(one.len, four.len);
-	assert_memory_equal(one.data, four.data, one.len);
+	assert_int_equal(one.b.len, three.b.len);
+	assert_memory_equal(one.b.data, three.b.data, one.b.len);
+	assert_int_equal(one.b.len, four.b.len);
+	assert_memory_equal(one.b.data, four.b.data, one.b.len);
 	/* gzip(1) too, when installed: an independent reader. */
 	if (access("/bin/gzip", X_OK) == 0) {
 		char gz[] = "/tmp/pgzip-test-XXXXXX";
@@ -150,7 +140,7 @@ static void test_gunzip_reads_it_back_and_workers_do_not_matter(void **state)
 		bool same = true;
 
 		assert_true(fd >= 0);
-		assert_int_equal(write(fd, one.data, one.len), (ssize_t)one.len);
+		assert_int_equal(write(fd, one.b.data, one.b.len), (ssize_t)one.b.len);
 		close(fd);
 		snprintf(cmd, sizeof(cmd), "/bin/gzip -dc < %s", gz);
 		p = popen(cmd, "r");
@@ -165,9 +155,9 @@ static void test_gunzip_reads_it_back_and_workers_do_not_matter(void **state)
 		assert_true(same);
 		assert_int_equal(got, n);
 	}
-	free(one.data);
-	free(three.data);
-	free(four.data);
+	buf_free(&one.b);
+	buf_free(&three.b);
+	buf_free(&four.b);
 	free(src);
 }
 
@@ -207,12 +197,12 @@ static void test_incompressible_blocks_are_stored(void **state)
 	pgz(mixed, n, 1, n, &one);
 	pgz(mixed, n, 3, 70001, &three);
 	assert_gunzips_to(&one, mixed, n);
-	assert_int_equal(one.len, three.len);
-	assert_memory_equal(one.data, three.data, one.len);
+	assert_int_equal(one.b.len, three.b.len);
+	assert_memory_equal(one.b.data, three.b.data, one.b.len);
 	/* Stored random blocks cost ~5 bytes a 64 KiB; the text blocks shrink to little. */
-	assert_true(one.len < n * 3 / 5);
-	free(one.data);
-	free(three.data);
+	assert_true(one.b.len < n * 3 / 5);
+	buf_free(&one.b);
+	buf_free(&three.b);
 	free(rnd);
 	free(txt);
 	free(mixed);
@@ -230,9 +220,9 @@ static void test_empty_and_block_aligned_input(void **state)
 	assert_gunzips_to(&aligned, src, 2 * PGZIP_BLOCK);
 	pgz(src, 1, 3, 1, &small);
 	assert_gunzips_to(&small, src, 1);
-	free(empty.data);
-	free(aligned.data);
-	free(small.data);
+	buf_free(&empty.b);
+	buf_free(&aligned.b);
+	buf_free(&small.b);
 	free(src);
 }
 
@@ -256,7 +246,7 @@ static void test_failing_sink_stops_it(void **state)
 	assert_int_equal(pgzip_write(z, src, 1, &err), -EINVAL);
 	assert_int_equal(pgzip_finish(z, &err), -EINVAL);
 	pgzip_free(z);
-	free(o.data);
+	buf_free(&o.b);
 	free(src);
 }
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "buf.h"
 #include "pipeline.h"
 
 #include <errno.h>
@@ -19,8 +20,7 @@
 
 /* A consumer: collects what it is given; fails with fail_rc once it holds fail_after bytes. */
 struct collector {
-	unsigned char *data;
-	size_t len, cap;
+	struct buf b;
 	size_t fail_after; /* 0: never */
 	int fail_rc;
 	unsigned delay_ms; /* per chunk: a slow consumer fills the queue */
@@ -45,20 +45,10 @@ static int collect(void *ctx, const void *data, size_t len, struct error *err)
 		c->max_chunk = len;
 	if (c->next)
 		return pipe_stage_write(c->next, data, len, err);
-	if (c->fail_after && c->len + len > c->fail_after)
-		return error_set(err, c->fail_rc, "collector: failing after %zu bytes", c->len);
-	if (c->len + len > c->cap) {
-		size_t cap = (c->len + len) * 2;
-		unsigned char *grown = realloc(c->data, cap);
-
-		if (!grown)
-			return error_set(err, -ENOMEM, "out of memory");
-		c->data = grown;
-		c->cap = cap;
-	}
-	memcpy(c->data + c->len, data, len);
-	c->len += len;
-	return 0;
+	if (c->fail_after && c->b.len + len > c->fail_after)
+		return error_set(err, c->fail_rc, "collector: failing after %zu bytes", c->b.len);
+	buf_add(&c->b, data, len);
+	return c->b.failed ? error_set(err, -ENOMEM, "out of memory") : 0;
 }
 
 static unsigned char *pattern(size_t n)
@@ -91,14 +81,14 @@ static void test_bytes_pass_in_order(void **state)
 		off += writes[i];
 	}
 	assert_int_equal(pipe_stage_finish(st, &err), 0);
-	assert_int_equal(c.len, total);
-	assert_memory_equal(c.data, src, total);
+	assert_int_equal(c.b.len, total);
+	assert_memory_equal(c.b.data, src, total);
 	assert_true(c.max_chunk <= 7);
 	/* Once finished, the stage takes nothing more. */
 	assert_int_equal(pipe_stage_write(st, src, 1, &err), -EINVAL);
 	assert_int_equal(pipe_stage_finish(st, &err), -EINVAL);
 	pipe_stage_free(st);
-	free(c.data);
+	buf_free(&c.b);
 	free(src);
 }
 
@@ -111,7 +101,7 @@ static void test_empty_stream_finishes(void **state)
 
 	assert_non_null(st);
 	assert_int_equal(pipe_stage_finish(st, &err), 0);
-	assert_int_equal(c.len, 0);
+	assert_int_equal(c.b.len, 0);
 	pipe_stage_free(st);
 }
 
@@ -139,10 +129,10 @@ static void test_stage_failing_mid_stream_stops_the_producer(void **state)
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(pipe_stage_finish(st, &err), -EIO);
 	assert_non_null(strstr(err.msg, "collector"));
-	assert_true(c.len <= 5000);
-	assert_memory_equal(c.data, src, c.len);
+	assert_true(c.b.len <= 5000);
+	assert_memory_equal(c.b.data, src, c.b.len);
 	pipe_stage_free(st);
-	free(c.data);
+	buf_free(&c.b);
 	free(src);
 }
 
@@ -159,7 +149,7 @@ static void test_failure_in_the_last_chunk_shows_at_finish(void **state)
 	assert_int_equal(pipe_stage_write(st, src, 100, &err), 0);
 	assert_int_equal(pipe_stage_finish(st, &err), -ENOSPC);
 	pipe_stage_free(st);
-	free(c.data);
+	buf_free(&c.b);
 	free(src);
 }
 
@@ -191,7 +181,7 @@ static void test_chained_failure_reaches_the_first_producer(void **state)
 	pipe_stage_cancel(st_mid);
 	pipe_stage_free(st_mid);
 	pipe_stage_free(st_last);
-	free(last.data);
+	buf_free(&last.b);
 	free(src);
 }
 
@@ -220,11 +210,11 @@ static void test_cancel_with_full_queues_does_not_hang(void **state)
 	pipe_stage_cancel(st_mid);
 	/* After a cancel, writes fail at once. */
 	assert_int_equal(pipe_stage_write(st_mid, src, 64, &err), -EINVAL);
-	assert_true(last.len <= 6 * 64);
-	assert_memory_equal(last.data, src, last.len);
+	assert_true(last.b.len <= 6 * 64);
+	assert_memory_equal(last.b.data, src, last.b.len);
 	pipe_stage_free(st_mid);
 	pipe_stage_free(st_last);
-	free(last.data);
+	buf_free(&last.b);
 	free(src);
 }
 
@@ -240,7 +230,7 @@ static void test_free_without_finish(void **state)
 	assert_non_null(st);
 	assert_int_equal(pipe_stage_write(st, src, 170, &err), 0);
 	pipe_stage_free(st);
-	free(c.data);
+	buf_free(&c.b);
 	free(src);
 }
 
