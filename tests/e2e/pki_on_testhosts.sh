@@ -221,6 +221,29 @@ play "$work/run-3-check.log" tests/e2e/pki.yaml --check --diff
 assert_eq "check mode on deployed hosts: changed=0" "0 0" \
   "$(recap_sum "$work/run-3-check.log" changed) $(recap_sum "$work/run-3-check.log" failed)"
 
+step="a rerun puts back what drifted"
+# What the roles' looks watch, changed by hand: the etcd account, a mode, a link, step-ca's unit
+# state on the backup, its start script on the primary (a restart through the handler, with its
+# start skipped because it was running).
+ca_started() { on "$h1" systemctl show -p ActiveEnterTimestampMonotonic --value step-ca; }
+ca_before=$(ca_started)
+on "$h3" usermod -s /bin/sh etcd
+on "$h3" "chmod 0600 /etc/etcd/ssl/root_ca.crt && rm /etc/etcd/ssl/peer-ca.crt"
+on "$h2" systemctl enable step-ca
+on "$h1" chmod 0700 /opt/bin/step-ca-start
+play "$work/run-drift.log" tests/e2e/pki.yaml
+assert_eq "the drift run: no failure, something changed" "0 yes" \
+  "$(recap_sum "$work/run-drift.log" failed) $([ "$(recap_sum "$work/run-drift.log" changed)" -gt 0 ] && echo yes)"
+assert_eq "$h3: etcd's shell is nologin again" "/usr/sbin/nologin" "$(on "$h3" getent passwd etcd | cut -d: -f7)"
+assert_eq "$h3: root_ca.crt 0644 again, the peer CA link back" "644 root_ca.crt" \
+  "$(on "$h3" "stat -c %a /etc/etcd/ssl/root_ca.crt; readlink /etc/etcd/ssl/peer-ca.crt" | xargs)"
+assert_eq "step-ca on $h2 disabled again" "disabled" "$(on "$h2" systemctl is-enabled step-ca || true)"
+assert_eq "$h1: the start script 0755 again" "755" "$(on "$h1" stat -c %a /opt/bin/step-ca-start)"
+[ "$(ca_started)" != "$ca_before" ] || { echo "FAIL: step-ca on $h1 was not restarted after its start script changed" >&2; exit 1; }
+echo "ok   step-ca on $h1 restarted by the handler"
+assert_eq "step-ca /health on $h1 after the restart" '{"status":"ok"}' \
+  "$(ctl curl -sS --cacert "$work/root_ca.crt" "https://$h1:9000/health")"
+
 echo "-- a new node joins with --limit (README \"Add New Node\")"
 step="add $h3 again with --limit"
 reset_host "$h3"
@@ -355,6 +378,17 @@ on "$h1" systemctl is-active step-ca >/dev/null && { echo "FAIL: a refused resto
 step="restore-ca.yaml from $h2 to $h1"
 # A lost primary: its CA directory is gone.
 on "$h1" rm -rf /etc/step-ca
+# The primary lost its CA and the backup holds one: the role refuses to make a new CA, also with
+# the backup outside the play (--limit), and names the restore.
+step="no new CA while a backup cert-manager holds one"
+if ctl ansible-playbook -i "$work/inventory.ini" -e @"$work/vars.yml" --limit "$h1" tests/e2e/pki.yaml \
+  >"$work/run-newca-refused.log" 2>&1; then
+  echo "FAIL: the role made a new CA on $h1 while $h2 holds one" >&2
+  exit 1
+fi
+assert_contains "the refusal names the restore" "Restore it first: ansible-playbook -i INVENTORY playbooks/restore-ca.yaml -e source_node=$h2" \
+  "$(tr -s ' \n' ' ' <"$work/run-newca-refused.log")"
+assert_eq "no CA was made on $h1" "no" "$(on "$h1" "test -e /etc/step-ca && echo yes || echo no")"
 t0=$(date +%s.%N)
 play "$work/run-restore.log" playbooks/restore-ca.yaml -e "source_node=$h2" -e "target_node=$h1"
 restore_run=$(elapsed "$t0")
@@ -374,6 +408,19 @@ step="the role after the restore"
 play "$work/run-4.log" tests/e2e/pki.yaml
 assert_eq "the role after the restore: changed=0" "0 0" \
   "$(recap_sum "$work/run-4.log" changed) $(recap_sum "$work/run-4.log" failed)"
+
+step="no replication over another CA on a backup cert-manager"
+on "$h2" "mv /etc/step-ca/certs/root_ca.crt /root/root_ca.crt.e2e && cp -p /etc/step-ca/certs/intermediate_ca.crt /etc/step-ca/certs/root_ca.crt"
+other_sum=$(on "$h2" sha256sum /etc/step-ca/certs/root_ca.crt)
+if ctl ansible-playbook -i "$work/inventory.ini" -e @"$work/vars.yml" tests/e2e/pki.yaml \
+  >"$work/run-otherca-refused.log" 2>&1; then
+  echo "FAIL: the role replicated over another CA on $h2" >&2
+  exit 1
+fi
+assert_contains "the refusal names the way out" "step_ca_force_replication=true" \
+  "$(tr -s ' \n' ' ' <"$work/run-otherca-refused.log")"
+assert_eq "$h2's other root is untouched" "$other_sum" "$(on "$h2" sha256sum /etc/step-ca/certs/root_ca.crt)"
+on "$h2" "mv /root/root_ca.crt.e2e /etc/step-ca/certs/root_ca.crt"
 
 echo "timing: first run ${first_run} s, second run ${second_run} s, restore-ca ${restore_run} s (3 hosts, 9 certificates)"
 echo "pki_on_testhosts: all passed"
