@@ -337,7 +337,14 @@ cp "$prom" "$work/drill-ok.prom"
 step "3c. a drill over a bit-flipped backup fails, pings /fail, leaves nothing behind"
 cp "$work/snap.kms" "$work/flipped.kms"
 size=$(stat -c %s "$work/flipped.kms")
-printf '\x5a' | dd of="$work/flipped.kms" bs=1 seek=$((size / 2)) conv=notrunc status=none
+# XOR, not a fixed byte: writing 0x5a over a byte that already is 0x5a (1 in 256 snapshots)
+# flipped nothing and the drill rightly passed.
+python3 - "$work/flipped.kms" $(( size / 2 )) <<'EOF'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0x01]))
+EOF
+cmp -s "$work/snap.kms" "$work/flipped.kms" && { echo "FAIL: the flipped copy equals the backup" >&2; exit 1; }
 upload "$work/flipped.kms" "t3/2099/01/etcd-t3-2099-01-01_00-00-00-snapshot.db.kms"
 mkdir -p "$work/scratch/etcd-drill-t3-OLDONE"; echo 999999999 >"$work/scratch/etcd-drill-t3-OLDONE/.etcd-ansible-drill"
 : >"$work/hc.log"
