@@ -616,12 +616,12 @@ int module_dispatch(struct module *m)
 			   state ? state : "(none)");
 }
 
-static void set_invocation(struct module *m, const json_t *args)
+json_t *module_masked_args(const struct module *m, const json_t *args)
 {
 	json_t *shown = json_object(), *v;
 	const char *key;
 
-	json_object_foreach((json_t *)(args ? args : m->params), key, v)
+	json_object_foreach((json_t *)args, key, v)
 	{
 		const struct option_spec *o = option_find(m->options, key);
 
@@ -632,7 +632,36 @@ static void set_invocation(struct module *m, const json_t *args)
 		else
 			json_object_set(shown, key, v);
 	}
+	return shown;
+}
+
+static void set_invocation(struct module *m, const json_t *args)
+{
+	json_t *shown = module_masked_args(m, args ? args : m->params);
+
 	json_object_set_new(m->result, "invocation", json_pack("{s:o}", "module_args", shown));
+}
+
+int module_load_object(struct module *m, const json_t *args)
+{
+	int rc = validate(m, args);
+
+	set_invocation(m, rc < 0 ? args : NULL);
+	return rc;
+}
+
+/* Args with `items` for a module that takes them: kept whole for module_run_items. */
+static bool holds_items(struct module *m, json_t *args)
+{
+	const char *key;
+	json_t *v;
+
+	if (!m->spec || !m->spec->items || m->is_item || !json_object_get(args, "items"))
+		return false;
+	json_object_foreach(args, key, v) if (strncmp(key, "_ansible_", 9) == 0)
+	    read_ansible_key(m, key, v);
+	m->items_args = json_incref(args);
+	return true;
 }
 
 int module_load_json(struct module *m, const char *text, size_t len)
@@ -653,8 +682,7 @@ int module_load_json(struct module *m, const char *text, size_t len)
 		json_decref(args);
 		return rc;
 	}
-	rc = validate(m, args);
-	set_invocation(m, rc < 0 ? args : NULL);
+	rc = holds_items(m, args) ? 0 : module_load_object(m, args);
 	json_decref(args);
 	return rc;
 }
@@ -742,6 +770,7 @@ void module_free(struct module *m)
 	json_decref(m->params);
 	json_decref(m->result);
 	json_decref(m->secrets);
+	json_decref(m->items_args);
 	free(m->state_choices);
 	memset(m, 0, sizeof(*m));
 }
@@ -1142,15 +1171,20 @@ static void scrub_tree(const struct module *m, json_t *v, int depth)
 	}
 }
 
-char *module_result_dump(struct module *m)
+void module_finish_result(struct module *m)
 {
-	char *text;
-
 	if (!json_object_get(m->result, "changed"))
 		module_set_changed(m, false);
 	module_set_bool(m, "failed", m->failed);
 	/* On the tree, not the text: scrubbing JSON text could break its syntax. */
 	scrub_tree(m, m->result, 0);
+}
+
+char *module_result_dump(struct module *m)
+{
+	char *text;
+
+	module_finish_result(m);
 	text = json_dumps(m->result, JSON_COMPACT);
 	if (!text)
 		return strdup("{\"failed\": true, \"changed\": false, \"msg\": \"out of memory\"}");
@@ -1210,6 +1244,10 @@ static json_t *describe(const char *name, const struct option_spec *options,
 	opts = json_object();
 	for (const struct option_spec *o = options; opts && o->name; o++)
 		json_object_set_new(opts, o->name, describe_option(&m, o));
+	if (opts && spec && spec->items)
+		json_object_set_new(opts, "items",
+				    json_pack("{s:s, s:b, s:b, s:s}", "type", "list", "required", 0,
+					      "no_log", 0, "elements", "dict"));
 	out = json_pack("{s:s, s:o}", "module", name, "options", opts);
 out:
 	module_free(&m);
@@ -1282,7 +1320,8 @@ static int run_module(int argc, char **argv, const char *name, const struct opti
 		module_fail(
 		    &m, "usage: %s ARGS_FILE|- (a JSON object of options, as Ansible passes it)",
 		    name);
-	else if (load_args(&m, argv[1]) == 0 && run(&m) < 0 && !m.failed)
+	else if (load_args(&m, argv[1]) == 0 &&
+		 (m.items_args ? module_run_items(&m) : run(&m)) < 0 && !m.failed)
 		module_fail(&m, "%s failed without a message (a bug: please report it)", name);
 	out = module_result_dump(&m);
 	code = m.failed ? 1 : 0;

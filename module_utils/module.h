@@ -97,6 +97,7 @@ struct module_spec {
 	const struct state_handler *states; /* {0}-terminated; NULL: a module without states */
 	module_run_fn before;		    /* may be NULL */
 	module_run_fn run;		    /* the module without states: its one job */
+	bool items; /* takes `items`: one run per item in one exec (module_run_items) */
 };
 
 struct module {
@@ -112,6 +113,8 @@ struct module {
 	bool no_log;
 	int verbosity;
 	bool failed;
+	json_t *items_args; /* the whole args when they hold `items` (spec->items), else NULL */
+	bool is_item;	    /* one item of module_run_items: `items` is an unknown option here */
 };
 
 /* Whole life of a module: load, validate, run, emit. Returns the process exit code. */
@@ -138,6 +141,24 @@ int module_load_file(struct module *m, const char *path);
 int module_load_stdin(struct module *m); /* the same JSON, read from fd 0 (argv[1] == "-") */
 int module_load_json(struct module *m, const char *text, size_t len);
 char *module_result_dump(struct module *m); /* caller frees; scrubbed */
+/* Validates an args object into m->params and sets the invocation (what module_load_json does
+ * after parsing). */
+int module_load_object(struct module *m, const json_t *args);
+/* `changed` and `failed` set, every string scrubbed: the result as module_result_dump prints it. */
+void module_finish_result(struct module *m);
+/* A copy of args for showing: _ansible_* keys left out, no_log options (all with no_log) masked. */
+json_t *module_masked_args(const struct module *m, const json_t *args); /* new ref */
+
+/*
+ * Many calls in one exec (module_items.c), for a module whose spec sets `items`. A task gives
+ * `items: [{...}, ...]` beside the options the items share; each item is the shared options
+ * updated with its own (the item wins), validated and run exactly as a task of its own, in order.
+ * The first item that fails stops the run: the message names it (items[N]) and says the rest did
+ * not run. The result: `results` (one per item run, the shape of a looped task's register),
+ * `changed` when any item changed, every item's diff in a `diff` list, their warnings. The
+ * secrets of every item are scrubbed from all of it and masked in the invocation, run or not.
+ */
+int module_run_items(struct module *m);
 void module_free(struct module *m);
 
 /* Getters: options are already validated, so these never fail. NULL/0/false when unset. */

@@ -744,6 +744,7 @@ static const struct module_spec spec = {
     .options = options,
     .rules = rules,
     .states = states,
+    .items = true,
 };
 
 int main(int argc, char **argv)

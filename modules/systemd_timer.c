@@ -727,6 +727,7 @@ static const struct module_spec spec = {
     .name = "systemd_timer",
     .options = options,
     .states = states,
+    .items = true,
 };
 
 int main(int argc, char **argv)

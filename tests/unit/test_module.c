@@ -614,6 +614,140 @@ static void test_spec_rules_and_dispatch(void **state)
 	json_decref(r);
 }
 
+/* ---- items: many calls in one exec ---- */
+
+static char item_runs[256];
+
+/* Records each run ("name:dest;"), changes for name "c", fails for name "bad", diffs always. */
+static int items_present(struct module *m)
+{
+	const char *name = module_str(m, "name"), *dest = module_str(m, "dest");
+	size_t used = strlen(item_runs);
+
+	snprintf(item_runs + used, sizeof(item_runs) - used, "%s:%s;", name, dest ? dest : "");
+	if (strcmp(name, "bad") == 0)
+		return module_fail(m, "name bad refused");
+	module_set_changed(m, strcmp(name, "c") == 0);
+	module_add_diff(m, name, "before\n", "after\n");
+	return 0;
+}
+
+static const struct state_handler ITEMS_STATES[] = {{"present", items_present}, {0}};
+
+static const struct module_spec ITEMS_SPEC = {
+    .name = "demo",
+    .options = SPEC_OPTIONS,
+    .states = ITEMS_STATES,
+    .items = true,
+};
+
+/* Loads and runs like module_main_spec with items; returns the printed text (caller frees). */
+static char *run_items_text(const char *text)
+{
+	struct module m;
+	char *dump;
+
+	item_runs[0] = '\0';
+	assert_int_equal(module_init_spec(&m, &ITEMS_SPEC), 0);
+	if (module_load_json(&m, text, strlen(text)) == 0)
+		m.items_args ? module_run_items(&m) : module_dispatch(&m);
+	dump = module_result_dump(&m);
+	module_free(&m);
+	assert_non_null(dump);
+	return dump;
+}
+
+static json_t *run_items(const char *text)
+{
+	char *dump = run_items_text(text);
+	json_t *result = json_loads(dump, 0, NULL);
+
+	assert_non_null(result);
+	free(dump);
+	return result;
+}
+
+static void test_items_run_in_order_with_shared_options(void **state)
+{
+	json_t *r, *results;
+	(void)state;
+
+	r = run_items("{\"_ansible_diff\": true, \"dest\": \"/shared\", \"items\": [{\"name\": "
+		      "\"a\"}, {\"name\": \"c\", \"dest\": \"/own\"}, {\"name\": \"b\"}]}");
+	assert_false(json_is_true(json_object_get(r, "failed")));
+	assert_string_equal(item_runs, "a:/shared;c:/own;b:/shared;");
+	results = json_object_get(r, "results");
+	assert_int_equal(json_array_size(results), 3);
+	assert_true(json_is_true(json_object_get(r, "changed")));
+	assert_false(json_is_true(json_object_get(json_array_get(results, 0), "changed")));
+	assert_true(json_is_true(json_object_get(json_array_get(results, 1), "changed")));
+	assert_string_equal(msg_of(r), "3 items, 1 changed");
+	/* every diff once, at the top, as a list; the items keep no invocation of their own */
+	assert_int_equal(json_array_size(json_object_get(r, "diff")), 3);
+	assert_null(json_object_get(json_array_get(results, 0), "diff"));
+	assert_null(json_object_get(json_array_get(results, 0), "invocation"));
+	json_decref(r);
+	/* no items: nothing runs, nothing changes */
+	r = run_items("{\"items\": []}");
+	assert_false(json_is_true(json_object_get(r, "failed")));
+	assert_false(json_is_true(json_object_get(r, "changed")));
+	assert_int_equal(json_array_size(json_object_get(r, "results")), 0);
+	assert_string_equal(item_runs, "");
+	json_decref(r);
+}
+
+static void test_items_first_failure_stops(void **state)
+{
+	json_t *r;
+	(void)state;
+
+	r = run_items("{\"items\": [{\"name\": \"c\"}, {\"name\": \"bad\"}, {\"name\": \"z\"}]}");
+	assert_failed_with(r, "items[1]: name bad refused (the items after it did not run)");
+	assert_string_equal(item_runs, "c:;bad:;");
+	assert_int_equal(json_array_size(json_object_get(r, "results")), 2);
+	assert_true(json_is_true(json_object_get(r, "changed")));
+	json_decref(r);
+	/* each item is validated as a task of its own: the name is required in each */
+	r = run_items("{\"items\": [{\"dest\": \"/d\"}]}");
+	assert_failed_with(r, "items[0]: missing required arguments: name");
+	assert_string_equal(item_runs, "");
+	json_decref(r);
+	r = run_items("{\"items\": [{\"name\": \"a\", \"items\": []}]}");
+	assert_failed_with(r, "items[0]: Unsupported parameters for (demo) module: items");
+	json_decref(r);
+	r = run_items("{\"items\": \"a,b\"}");
+	assert_failed_with(r, "items must be a list of dicts");
+	json_decref(r);
+	r = run_items("{\"items\": [{\"name\": \"a\"}, 7]}");
+	assert_failed_with(r, "items[1] must be a dict of options");
+	assert_string_equal(item_runs, "");
+	json_decref(r);
+}
+
+/* A secret of an item that never ran (after a failure) is masked all the same. */
+static void test_items_secrets_masked(void **state)
+{
+	char *text;
+	(void)state;
+
+	text = run_items_text("{\"password\": \"sharedpw\", \"items\": [{\"name\": \"bad\", "
+			      "\"password\": \"firstpw\"}, {\"name\": \"a\", \"password\": "
+			      "\"laterpw\"}]}");
+	assert_null(strstr(text, "sharedpw"));
+	assert_null(strstr(text, "firstpw"));
+	assert_null(strstr(text, "laterpw"));
+	assert_non_null(strstr(text, "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"));
+	free(text);
+	/* a module without items keeps refusing the option */
+	json_t *r = run_spec("{\"name\": \"x\", \"items\": []}");
+	assert_failed_with(r, "Unsupported parameters for (demo) module: items");
+	json_decref(r);
+	json_t *d = module_describe_spec(&ITEMS_SPEC);
+	json_t *items = json_object_get(json_object_get(d, "options"), "items");
+	assert_string_equal(json_string_value(json_object_get(items, "elements")), "dict");
+	json_decref(d);
+}
+
 /* --describe-options: the table as data, defaults coerced, for the docs test. */
 static void test_describe_options(void **state)
 {
@@ -666,6 +800,9 @@ int main(void)
 	    cmocka_unit_test(test_main_prints_one_object),
 	    cmocka_unit_test(test_spec_rules_and_dispatch),
 	    cmocka_unit_test(test_describe_options),
+	    cmocka_unit_test(test_items_run_in_order_with_shared_options),
+	    cmocka_unit_test(test_items_first_failure_stops),
+	    cmocka_unit_test(test_items_secrets_masked),
 	};
 	return cmocka_run_group_tests_name("module", tests, NULL, NULL);
 }
