@@ -1,4 +1,5 @@
 #include "module.h"
+#include "module_items.h"
 
 #include "clock.h"
 #include "fs.h"

@@ -149,16 +149,6 @@ void module_finish_result(struct module *m);
 /* A copy of args for showing: _ansible_* keys left out, no_log options (all with no_log) masked. */
 json_t *module_masked_args(const struct module *m, const json_t *args); /* new ref */
 
-/*
- * Many calls in one exec (module_items.c), for a module whose spec sets `items`. A task gives
- * `items: [{...}, ...]` beside the options the items share; each item is the shared options
- * updated with its own (the item wins), validated and run exactly as a task of its own, in order.
- * The first item that fails stops the run: the message names it (items[N]) and says the rest did
- * not run. The result: `results` (one per item run, the shape of a looped task's register),
- * `changed` when any item changed, every item's diff in a `diff` list, their warnings. The
- * secrets of every item are scrubbed from all of it and masked in the invocation, run or not.
- */
-int module_run_items(struct module *m);
 void module_free(struct module *m);
 
 /* Getters: options are already validated, so these never fail. NULL/0/false when unset. */

@@ -1,11 +1,11 @@
 /*
- * module_items: many calls of one module in one exec (module.h, module_run_items).
+ * module_items: many calls of one module in one exec (module_items.h).
  *
  * Why: every task costs Ansible a worker, a connection and an exec on the host. A role that
  * issues three certificates or installs three timers in a loop pays that three times; one task
  * with `items` pays it once, and each item still runs exactly as a task of its own would.
  */
-#include "module.h"
+#include "module_items.h"
 
 #include <stdio.h>
 #include <string.h>

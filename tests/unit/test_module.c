@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "module.h"
+#include "module_items.h"
 
 #include <fcntl.h>
 #include <stdio.h>
