@@ -1004,6 +1004,32 @@ void module_add_diff(struct module *m, const char *header, const char *before, c
 					      "before_header", header, "after_header", header));
 }
 
+int module_ensure_file(struct module *m, const char *option, const char *path, const char *text,
+		       mode_t mode)
+{
+	char *old = NULL;
+	size_t len = 0;
+	struct stat st;
+	struct error err;
+	bool same;
+	int rc = fs_read_file(path, MODULE_ARGS_MAX, &old, &len, &err);
+
+	if (rc < 0 && rc != -ENOENT)
+		return module_fail(m, "%s: cannot read %s", option, err.msg);
+	same = old && strcmp(old, text) == 0 && stat(path, &st) == 0 &&
+	       (st.st_mode & 07777) == mode && st.st_uid == geteuid() && st.st_gid == getegid();
+	if (!same) {
+		module_add_diff(m, path, old ? old : "", text);
+		if (!m->check_mode && fs_write_atomic(path, text, strlen(text), mode, FS_KEEP_OWNER,
+						      FS_KEEP_GROUP, &err) < 0) {
+			free(old);
+			return module_fail(m, "%s: cannot write %s", option, err.msg);
+		}
+	}
+	free(old);
+	return same ? 0 : 1;
+}
+
 void module_add_secret(struct module *m, const char *secret)
 {
 	if (secret && *secret)

@@ -176,6 +176,12 @@ int module_ms(struct module *m, const char *option, double *out);
 int module_check_urls(struct module *m, const char *option, const char *const *urls, size_t n,
 		      bool https_only);
 
+/* Makes path hold exactly text with mode, owned by the running user: written atomically (mode
+ * from the first byte) when the content, mode or owner differ; in check mode only said. The diff
+ * (diff mode) shows text: never pass a secret. 1 when it differed, 0 when not, -1 failed (the
+ * message names option). */
+int module_ensure_file(struct module *m, const char *option, const char *path, const char *text,
+		       mode_t mode);
 /* Results. module_fail() returns -1 so run() can `return module_fail(m, ...)`. */
 int module_fail(struct module *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void module_warn(struct module *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

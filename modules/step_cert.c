@@ -55,6 +55,8 @@ static const struct option_spec options[] = {
     {.name = "timeout", .type = OPT_INT, .def = "30"},
     {.name = "serving_url", .type = OPT_STR, .url = true},
     {.name = "metrics", .type = OPT_DICT},
+    {.name = "job_args_file", .type = OPT_PATH},
+    {.name = "job_options", .type = OPT_DICT},
     {0},
 };
 
@@ -698,6 +700,83 @@ out:
 }
 
 /* state=present and state=renewed: the decision is inspect_current's; then the metrics. */
+/* What the renewal job (`step_cert ARGS_FILE` from a timer) is given: this call's options that a
+ * renewal needs, never a token or a password (renewal is mTLS with the pair on disk). */
+static const char *const JOB_OPTIONS[] = {
+    "ca_url", "root",	   "root_fingerprint", "provisioner", "reissue_hint", "subject",
+    "sans",   "cert_path", "key_path",	       "key_type",    "duration",     "renew_fraction",
+    "owner",  "group",	   "timeout",	       "serving_url", "metrics",      NULL};
+
+static bool is_job_option(const char *name)
+{
+	for (const char *const *o = JOB_OPTIONS; *o; o++)
+		if (strcmp(*o, name) == 0)
+			return true;
+	return false;
+}
+
+/* The job's args: the JOB_OPTIONS of this call (metrics and serving_url excepted: they belong to
+ * the job, and this call would probe and write them) updated with job_options. */
+static json_t *job_args(struct module *m)
+{
+	json_t *args = json_object(), *value;
+	const char *key;
+
+	for (const char *const *o = JOB_OPTIONS; args && *o; o++)
+		if (strcmp(*o, "serving_url") != 0 && strcmp(*o, "metrics") != 0 &&
+		    strcmp(*o, "timeout") != 0 && module_has(m, *o))
+			json_object_set(args, *o, module_get(m, *o));
+	json_object_foreach(module_get(m, "job_options"), key, value)
+	{
+		if (!is_job_option(key)) {
+			json_decref(args);
+			module_fail(
+			    m,
+			    "job_options: %s is not an option of the renewal job (metrics, "
+			    "serving_url, timeout or one of this call's certificate options)",
+			    key);
+			return NULL;
+		}
+		json_object_set(args, key, value);
+	}
+	return args;
+}
+
+/* job_args_file: the renewal job's args file, 0600, written when it differs (also when the
+ * certificate needed nothing), so one call keeps the certificate and its job in step. */
+static int ensure_job_args(struct module *m)
+{
+	json_t *args;
+	char *text, *line;
+	int rc;
+
+	if (!module_has(m, "job_args_file"))
+		return module_has(m, "job_options")
+			   ? module_fail(m, "job_options needs job_args_file (the file they go to)")
+			   : 0;
+	args = job_args(m);
+	if (!args)
+		return -1;
+	/* As Ansible's to_nice_json writes it (sorted, indent 4, ASCII), with a final newline. */
+	text = json_dumps(args, JSON_INDENT(4) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	json_decref(args);
+	line = text ? malloc(strlen(text) + 2) : NULL;
+	if (!line) {
+		free(text);
+		return module_fail(m, "job_args_file: out of memory");
+	}
+	sprintf(line, "%s\n", text);
+	free(text);
+	rc = module_ensure_file(m, "job_args_file", module_str(m, "job_args_file"), line, 0600);
+	free(line);
+	if (rc < 0)
+		return -1;
+	module_set_bool(m, "job_args_changed", rc > 0);
+	if (rc > 0)
+		module_set_changed(m, true);
+	return 0;
+}
+
 static int ensure(struct module *m)
 {
 	struct cert_state s = {0};
@@ -712,6 +791,8 @@ static int ensure(struct module *m)
 	    !metrics.kind[0]) /* one file per certificate: its file name tells them apart */
 		metrics.kind = module_str(m, "cert_path");
 	rc = run_present(m, &s, &action);
+	if (rc == 0)
+		rc = ensure_job_args(m);
 	if (!m->check_mode && metrics.dir)
 		write_metrics(m, &metrics, s.renew_fraction, rc == 0,
 			      rc == 0 && action != ACTION_NONE);

@@ -232,6 +232,46 @@ out=$(run_module step_cert "$(cert_args ', "ca_url": "https://127.0.0.1:1", "for
 assert_contains "unreachable CA" "127.0.0.1:1" "$(json_get "$out" msg)"
 assert_eq "failed sets failed" "true" "$(json_get "$out" failed)"
 
+echo "-- items: two certificates and their renewal jobs' args files in one call"
+items_args() { # items_args EXTRA_ITEM_JSON_MEMBERS
+  python3 -c '
+import json, sys
+base, w = json.loads(sys.argv[1]), sys.argv[2]
+del base["cert_path"], base["key_path"]
+base["items"] = [dict({"cert_path": w + "/items/" + k + ".crt", "key_path": w + "/items/" + k + ".key",
+                       "job_args_file": w + "/items/renew-" + k + ".json",
+                       "job_options": {"timeout": 20}}, **json.loads("{" + sys.argv[3].lstrip(", ") + "}"))
+                 for k in ("a", "b")]
+print(json.dumps(base))' "$(cert_args '')" "$work" "$1"
+}
+mkdir -p "$work/items"
+out=$(run_module step_cert "$(items_args ', "_ansible_check_mode": true')")
+assert_eq "check mode plans both certificates and both args files" "false issued issued true true" \
+  "$(json_get "$out" failed) $(json_get "$out" results.0.action) $(json_get "$out" results.1.action) $(json_get "$out" results.0.job_args_changed) $(json_get "$out" results.1.job_args_changed)"
+[ ! -e "$work/items/a.crt" ] && [ ! -e "$work/items/renew-a.json" ] && assert_pass "check mode wrote nothing"
+out=$(run_module step_cert "$(items_args '')")
+assert_eq "one call issued both and wrote both args files" "true issued issued true true" \
+  "$(json_get "$out" changed) $(json_get "$out" results.0.action) $(json_get "$out" results.1.action) $(json_get "$out" results.0.job_args_changed) $(json_get "$out" results.1.job_args_changed)"
+assert_eq "the args files are 0600" "600 600" "$(stat -c %a "$work/items/renew-a.json" "$work/items/renew-b.json" | xargs)"
+assert_eq "an args file holds the certificate's options and job_options" "$work/items/a.crt 20 node-1" \
+  "$(json_get "$(cat "$work/items/renew-a.json")" cert_path) $(json_get "$(cat "$work/items/renew-a.json")" timeout) $(json_get "$(cat "$work/items/renew-a.json")" subject)"
+assert_not_contains "no provisioner password in an args file" "$prov_pw" "$(cat "$work/items/renew-a.json")"
+assert_not_contains "no password in the output" "$prov_pw" "$out"
+out=$(run_module step_cert "$(items_args '')")
+assert_eq "a rerun changes nothing" "false none none false false" \
+  "$(json_get "$out" changed) $(json_get "$out" results.0.action) $(json_get "$out" results.1.action) $(json_get "$out" results.0.job_args_changed) $(json_get "$out" results.1.job_args_changed)"
+out=$(library/step_cert "$work/items/renew-b.json" || true)
+assert_eq "the renewal job runs from its args file: nothing due" "false false" "$(json_get "$out" failed) $(json_get "$out" changed)"
+chmod 0644 "$work/items/renew-b.json"
+out=$(run_module step_cert "$(items_args ', "job_options": {"timeout": 25}')")
+assert_eq "changed job options rewrite both files, no certificate" "true none true true" \
+  "$(json_get "$out" changed) $(json_get "$out" results.0.action) $(json_get "$out" results.0.job_args_changed) $(json_get "$out" results.1.job_args_changed)"
+assert_eq "the drifted mode is back to 0600" "600" "$(stat -c %a "$work/items/renew-b.json")"
+out=$(run_module step_cert "$(items_args ', "job_options": {"token": "x"}')")
+assert_contains "a job option that is not one is refused, naming it" "items[0]: job_options: token is not an option of the renewal job" "$(json_get "$out" msg)"
+out=$(run_module step_cert "$(cert_args ', "job_options": {"timeout": 5}')")
+assert_contains "job_options without job_args_file is refused" "job_options needs job_args_file" "$(json_get "$out" msg)"
+
 echo "-- absent removes, twice is a no-op; check mode removes nothing"
 out=$(run_module step_cert "$(cert_args ', "state": "absent", "_ansible_check_mode": true')")
 assert_eq "check mode predicts removal" "true" "$(json_get "$out" changed)"

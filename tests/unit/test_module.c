@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "fs.h"
 #include "module.h"
 #include "module_items.h"
 
@@ -749,6 +750,45 @@ static void test_items_secrets_masked(void **state)
 	json_decref(d);
 }
 
+/* module_ensure_file: written when content, mode or owner differ; check mode only says so. */
+static void test_ensure_file(void **state)
+{
+	char dir[] = "/tmp/test_module_XXXXXX", path[64];
+	struct module m;
+	struct stat st;
+	char *text = NULL;
+	size_t len = 0;
+	struct error err;
+	(void)state;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/job.json", dir);
+	assert_int_equal(module_init(&m, "demo", OPTIONS), 0);
+	m.check_mode = true;
+	assert_int_equal(module_ensure_file(&m, "dest", path, "{}\n", 0600), 1);
+	assert_int_equal(stat(path, &st), -1); /* check mode wrote nothing */
+	m.check_mode = false;
+	m.diff_mode = true;
+	assert_int_equal(module_ensure_file(&m, "dest", path, "{}\n", 0600), 1);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(fs_read_file(path, 64, &text, &len, &err), 0);
+	assert_string_equal(text, "{}\n");
+	free(text);
+	assert_int_equal(json_array_size(json_object_get(m.result, "diff")), 1);
+	assert_int_equal(module_ensure_file(&m, "dest", path, "{}\n", 0600), 0);
+	assert_int_equal(chmod(path, 0644), 0); /* a mode that drifted is put back */
+	assert_int_equal(module_ensure_file(&m, "dest", path, "{}\n", 0600), 1);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(module_ensure_file(&m, "dest", path, "{\"a\": 1}\n", 0600), 1);
+	assert_int_equal(module_ensure_file(&m, "dest", dir, "{}\n", 0600), -1);
+	assert_true(m.failed);
+	module_free(&m);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* --describe-options: the table as data, defaults coerced, for the docs test. */
 static void test_describe_options(void **state)
 {
@@ -804,6 +844,7 @@ int main(void)
 	    cmocka_unit_test(test_items_run_in_order_with_shared_options),
 	    cmocka_unit_test(test_items_first_failure_stops),
 	    cmocka_unit_test(test_items_secrets_masked),
+	    cmocka_unit_test(test_ensure_file),
 	};
 	return cmocka_run_group_tests_name("module", tests, NULL, NULL);
 }
