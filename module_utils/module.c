@@ -539,14 +539,21 @@ static int check_rules(struct module *m)
 	return 0;
 }
 
-static int validate(struct module *m, const json_t *args)
+/* check mode, diff, no_log and verbosity from Ansible's _ansible_* keys. */
+static void read_ansible_keys(struct module *m, const json_t *args)
 {
-	char missing[512] = "";
 	const char *key;
 	json_t *v;
 
 	json_object_foreach((json_t *)args, key, v) if (strncmp(key, "_ansible_", 9) == 0)
 	    read_ansible_key(m, key, v);
+}
+
+static int validate(struct module *m, const json_t *args)
+{
+	char missing[512] = "";
+
+	read_ansible_keys(m, args);
 	/* Secrets first, so that any later message is scrubbed even if validation stops early. */
 	for (const struct option_spec *o = m->options; o->name; o++) {
 		if (o->no_log && given_value(args, o))
@@ -654,13 +661,9 @@ int module_load_object(struct module *m, const json_t *args)
 /* Args with `items` for a module that takes them: kept whole for module_run_items. */
 static bool holds_items(struct module *m, json_t *args)
 {
-	const char *key;
-	json_t *v;
-
 	if (!m->spec || !m->spec->items || m->is_item || !json_object_get(args, "items"))
 		return false;
-	json_object_foreach(args, key, v) if (strncmp(key, "_ansible_", 9) == 0)
-	    read_ansible_key(m, key, v);
+	read_ansible_keys(m, args);
 	m->items_args = json_incref(args);
 	return true;
 }

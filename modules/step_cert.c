@@ -699,36 +699,36 @@ out:
 	return rc;
 }
 
-/* state=present and state=renewed: the decision is inspect_current's; then the metrics. */
-/* What the renewal job (`step_cert ARGS_FILE` from a timer) is given: this call's options that a
- * renewal needs, never a token or a password (renewal is mTLS with the pair on disk). */
-static const char *const JOB_OPTIONS[] = {
-    "ca_url", "root",	   "root_fingerprint", "provisioner", "reissue_hint", "subject",
-    "sans",   "cert_path", "key_path",	       "key_type",    "duration",     "renew_fraction",
-    "owner",  "group",	   "timeout",	       "serving_url", "metrics",      NULL};
+/* What the renewal job (`step_cert ARGS_FILE` from a timer) is given: this call's certificate
+ * options, never a token or a password (renewal is mTLS with the pair on disk)... */
+static const char *const JOB_CERT_OPTIONS[] = {"ca_url",      "root",	      "root_fingerprint",
+					       "provisioner", "reissue_hint", "subject",
+					       "sans",	      "cert_path",    "key_path",
+					       "key_type",    "duration",     "renew_fraction",
+					       "owner",	      "group",	      NULL};
+/* ...and, from job_options, these too: the job's own, which this call neither uses nor probes. */
+static const char *const JOB_ONLY_OPTIONS[] = {"timeout", "serving_url", "metrics", NULL};
 
-static bool is_job_option(const char *name)
+static bool listed(const char *const *names, const char *name)
 {
-	for (const char *const *o = JOB_OPTIONS; *o; o++)
-		if (strcmp(*o, name) == 0)
+	for (const char *const *n = names; *n; n++)
+		if (strcmp(*n, name) == 0)
 			return true;
 	return false;
 }
 
-/* The job's args: the JOB_OPTIONS of this call (metrics and serving_url excepted: they belong to
- * the job, and this call would probe and write them) updated with job_options. */
+/* The job's args: this call's JOB_CERT_OPTIONS updated with job_options. */
 static json_t *job_args(struct module *m)
 {
 	json_t *args = json_object(), *value;
 	const char *key;
 
-	for (const char *const *o = JOB_OPTIONS; args && *o; o++)
-		if (strcmp(*o, "serving_url") != 0 && strcmp(*o, "metrics") != 0 &&
-		    strcmp(*o, "timeout") != 0 && module_has(m, *o))
+	for (const char *const *o = JOB_CERT_OPTIONS; args && *o; o++)
+		if (module_has(m, *o))
 			json_object_set(args, *o, module_get(m, *o));
 	json_object_foreach(module_get(m, "job_options"), key, value)
 	{
-		if (!is_job_option(key)) {
+		if (!listed(JOB_CERT_OPTIONS, key) && !listed(JOB_ONLY_OPTIONS, key)) {
 			json_decref(args);
 			module_fail(
 			    m,
@@ -747,7 +747,7 @@ static json_t *job_args(struct module *m)
 static int ensure_job_args(struct module *m)
 {
 	json_t *args;
-	char *text, *line;
+	char *text, *line = NULL;
 	int rc;
 
 	if (!module_has(m, "job_args_file"))
@@ -760,12 +760,10 @@ static int ensure_job_args(struct module *m)
 	/* As Ansible's to_nice_json writes it (sorted, indent 4, ASCII), with a final newline. */
 	text = json_dumps(args, JSON_INDENT(4) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 	json_decref(args);
-	line = text ? malloc(strlen(text) + 2) : NULL;
-	if (!line) {
+	if (!text || asprintf(&line, "%s\n", text) < 0) {
 		free(text);
 		return module_fail(m, "job_args_file: out of memory");
 	}
-	sprintf(line, "%s\n", text);
 	free(text);
 	rc = module_ensure_file(m, "job_args_file", module_str(m, "job_args_file"), line, 0600);
 	free(line);
@@ -777,6 +775,8 @@ static int ensure_job_args(struct module *m)
 	return 0;
 }
 
+/* state=present and state=renewed: the decision is inspect_current's; then the job's args file
+ * and the metrics. */
 static int ensure(struct module *m)
 {
 	struct cert_state s = {0};

@@ -563,23 +563,36 @@ static const struct module_spec SPEC = {
     .states = SPEC_STATES,
 };
 
-/* Loads and dispatches like module_main_spec; returns the result (caller decrefs). */
-static json_t *run_spec(const char *text)
+/* Loads and runs like module_main_spec (items included); returns the printed text (caller
+ * frees). */
+static char *run_spec_text(const struct module_spec *spec, const char *text)
 {
 	struct module m;
-	json_t *result;
 	char *dump;
 
-	ran = NULL;
-	assert_int_equal(module_init_spec(&m, &SPEC), 0);
+	assert_int_equal(module_init_spec(&m, spec), 0);
 	if (module_load_json(&m, text, strlen(text)) == 0)
-		module_dispatch(&m);
+		m.items_args ? module_run_items(&m) : module_dispatch(&m);
 	dump = module_result_dump(&m);
-	result = json_loads(dump, 0, NULL);
+	module_free(&m);
+	assert_non_null(dump);
+	return dump;
+}
+
+/* The printed text as an object (caller decrefs); frees the text. */
+static json_t *parsed(char *dump)
+{
+	json_t *result = json_loads(dump, 0, NULL);
+
 	assert_non_null(result);
 	free(dump);
-	module_free(&m);
 	return result;
+}
+
+static json_t *run_spec(const char *text)
+{
+	ran = NULL;
+	return parsed(run_spec_text(&SPEC, text));
 }
 
 static void test_spec_rules_and_dispatch(void **state)
@@ -643,30 +656,15 @@ static const struct module_spec ITEMS_SPEC = {
     .items = true,
 };
 
-/* Loads and runs like module_main_spec with items; returns the printed text (caller frees). */
 static char *run_items_text(const char *text)
 {
-	struct module m;
-	char *dump;
-
 	item_runs[0] = '\0';
-	assert_int_equal(module_init_spec(&m, &ITEMS_SPEC), 0);
-	if (module_load_json(&m, text, strlen(text)) == 0)
-		m.items_args ? module_run_items(&m) : module_dispatch(&m);
-	dump = module_result_dump(&m);
-	module_free(&m);
-	assert_non_null(dump);
-	return dump;
+	return run_spec_text(&ITEMS_SPEC, text);
 }
 
 static json_t *run_items(const char *text)
 {
-	char *dump = run_items_text(text);
-	json_t *result = json_loads(dump, 0, NULL);
-
-	assert_non_null(result);
-	free(dump);
-	return result;
+	return parsed(run_items_text(text));
 }
 
 static void test_items_run_in_order_with_shared_options(void **state)
