@@ -51,7 +51,8 @@ all: $(REAL_BINARIES) $(BINARIES) $(DOCS)
 deps:
 	scripts/deps.sh
 
-$(DEP_LIBS):
+# One recipe builds them all (grouped target): a parallel make must not run it once per library.
+$(DEP_LIBS) &:
 	scripts/deps.sh
 
 $(OBJ)/%.o: module_utils/%.c module_utils/*.h $(DEP_LIBS) | $(OBJ)

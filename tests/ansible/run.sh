@@ -133,11 +133,52 @@ YML
   return $rc
 }
 
+# etcd_install_binaries (action_plugins/) on this machine through the local connection, as the
+# current user: check mode, an install, a rerun of the same files, each bad option refused by name.
+install_binaries() {
+  local d rc me grp
+  d=$(mktemp -d /tmp/etcd-ansible-install.XXXXXX)
+  me=$(id -un) grp=$(id -gn)
+  (
+    set -e
+    mkdir "$d/bin" && printf 'one\n' >"$d/a" && head -c 3000000 /dev/urandom >"$d/b"
+    args() { printf '{"dir": "%s/bin", "owner": "%s", "group": "%s", "mode": "0750", "files": %s, "links": %s}' \
+      "$d" "$me" "$grp" "$1" "${2:-[]}"; }
+    files="[{\"src\": \"$d/a\", \"dest\": \"a\"}, {\"src\": \"$d/b\", \"dest\": \"b\"}]"
+    links="[{\"path\": \"$d/link\", \"to\": \"bin/b\"}]"
+    run() { ansible localhost -c local -m etcd_install_binaries "$@" 2>&1; }
+    out=$(run -C -a "$(args "$files" "$links")"); echo "$out"
+    grep -q '"changed": true' <<<"$out" && [ -z "$(ls -A "$d/bin")" ] && [ ! -L "$d/link" ]
+    out=$(run -a "$(args "$files" "$links")"); echo "$out"
+    grep -q '"changed": true' <<<"$out"
+    cmp "$d/a" "$d/bin/a" && cmp "$d/b" "$d/bin/b"
+    [ "$(stat -c '%a %U' "$d/bin/a" "$d/bin/b" | xargs)" = "750 $me 750 $me" ]
+    [ "$(readlink "$d/link")" = bin/b ] && [ "$(ls -A "$d/bin" | xargs)" = "a b" ]
+    printf 'two\n' >"$d/a"
+    out=$(run -a "$(args "[{\"src\": \"$d/a\", \"dest\": \"a\"}]")"); echo "$out"
+    cmp "$d/a" "$d/bin/a"
+    refused() { # refused OPTION-NAME-IN-MESSAGE ARGS
+      out=$(run -a "$2" || true); echo "$out"
+      grep -q 'FAILED!' <<<"$out" && ! grep -q 'exception occurred' <<<"$out" && grep -qF "\"msg\": \"$1" <<<"$out"
+    }
+    refused "files[0].dest" "$(args "[{\"src\": \"$d/a\", \"dest\": \"../x\"}]")"
+    refused "files[0].src" "$(args "[{\"src\": \"$d/none\", \"dest\": \"x\"}]")"
+    refused "dir" '{"dir": "relative", "files": []}'
+    refused "mode" "$(args "$files" | sed 's/"0750"/"999"/')"
+    refused "links[0]" "$(args "$files" '[{"path": "rel", "to": "x"}]')"
+    [ ! -e "$d/x" ] && [ "$(ls -A "$d/bin" | xargs)" = "a b" ]
+  )
+  rc=$?
+  rm -rf "$d"
+  return $rc
+}
+
 run_case "module docs agree with the option tables; ansible-doc lists every module" module_docs
 run_case "every role default has an argument_specs entry" role_specs
 run_case "the roles diagram renders and names every role" diagram
 run_case "ansible-playbook --syntax-check of every playbook" syntax_check
 run_case "ansible-lint --profile production" lint
+run_case "etcd_install_binaries: check mode, install, rerun, bad options refused" install_binaries
 run_case "collection etcd_ansible.etcd: built, installed, used by FQCN outside the checkout" collection
 
 echo "ansible-check: $passed passed, $failed failed"

@@ -231,6 +231,8 @@ on "$h3" usermod -s /bin/sh etcd
 on "$h3" "chmod 0600 /etc/etcd/ssl/root_ca.crt && rm /etc/etcd/ssl/peer-ca.crt"
 on "$h2" systemctl enable step-ca
 on "$h1" chmod 0700 /opt/bin/step-ca-start
+# A module binary damaged and another given away: etcd_install_binaries puts the controller's back.
+on "$h2" "printf x >> /opt/bin/step_cert && chown nobody /opt/bin/step-ca"
 play "$work/run-drift.log" tests/e2e/pki.yaml
 assert_eq "the drift run: no failure, something changed" "0 yes" \
   "$(recap_sum "$work/run-drift.log" failed) $([ "$(recap_sum "$work/run-drift.log" changed)" -gt 0 ] && echo yes)"
@@ -239,6 +241,10 @@ assert_eq "$h3: root_ca.crt 0644 again, the peer CA link back" "644 root_ca.crt"
   "$(on "$h3" "stat -c %a /etc/etcd/ssl/root_ca.crt; readlink /etc/etcd/ssl/peer-ca.crt" | xargs)"
 assert_eq "step-ca on $h2 disabled again" "disabled" "$(on "$h2" systemctl is-enabled step-ca || true)"
 assert_eq "$h1: the start script 0755 again" "755" "$(on "$h1" stat -c %a /opt/bin/step-ca-start)"
+assert_eq "$h2: step_cert the controller's again, step-ca root's again, 0755, no temp file left" \
+  "$(sha256sum library/.bin/step_cert | cut -d' ' -f1) 755 root:root 755 root:root none" \
+  "$(on "$h2" "sha256sum /opt/bin/step_cert | cut -d' ' -f1;
+     stat -c '%a %U:%G' /opt/bin/step_cert /opt/bin/step-ca; ls -A /opt/bin | grep '^\\.' || echo none" | xargs)"
 [ "$(ca_started)" != "$ca_before" ] || { echo "FAIL: step-ca on $h1 was not restarted after its start script changed" >&2; exit 1; }
 echo "ok   step-ca on $h1 restarted by the handler"
 assert_eq "step-ca /health on $h1 after the restart" '{"status":"ok"}' \

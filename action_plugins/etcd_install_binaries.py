@@ -1,0 +1,145 @@
+# etcd_install_binaries: put controller files into one directory of the host (root-owned, 0755
+# by default) and make symlinks, each file in one exec. Used by etcd3/download's install.yml for
+# etcd, etcdctl, step-ca, step and the module binaries, only for what its look found different.
+#
+# Why not ansible.builtin.copy: per file it runs a Python stat module, an sftp put and a Python
+# copy module (three round trips, two Python start-ups: ~1 s a file a host). Here a file is one
+# exec that reads it on stdin, as _cached_binary.py installs a module in its cache:
+#
+#   mktemp beside the destination, receive, check the SHA-256 the controller computed, chown,
+#   chmod, rename over the destination (atomic: a running etcd keeps its old inode). On any
+#   failure the temp file is removed and nothing else was touched.
+#
+# Options (a bad one fails the task, naming it):
+#   dir    absolute directory on the host, created root:root 0755 when missing
+#   files  [{src: controller path of a regular file, dest: file name in dir}]
+#   links  [{path: absolute link path, to: target as written}] (optional); an existing link or
+#          file at path is replaced, as ansible.builtin.file state=link force=true does
+#   owner, group (default root), mode (default "0755"): of the installed files (owner and
+#          group of the links too)
+# Check mode reports what would change and runs nothing. Where one exec with stdin cannot work
+# (su become, a connection without pipelining) each file goes through ansible.builtin.copy.
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shlex
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.six import string_types
+from ansible.plugins.action import ActionBase
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9._+-]+$")
+_MODE_RE = re.compile(r"^0?[0-7]{3}$")
+
+
+def mkdir_command(directory):
+    """sh: the directory, root:root 0755, made only when it is missing."""
+    d = shlex.quote(directory)
+    return "[ -d %s ] || { mkdir -p %s && chown root:root %s && chmod 0755 %s; }" % (d, d, d, d)
+
+
+def file_command(directory, name, sha, owner, group, mode):
+    """sh: stdin into dir/name, verified by SHA-256, owner and mode set before the rename."""
+    dest = shlex.quote(os.path.join(directory, name))
+    return (
+        "umask 077; %(mkdir)s || exit 1; t=$(mktemp %(tmpl)s) || exit 1; "
+        'if cat >"$t" && h=$(sha256sum "$t") && [ "${h%%%% *}" = %(sha)s ]; then :; else '
+        'rm -f "$t"; echo "%(name)s arrived damaged" >&2; exit 1; fi; '
+        'chown %(owner)s:%(group)s "$t" && chmod %(mode)s "$t" && mv -f "$t" %(dest)s '
+        '|| { rm -f "$t"; exit 1; }'
+        % {"mkdir": mkdir_command(directory), "tmpl": shlex.quote(os.path.join(directory, "." + name + ".XXXXXX")),
+           "sha": sha, "name": name, "owner": shlex.quote(owner), "group": shlex.quote(group),
+           "mode": mode, "dest": dest}
+    )
+
+
+def link_command(path, target, owner, group):
+    """sh: path -> target, replacing what is at path (file state=link force=true)."""
+    p, t = shlex.quote(path), shlex.quote(target)
+    return "ln -sfn -- %s %s && chown -h %s:%s %s" % (t, p, shlex.quote(owner), shlex.quote(group), p)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = True
+    _VALID_ARGS = frozenset(("dir", "files", "links", "owner", "group", "mode"))
+
+    def run(self, tmp=None, task_vars=None):
+        self._supports_check_mode = True
+        result = super().run(tmp, task_vars)
+        del tmp
+        try:
+            result.update(self._install(task_vars))
+        except AnsibleActionFail as e:
+            # e.result would add an "exception" (a traceback of nothing): a refusal is not a crash
+            result.update(failed=True, msg=e.message)
+        finally:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        return result
+
+    def _install(self, task_vars):
+        directory, files, links, owner, group, mode = self._options()
+        done = [os.path.join(directory, f["dest"]) for f in files] + [link["path"] for link in links]
+        if self._play_context.check_mode or not done:
+            return {"changed": bool(done), "installed": done}
+        one_exec = (self._connection.has_pipelining
+                    and (self._connection.become is None or self._connection.become.name != "su"))
+        for f in files:
+            if one_exec:
+                self._install_one_exec(directory, f, owner, group, mode)
+            else:
+                self._install_by_copy(directory, f, owner, group, mode, task_vars)
+        if links:
+            self._run(" && ".join(link_command(link["path"], link["to"], owner, group) for link in links), None,
+                      "cannot link %s" % ", ".join(link["path"] for link in links))
+        return {"changed": True, "installed": done}
+
+    def _options(self):
+        args = self._task.args
+        directory = args.get("dir")
+        if not isinstance(directory, string_types) or not directory.startswith("/"):
+            raise AnsibleActionFail("dir: an absolute directory path is required, got %r" % (directory,))
+        files = args.get("files") or []
+        links = args.get("links") or []
+        if not isinstance(files, list) or not isinstance(links, list):
+            raise AnsibleActionFail("files and links must be lists")
+        for i, f in enumerate(files):
+            if not isinstance(f, dict) or not _NAME_RE.match(str(f.get("dest", ""))):
+                raise AnsibleActionFail("files[%d].dest: a plain file name is required" % i)
+            if not os.path.isfile(str(f.get("src", ""))):
+                raise AnsibleActionFail("files[%d].src: %r is not a regular file on the controller" % (i, f.get("src")))
+        for i, link in enumerate(links):
+            if not isinstance(link, dict) or not str(link.get("path", "")).startswith("/") or not link.get("to"):
+                raise AnsibleActionFail("links[%d]: an absolute path and a target (to) are required" % i)
+        owner, group = str(args.get("owner", "root")), str(args.get("group", "root"))
+        mode = str(args.get("mode", "0755"))
+        if not _NAME_RE.match(owner) or not _NAME_RE.match(group):
+            raise AnsibleActionFail("owner, group: a user and a group name are required")
+        if not _MODE_RE.match(mode):
+            raise AnsibleActionFail("mode: an octal mode such as \"0755\" is required, got %r" % mode)
+        return directory, files, links, owner, group, mode
+
+    def _install_one_exec(self, directory, f, owner, group, mode):
+        with open(f["src"], "rb") as src:
+            data = src.read()
+        sha = hashlib.sha256(data).hexdigest()
+        self._run(file_command(directory, f["dest"], sha, owner, group, mode), data,
+                  "cannot install %s in %s" % (f["dest"], directory))
+
+    def _install_by_copy(self, directory, f, owner, group, mode, task_vars):
+        task = self._task.copy()
+        task.args = {"src": f["src"], "dest": os.path.join(directory, f["dest"]),
+                     "owner": owner, "group": group, "mode": mode}
+        copy = self._shared_loader_obj.action_loader.get(
+            "ansible.legacy.copy", task=task, connection=self._connection, play_context=self._play_context,
+            loader=self._loader, templar=self._templar, shared_loader_obj=self._shared_loader_obj)
+        res = copy.run(task_vars=task_vars)
+        if res.get("failed"):
+            raise AnsibleActionFail("cannot install %s in %s: %s" % (f["dest"], directory, res.get("msg", "")))
+
+    def _run(self, command, data, what):
+        res = self._low_level_execute_command(command, in_data=data)
+        if res["rc"] != 0:
+            raise AnsibleActionFail("%s on %s (rc %s): %s" % (
+                what, self._play_context.remote_addr, res["rc"], res["stderr"].strip()[-400:]))
