@@ -71,11 +71,13 @@ struct job {
 	double fsync_warn_ms, fsync_fail_ms;
 	bool disk_only; /* state=query with data_dir and no endpoints: measure the disk only */
 	struct etcd_semver target; /* target_version, when given */
+	const char **listed;	   /* target_version: the listed members' client URLs (in list) */
 };
 
 static void job_free(struct job *j)
 {
 	free(j->endpoints);
+	free(j->listed);
 	free(j->peer_urls);
 	etcd_member_list_free(&j->list);
 }
@@ -328,21 +330,89 @@ out:
 	return rc;
 }
 
-static int query(struct module *m, struct job *j)
+/* Probes every endpoint of j->client; with wait, again until all are healthy or the deadline. */
+static size_t probe_endpoints(struct module *m, const struct job *j, struct etcd_probe *probes)
 {
-	size_t n = j->client.n_endpoints, healthy;
-	struct etcd_probe *probes = calloc(n + 1, sizeof(*probes)); /* +1: never a 0-byte calloc */
-	struct error err;
-	int rc = -1, listed;
+	size_t n = j->client.n_endpoints, healthy = etcd_probe_all(&j->client, probes);
 
-	if (!probes)
-		return module_fail(m, "out of memory");
-	healthy = etcd_probe_all(&j->client, probes);
 	while (module_bool(m, "wait") && healthy < n && !deadline_past(&j->deadline)) {
 		sleep_ms(ETCD_POLL_MAX_MS / 2);
 		healthy = etcd_probe_all(&j->client, probes);
 	}
-	listed = etcd_member_list(&j->client, &j->list, &err);
+	return healthy;
+}
+
+/* The member list; with wait, read again until an endpoint answers or the deadline. */
+static int list_with_wait(struct module *m, struct job *j, struct error *err)
+{
+	int listed = etcd_member_list(&j->client, &j->list, err);
+
+	while (listed < 0 && module_bool(m, "wait") && !deadline_past(&j->deadline)) {
+		sleep_ms(ETCD_POLL_MAX_MS / 2);
+		etcd_member_list_free(&j->list);
+		listed = etcd_member_list(&j->client, &j->list, err);
+	}
+	return listed;
+}
+
+/*
+ * target_version: the gate of an upgrade is the members the cluster lists, not the endpoints
+ * given (the inventory's: they may lack a member, or name a node not added yet). Once the list
+ * is read, j->client probes every listed member's client URLs; a member without any (never
+ * started) has no version, which refuses the upgrade.
+ */
+static int use_listed_endpoints(struct job *j)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < j->list.n_members; i++)
+		n += j->list.members[i].n_client_urls;
+	j->listed = calloc(n + 1, sizeof(*j->listed));
+	if (!j->listed)
+		return -1;
+	n = 0;
+	for (size_t i = 0; i < j->list.n_members; i++)
+		for (size_t u = 0; u < j->list.members[i].n_client_urls; u++) {
+			const char *url = j->list.members[i].client_urls[u];
+			bool seen = false;
+
+			for (size_t k = 0; k < n && !seen; k++)
+				seen = strcmp(j->listed[k], url) == 0;
+			if (!seen)
+				j->listed[n++] = url;
+		}
+	j->client.endpoints = j->listed;
+	j->client.n_endpoints = n;
+	j->client.current = 0;
+	return 0;
+}
+
+/*
+ * Without target_version: the given endpoints are probed (with wait, until healthy) and the list
+ * read through them. With it, the list is read first (with wait, until an endpoint answers) and
+ * the listed members are probed: a deploy or upgrade asks once for what it is and whether the
+ * cluster may move to target_version.
+ */
+static int query(struct module *m, struct job *j)
+{
+	bool gate = module_has(m, "target_version");
+	size_t n = j->client.n_endpoints, healthy = 0;
+	struct etcd_probe *probes = NULL;
+	struct error err;
+	int rc = -1, listed = 0;
+
+	if (gate) {
+		listed = list_with_wait(m, j, &err);
+		if (listed == 0 && use_listed_endpoints(j) < 0)
+			return module_fail(m, "out of memory");
+		n = j->client.n_endpoints;
+	}
+	probes = calloc(n + 1, sizeof(*probes)); /* +1: never a 0-byte calloc */
+	if (!probes)
+		return module_fail(m, "out of memory");
+	healthy = probe_endpoints(m, j, probes);
+	if (!gate)
+		listed = etcd_member_list(&j->client, &j->list, &err);
 	report_health(m, j, probes, healthy);
 	if (listed < 0) {
 		fail_call(m, "endpoints", &err);
@@ -360,15 +430,15 @@ static int query(struct module *m, struct job *j)
 	}
 	if (module_bool(m, "wait") && healthy < n) {
 		module_fail(
-		    m, "wait_timeout: %zu of %zu endpoints still unhealthy after %lld s%s",
-		    n - healthy, n, module_int(m, "wait_timeout"),
-		    module_has(m, "target_version")
-			? "; an upgrade starts only on a healthy cluster: bring the members "
-			  "named in health back (journalctl, systemctl start), then run it again"
-			: "");
+		    m, "wait_timeout: %zu of %zu %s still unhealthy after %lld s%s", n - healthy, n,
+		    gate ? "client URLs of the listed members" : "endpoints",
+		    module_int(m, "wait_timeout"),
+		    gate ? "; an upgrade starts only on a healthy cluster: bring the members "
+			   "named in health back (journalctl, systemctl start), then run it again"
+			 : "");
 		goto out;
 	}
-	if (module_has(m, "target_version") && check_upgrade(m, j, probes) < 0)
+	if (gate && check_upgrade(m, j, probes) < 0)
 		goto out;
 	rc = 0;
 out:

@@ -294,6 +294,10 @@ play "$work/run-3-rerun.log" "$inv" etcd.yaml -e etcd_action=create -b
 rerun_run=$(elapsed "$t0")
 assert_eq "second run: changed=0 failed=0" "0 0" \
   "$(recap_sum "$work/run-3-rerun.log" changed) $(recap_sum "$work/run-3-rerun.log" failed)"
+assert_eq "each role's arguments validated once per play (none repeated)" "" \
+  "$(validations_repeated "$work/run-3-rerun.log")"
+[ "$(grep -c "Validating arguments against arg spec" "$work/run-3-rerun.log")" -gt 5 ] ||
+  { echo "FAIL: the rerun log shows no argument validation: the check above proved nothing" >&2; exit 1; }
 
 echo "-- add a node (README \"Add New Node to Existing Cluster\")"
 step="add $h4 with --limit"

@@ -248,6 +248,13 @@ out=$(run_module "$(args '"target_version": "v'"$line"'"')")
 assert_eq "the same version: nothing to do" "false none" "$(get "$out" '.failed') $(get "$out" '.upgrade')"
 assert_eq "versions per member" "$line $line $line" "$(jq -r '[.versions[]] | join(" ")' <<<"$out")"
 assert_eq "cluster_version from /version" "3.$minor.0" "$(get "$out" '.cluster_version')"
+out=$(run_module "$(args '"target_version": "v'"$line"'", "wait": true, "wait_timeout": 10' "1 9")")
+assert_eq "endpoints lacking members and naming a dead one: the listed members are probed" \
+  "false none true 3 $line $line $line" \
+  "$(get "$out" '.failed') $(get "$out" '.upgrade') $(get "$out" '.healthy') $(jq '.health | length' <<<"$out") $(jq -r '[.versions[]] | join(" ")' <<<"$out")"
+out=$(run_module "$(args '"target_version": "v'"$line"'", "wait": true, "wait_timeout": 2' "9")")
+assert_contains "no endpoint answers: the gate refuses after the wait, naming endpoints" \
+  "endpoints: no endpoint answered" "$(get "$out" '.msg')"
 assert_eq "the next minor is an upgrade" "false minor" "$(upgrade_of "v3.$((minor + 1)).0")"
 assert_eq "another patch release is one too" "false patch" "$(upgrade_of "v3.$minor.99")"
 out=$(run_module "$(args '"target_version": "v3.'"$((minor + 2))"'.0"')")
@@ -266,6 +273,11 @@ assert_eq "endpoint health" "true true false" \
   "$(get "$out" '.health[0].healthy') $(get "$out" '.health[1].healthy') $(get "$out" '.health[2].healthy')"
 assert_contains "the dead endpoint's error" "Failed to connect to 127.0.1.3 port $cport" "$(get "$out" '.health[2].error')"
 assert_contains "msg names it" "unhealthy: https://127.0.1.3:$cport" "$(get "$out" '.msg')"
+out=$(run_module "$(args '"target_version": "v'"$line"'", "wait": true, "wait_timeout": 2' "1 2")")
+assert_eq "the gate with endpoints that leave member 3 out still waits for it, and refuses" \
+  "true false https://127.0.1.3:$cport" \
+  "$(get "$out" '.failed') $(get "$out" '.healthy') $(jq -r '.health[] | select(.healthy | not) | .endpoint' <<<"$out")"
+assert_contains "saying which URLs" "wait_timeout: 1 of 3 client URLs of the listed members still unhealthy" "$(get "$out" '.msg')"
 assert_contains "a warning names it" "endpoint https://127.0.1.3:$cport is unhealthy" "$(get "$out" '.warnings')"
 out=$(run_module "$(args '"wait": true, "wait_timeout": 1')")
 assert_eq "wait=true fails when one stays unhealthy" \
