@@ -429,12 +429,15 @@ static int query(struct module *m, struct job *j)
 		set_member(m, found);
 	}
 	if (module_bool(m, "wait") && healthy < n) {
+		char unhealthy[512];
+
+		etcd_list_unhealthy(probes, n, unhealthy, sizeof(unhealthy));
 		module_fail(
-		    m, "wait_timeout: %zu of %zu %s still unhealthy after %lld s%s", n - healthy, n,
-		    gate ? "client URLs of the listed members" : "endpoints",
-		    module_int(m, "wait_timeout"),
-		    gate ? "; an upgrade starts only on a healthy cluster: bring the members "
-			   "named in health back (journalctl, systemctl start), then run it again"
+		    m, "wait_timeout: %zu of %zu %s still unhealthy after %lld s (%s)%s",
+		    n - healthy, n, gate ? "client URLs of the listed members" : "endpoints",
+		    module_int(m, "wait_timeout"), unhealthy,
+		    gate ? "; an upgrade starts only on a healthy cluster: bring those members "
+			   "back (journalctl, systemctl start), then run it again"
 			 : "");
 		goto out;
 	}

@@ -281,7 +281,7 @@ assert_contains "saying which URLs" "wait_timeout: 1 of 3 client URLs of the lis
 assert_contains "a warning names it" "endpoint https://127.0.1.3:$cport is unhealthy" "$(get "$out" '.warnings')"
 out=$(run_module "$(args '"wait": true, "wait_timeout": 1')")
 assert_eq "wait=true fails when one stays unhealthy" \
-  "true wait_timeout: 1 of 3 endpoints still unhealthy after 1 s" "$(get "$out" '.failed') $(get "$out" '.msg')"
+  "true wait_timeout: 1 of 3 endpoints still unhealthy after 1 s (https://127.0.1.3:$cport)" "$(get "$out" '.failed') $(get "$out" '.msg')"
 out=$(run_module "$(args '"state": "healthy", "name": "member-3", "wait_timeout": 1')")
 assert_eq "healthy on the dead member fails" "true false" "$(get "$out" '.failed') $(get "$out" '.changed')"
 assert_contains "naming it and why" "wait_timeout: member 'member-3' is not healthy and caught up after 1 s: 'member-3' (" "$(get "$out" '.msg')"
@@ -360,7 +360,7 @@ if [ "$TEST_ETCD_VERSION" = v3.4.23 ]; then
   assert_contains "naming it" "the version of member 'member-2'" "$(get "$out" '.msg')"
   assert_contains "and what to do" "an upgrade starts only when every member answers" "$(get "$out" '.msg')"
   out=$(run_module "$(args '"target_version": "v3.5.16", "wait": true, "wait_timeout": 2')")
-  assert_contains "with wait: the health gate says to bring it back" "bring the members named in health back" "$(get "$out" '.msg')"
+  assert_contains "with wait: the health gate says to bring it back" "(https://127.0.1.2:$cport); an upgrade starts only on a healthy cluster: bring those members back" "$(get "$out" '.msg')"
   "$cluster" restart "$work" 2
 fi
 
