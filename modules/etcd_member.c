@@ -3,7 +3,9 @@
  * (docs/architecture.md, Modules; docs/protocols.md, etcd JSON gateway).
  *
  * state=query lists the members, the leader and the health of every endpoint; it fails only when
- * no endpoint answers. state=present makes sure a member is in the cluster and votes: a new one
+ * no endpoint answers. With target_version it is an upgrade's gate too: the members the cluster
+ * lists are probed (not the endpoints given) and each one's version decides.
+ * state=present makes sure a member is in the cluster and votes: a new one
  * is added (as a learner by default) and the call returns at once with the --initial-cluster the
  * new node must start with, since a learner cannot catch up before it runs; a later call, once
  * etcd runs there, waits until the learner has started and caught up, then promotes it. So a
