@@ -62,7 +62,8 @@ def link_command(path, target, owner, group):
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
+    # TRANSFERS_FILES stays False: True would make (and then remove) a remote temp dir per task,
+    # two execs this plugin never needs (the copy fallback makes its own).
     _VALID_ARGS = frozenset(("dir", "files", "links", "owner", "group", "mode"))
 
     def run(self, tmp=None, task_vars=None):
