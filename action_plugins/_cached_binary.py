@@ -59,6 +59,20 @@ def run_command(entry, sha, env_string):
     )
 
 
+def receive_command(directory, name, dest, sha, owner=None, mode="0755"):
+    """sh: stdin into a temp file in directory, its SHA-256 checked, then owner (user:group) and
+    mode set and renamed over dest; on any failure the temp file is removed (exit 1)."""
+    chown = 'chown %s "$t" && ' % shlex.quote(owner) if owner else ""
+    return (
+        't=$(mktemp %(tmpl)s) || exit 1; '
+        'cat >"$t" && h=$(sha256sum "$t") && [ "${h%%%% *}" = %(sha)s ] || '
+        '{ rm -f "$t"; echo "the copy of %(name)s arrived damaged" >&2; exit 1; }; '
+        '%(chown)schmod %(mode)s "$t" && mv -f "$t" %(dest)s || { rm -f "$t"; exit 1; }'
+        % {"tmpl": shlex.quote(os.path.join(directory, "." + name + ".XXXXXX")), "sha": sha,
+           "name": name, "chown": chown, "mode": mode, "dest": shlex.quote(dest)}
+    )
+
+
 def install_command(name, sha):
     """sh: the binary from stdin into the cache, verified, atomically; older builds removed."""
     entry = "%s/%s-%s" % (CACHE_DIR, name, sha)
@@ -66,13 +80,10 @@ def install_command(name, sha):
         "umask 022; d=%(d)s; "
         '[ "$(id -u)" = 0 ] && mkdir -p "$d" || { echo %(nc)s; exit 0; }; '
         'chown root:root "$d" "${d%%/*}" && chmod 0755 "$d" "${d%%/*}" || exit 1; '
-        't=$(mktemp "$d/.%(name)s.XXXXXX") || exit 1; '
-        'cat >"$t" && h=$(sha256sum "$t") && [ "${h%%%% *}" = %(sha)s ] || '
-        '{ rm -f "$t"; echo "the copy of %(name)s arrived damaged" >&2; exit 1; }; '
-        'chmod 0755 "$t" && mv -f "$t" %(entry)s || { rm -f "$t"; exit 1; }; '
+        '%(receive)s; '
         'for o in "$d"/%(name)s-*; do [ "$o" = %(entry)s ] || rm -f "$o"; done'
-        % {"d": shlex.quote(CACHE_DIR), "nc": NO_CACHE, "name": name, "sha": sha,
-           "entry": shlex.quote(entry)}
+        % {"d": shlex.quote(CACHE_DIR), "nc": NO_CACHE, "name": name,
+           "receive": receive_command(CACHE_DIR, name, entry, sha), "entry": shlex.quote(entry)}
     )
 
 

@@ -22,13 +22,24 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 import shlex
+import sys
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.six import string_types
 from ansible.plugins.action import ActionBase
+
+# The receive command is _cached_binary.py's (the module cache fills itself the same way); loaded
+# by file location as the module plugins load it (see step_cert.py for why not runpy).
+_CACHED = "etcd_ansible_cached_binary"
+if _CACHED not in sys.modules:
+    _spec = importlib.util.spec_from_file_location(_CACHED, os.path.join(os.path.dirname(__file__), "_cached_binary.py"))
+    sys.modules[_CACHED] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules[_CACHED])
+_cached = sys.modules[_CACHED]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9._+-]+$")
 _MODE_RE = re.compile(r"^0?[0-7]{3}$")
@@ -42,17 +53,10 @@ def mkdir_command(directory):
 
 def file_command(directory, name, sha, owner, group, mode):
     """sh: stdin into dir/name, verified by SHA-256, owner and mode set before the rename."""
-    dest = shlex.quote(os.path.join(directory, name))
-    return (
-        "umask 077; %(mkdir)s || exit 1; t=$(mktemp %(tmpl)s) || exit 1; "
-        'if cat >"$t" && h=$(sha256sum "$t") && [ "${h%%%% *}" = %(sha)s ]; then :; else '
-        'rm -f "$t"; echo "%(name)s arrived damaged" >&2; exit 1; fi; '
-        'chown %(owner)s:%(group)s "$t" && chmod %(mode)s "$t" && mv -f "$t" %(dest)s '
-        '|| { rm -f "$t"; exit 1; }'
-        % {"mkdir": mkdir_command(directory), "tmpl": shlex.quote(os.path.join(directory, "." + name + ".XXXXXX")),
-           "sha": sha, "name": name, "owner": shlex.quote(owner), "group": shlex.quote(group),
-           "mode": mode, "dest": dest}
-    )
+    return "umask 077; %s || exit 1; %s" % (
+        mkdir_command(directory),
+        _cached.receive_command(directory, name, os.path.join(directory, name), sha,
+                                "%s:%s" % (owner, group), mode))
 
 
 def link_command(path, target, owner, group):

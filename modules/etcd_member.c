@@ -379,7 +379,7 @@ static int use_listed_endpoints(struct job *j)
 			bool seen = false;
 
 			for (size_t k = 0; k < n && !seen; k++)
-				seen = strcmp(j->listed[k], url) == 0;
+				seen = etcd_url_same(j->listed[k], url);
 			if (!seen)
 				j->listed[n++] = url;
 		}
