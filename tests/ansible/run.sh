@@ -181,12 +181,57 @@ install_binaries() {
   return $rc
 }
 
+# etcd_look (action_plugins/) on this machine through the local connection: what it reports for a
+# file (SHA-1), a directory, a link, a name with a space, a missing path and the accounts, in
+# check mode too (it only reads); each bad option refused by name.
+look() {
+  local d rc
+  d=$(mktemp -d /tmp/etcd-ansible-look.XXXXXX)
+  (
+    set -e
+    mkdir -m 0700 "$d/dir" && printf 'one\n' >"$d/f" && chmod 0640 "$d/f" && ln -s f "$d/link"
+    printf 'x' >"$d/with space"
+    me=$(id -un) grp=$(id -gn)
+    run() { ansible localhost -c local -m etcd_look "$@" 2>&1; }
+    out=$(run -C -a "{\"paths\": [\"$d/f\", \"$d/dir\", \"$d/link\", \"$d/with space\", \"$d/none\"],
+      \"users\": [\"$me\", \"no-such-user-x\"], \"groups\": [\"$grp\"], \"as\": \"seen\"}")
+    echo "$out"
+    LOOK_OUT=$out python3 - "$d" "$me" "$grp" "$(sha1sum <"$d/f" | cut -d' ' -f1)" "$(getent passwd "$me")" <<'PY'
+import json, os, sys
+d, me, grp, sha, pw = sys.argv[1:6]
+out = os.environ["LOOK_OUT"]
+res = json.loads(out[out.index("{"):])
+seen = res["ansible_facts"]["seen"]
+assert res["changed"] is False, res
+assert seen[d + "/f"] == "f 0640 %s %s %s" % (me, grp, sha), seen
+assert seen[d + "/dir"] == "d 0700 %s %s " % (me, grp), seen
+assert seen[d + "/link"] == "l 0777 %s %s f" % (me, grp), seen
+assert seen[d + "/with space"].startswith("f 0"), seen
+assert d + "/none" not in seen and "user:no-such-user-x" not in seen, seen
+assert seen["user:" + me] == pw and seen["group:" + grp].startswith(grp + ":"), seen
+PY
+    refused() { # refused OPTION-NAME-IN-MESSAGE ARGS
+      out=$(run -a "$2" || true); echo "$out"
+      grep -q 'FAILED!' <<<"$out" && ! grep -q 'exception occurred' <<<"$out" && grep -qF "\"msg\": \"$1" <<<"$out"
+    }
+    refused "as:" "{\"paths\": [\"$d/f\"]}"
+    refused "as:" "{\"paths\": [\"$d/f\"], \"as\": \"not-a-name\"}"
+    refused "paths[1]" "{\"paths\": [\"$d/f\", \"relative\"], \"as\": \"x\"}"
+    refused "users[0]" '{"users": ["a b"], "as": "x"}'
+    refused "units:" '{"units": "one.service", "as": "x"}'
+  )
+  rc=$?
+  rm -rf "$d"
+  return $rc
+}
+
 run_case "module docs agree with the option tables; ansible-doc lists every module" module_docs
 run_case "every role default has an argument_specs entry" role_specs
 run_case "the roles diagram renders and names every role" diagram
 run_case "ansible-playbook --syntax-check of every playbook" syntax_check
 run_case "ansible-lint --profile production" lint
 run_case "etcd_install_binaries: check mode, install, rerun, bad options refused" install_binaries
+run_case "etcd_look: files, directories, links, accounts; check mode; bad options refused" look
 run_case "collection etcd_ansible.etcd: built, installed, used by FQCN outside the checkout" collection
 
 echo "ansible-check: $passed passed, $failed failed"

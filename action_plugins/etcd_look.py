@@ -1,0 +1,128 @@
+# etcd_look: one look at many paths, units and accounts of a node, in one exec, for the roles'
+# tasks that write only what differs (a rerun then costs this one task, not a file, template,
+# stat, systemd or user task, each a Python module run, per thing).
+#
+# It was a raw task and a set_fact parsing its output, included from etcd3/facts (three task
+# starts per look). Ansible's controller pays for every task start on every host (a worker
+# fork, the host's variables, templating), so one action is a third of that cost and the
+# parsing runs here in Python, not in a Jinja loop.
+#
+# Options (a bad one fails the task, naming it):
+#   paths    absolute paths (files, directories, links)
+#   units    systemd unit names (optional)
+#   users, groups   account names (optional)
+#   as       the host fact to set, so that one role's look never replaces another's
+# Sets that fact to a dict; what is missing is absent:
+#   <path>:        "<type> <mode> <owner> <group> <sha1 of a regular file | target of a link>",
+#                  e.g. "f 0640 root etcd 3f2a...", "d 0700 etcd etcd ", "l 0777 root root etcd-v3.5.16"
+#   unit:<name>:   "<ActiveState> <UnitFileState>", e.g. "active enabled", "inactive " (not installed)
+#   user:<name>:   its passwd line (name:x:uid:gid:comment:home:shell)
+#   group:<name>:  its group line (name:x:gid:members)
+# It reads only, so it runs in check mode too and never reports a change.
+from __future__ import annotations
+
+import re
+import shlex
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.six import string_types
+from ansible.plugins.action import ActionBase
+
+# GNU find prints one line per path it can stat; sha1sum adds the regular files' checksums;
+# systemctl show and getent the rest. rc 1: some path is missing (find says so on stderr).
+LOOK_SCRIPT = r"""units=$1 users=$2 groups=$3
+shift 3
+rc=0
+if [ $# -gt 0 ]; then
+  find "$@" -maxdepth 0 \( -type f -printf '%p\t%y\t%m\t%u\t%g\t\n' -exec sha1sum {} + \) \
+    -o -printf '%p\t%y\t%m\t%u\t%g\t%l\n' || rc=$?
+fi
+for u in $units; do
+  printf 'unit:%s\t%s %s\n' "$u" "$(systemctl show --value -p ActiveState -- "$u")" \
+    "$(systemctl show --value -p UnitFileState -- "$u")"
+done
+for u in $users; do
+  if line=$(getent passwd -- "$u"); then printf 'user:%s\t%s\n' "$u" "$line"; fi
+done
+for g in $groups; do
+  if line=$(getent group -- "$g"); then printf 'group:%s\t%s\n' "$g" "$line"; fi
+done
+exit $rc
+"""
+
+_FACT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME_RE = re.compile(r"^[^\s'\"\\]+$")
+
+
+def look_command(paths, units, users, groups):
+    """sh: the look script over these names, every argument quoted."""
+    argv = ["sh", "-c", LOOK_SCRIPT, "look", " ".join(units), " ".join(users), " ".join(groups)] + paths
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def parse_look(stdout):
+    """The look's output as the fact's dict (see the header). Lines that are neither a find
+    line nor a sha1sum line (find's "No such file" on a tty) are ignored."""
+    lines = stdout.splitlines()
+    sums = {}
+    for line in lines:
+        if "\t" not in line and "  " in line:
+            digest, path = line.split("  ", 1)
+            sums[path] = digest
+    found = {}
+    for line in lines:
+        if "\t" not in line:
+            continue
+        f = line.split("\t")
+        if len(f) == 2:
+            found[f[0]] = f[1]
+        elif len(f) >= 6 and f[2].isdigit():
+            found[f[0]] = " ".join([f[1], "%04d" % int(f[2]), f[3], f[4], sums.get(f[0], f[5])])
+    return found
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("paths", "units", "users", "groups", "as"))
+
+    def run(self, tmp=None, task_vars=None):
+        self._supports_check_mode = True
+        result = super().run(tmp, task_vars)
+        del tmp
+        try:
+            fact, paths, units, users, groups = self._options()
+        except AnsibleActionFail as e:
+            result.update(failed=True, msg=e.message)
+            return result
+        out = self._low_level_execute_command(look_command(paths, units, users, groups), executable=False)
+        if out.get("rc") not in (0, 1):
+            result.update(failed=True, rc=out.get("rc"), stdout=out.get("stdout", ""),
+                          stderr=out.get("stderr", ""),
+                          msg="the look at %s failed (rc %s): %s" % (
+                              ", ".join(paths + units) or "the accounts", out.get("rc"),
+                              (out.get("stderr") or out.get("stdout") or "").strip()[-400:]))
+            return result
+        result.update(changed=False, ansible_facts={fact: parse_look(out.get("stdout", ""))})
+        return result
+
+    def _options(self):
+        args = self._task.args
+        fact = args.get("as")
+        if not isinstance(fact, string_types) or not _FACT_RE.match(fact):
+            raise AnsibleActionFail("as: the name of the fact to set is required (a variable name), got %r" % (fact,))
+        paths = self._names(args, "paths")
+        for i, p in enumerate(paths):
+            if not p.startswith("/"):
+                raise AnsibleActionFail("paths[%d]: an absolute path is required, got %r" % (i, p))
+        return fact, paths, self._names(args, "units"), self._names(args, "users"), self._names(args, "groups")
+
+    @staticmethod
+    def _names(args, option):
+        """A list of names without white space or quotes (the script splits on spaces)."""
+        value = args.get(option) or []
+        if not isinstance(value, list):
+            raise AnsibleActionFail("%s: a list is required, got %r" % (option, value))
+        for i, name in enumerate(value):
+            if not isinstance(name, string_types) or not _NAME_RE.match(name):
+                raise AnsibleActionFail("%s[%d]: a name without spaces or quotes is required, got %r" % (option, i, name))
+        return [str(n) for n in value]
