@@ -1,6 +1,12 @@
 # etcd_install_binaries: put controller files into one directory of the host (root-owned, 0755
-# by default) and make symlinks, each file in one exec. Used by etcd3/download's install.yml for
-# etcd, etcdctl, step-ca, step and the module binaries, only for what its look found different.
+# by default) and make symlinks, doing only what differs. Used by etcd3/download for etcd,
+# etcdctl, step-ca, step and the module binaries.
+#
+# One task: first one look on the host (etcd_look's script: each file's SHA-1, type, mode and
+# owner, each link's target and owner) compared with the controller's files (SHA-1 here), then
+# each file that differs in one exec and the links that differ in one more. A rerun with all in
+# place costs that look. (It used to be a look task, a set_fact listing what differs and this
+# task: three task starts, and Ansible's controller pays for each on every host.)
 #
 # Why not ansible.builtin.copy: per file it runs a Python stat module, an sftp put and a Python
 # copy module (three round trips, two Python start-ups: ~1 s a file a host). Here a file is one
@@ -17,7 +23,8 @@
 #          file at path is replaced, as ansible.builtin.file state=link force=true does
 #   owner, group (default root), mode (default "0755"): of the installed files (owner and
 #          group of the links too)
-# Check mode reports what would change and runs nothing. Where one exec with stdin cannot work
+# Returns installed: the paths it wrote (or would write). Check mode looks, reports what would
+# change and writes nothing. Where one exec with stdin cannot work
 # (su become, a connection without pipelining) each file goes through ansible.builtin.copy.
 from __future__ import annotations
 
@@ -32,14 +39,21 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.six import string_types
 from ansible.plugins.action import ActionBase
 
-# The receive command is _cached_binary.py's (the module cache fills itself the same way); loaded
-# by file location as the module plugins load it (see step_cert.py for why not runpy).
-_CACHED = "etcd_ansible_cached_binary"
-if _CACHED not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(_CACHED, os.path.join(os.path.dirname(__file__), "_cached_binary.py"))
-    sys.modules[_CACHED] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules[_CACHED])
-_cached = sys.modules[_CACHED]
+
+def _load_sibling(name, file_name):
+    """A module beside this file, loaded by file location as the module plugins load
+    _cached_binary.py (see step_cert.py for why not runpy), once per process."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(__file__), file_name))
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+# The receive command is _cached_binary.py's (the module cache fills itself the same way); the
+# look is etcd_look's.
+_cached = _load_sibling("etcd_ansible_cached_binary", "_cached_binary.py")
+_look = _load_sibling("etcd_ansible_look", "etcd_look.py")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9._+-]+$")
 _MODE_RE = re.compile(r"^0?[0-7]{3}$")
@@ -65,6 +79,16 @@ def link_command(path, target, owner, group):
     return "ln -sfn -- %s %s && chown -h %s:%s %s" % (t, p, shlex.quote(owner), shlex.quote(group), p)
 
 
+def _sha1(path):
+    """SHA-1 of a controller file, as sha1sum prints it (the look's comparison, not a check of
+    the transfer: that is the SHA-256 of file_command)."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class ActionModule(ActionBase):
     # TRANSFERS_FILES stays False: True would make (and then remove) a remote temp dir per task,
     # two execs this plugin never needs (the copy fallback makes its own).
@@ -85,6 +109,7 @@ class ActionModule(ActionBase):
 
     def _install(self, task_vars):
         directory, files, links, owner, group, mode = self._options()
+        files, links = self._what_differs(directory, files, links, owner, group, mode)
         done = [os.path.join(directory, f["dest"]) for f in files] + [link["path"] for link in links]
         if self._play_context.check_mode or not done:
             return {"changed": bool(done), "installed": done}
@@ -124,6 +149,24 @@ class ActionModule(ActionBase):
         if not _MODE_RE.match(mode):
             raise AnsibleActionFail("mode: an octal mode such as \"0755\" is required, got %r" % mode)
         return directory, files, links, owner, group, mode
+
+    def _what_differs(self, directory, files, links, owner, group, mode):
+        """The files and links whose state on the host is not the wanted one (one look exec)."""
+        paths = [os.path.join(directory, f["dest"]) for f in files] + [link["path"] for link in links]
+        if not paths:
+            return files, links
+        res = self._low_level_execute_command(_look.look_command(paths, [], [], []), executable=False)
+        if res.get("rc") not in (0, 1):
+            raise AnsibleActionFail("cannot look at %s on %s (rc %s): %s" % (
+                ", ".join(paths), self._play_context.remote_addr, res.get("rc"),
+                (res.get("stderr") or res.get("stdout") or "").strip()[-400:]))
+        found = _look.parse_look(res.get("stdout", ""))
+        want_file = "f %04d %s %s " % (int(mode), owner, group)  # find prints the mode as 755
+        todo_files = [f for f in files
+                      if found.get(os.path.join(directory, f["dest"])) != want_file + _sha1(f["src"])]
+        todo_links = [link for link in links
+                      if found.get(link["path"]) != "l 0777 %s %s %s" % (owner, group, link["to"])]
+        return todo_files, todo_links
 
     def _install_one_exec(self, directory, f, owner, group, mode):
         with open(f["src"], "rb") as src:

@@ -154,9 +154,19 @@ install_binaries() {
     cmp "$d/a" "$d/bin/a" && cmp "$d/b" "$d/bin/b"
     [ "$(stat -c '%a %U' "$d/bin/a" "$d/bin/b" | xargs)" = "750 $me 750 $me" ]
     [ "$(readlink "$d/link")" = bin/b ] && [ "$(ls -A "$d/bin" | xargs)" = "a b" ]
+    # It looks first: the same files again change nothing; a changed source is the one installed.
+    out=$(run -a "$(args "$files" "$links")"); echo "$out"
+    grep -q '"changed": false' <<<"$out"
     printf 'two\n' >"$d/a"
-    out=$(run -a "$(args "[{\"src\": \"$d/a\", \"dest\": \"a\"}]")"); echo "$out"
-    cmp "$d/a" "$d/bin/a"
+    out=$(run -C -a "$(args "$files" "$links")"); echo "$out"
+    grep -q '"changed": true' <<<"$out" && grep -q "\"$d/bin/a\"" <<<"$out" && ! grep -q "\"$d/bin/b\"" <<<"$out"
+    ! cmp -s "$d/a" "$d/bin/a"
+    out=$(run -a "$(args "$files" "$links")"); echo "$out"
+    grep -q '"changed": true' <<<"$out" && cmp "$d/a" "$d/bin/a"
+    chmod 0700 "$d/bin/b" && ln -sfn bin/a "$d/link"
+    out=$(run -a "$(args "$files" "$links")"); echo "$out"
+    grep -q "\"$d/bin/b\"" <<<"$out" && grep -q "\"$d/link\"" <<<"$out" && ! grep -q "\"$d/bin/a\"" <<<"$out"
+    [ "$(stat -c '%a' "$d/bin/b")" = 750 ] && [ "$(readlink "$d/link")" = bin/b ]
     # become_method su cannot take stdin: each file goes through ansible.builtin.copy instead
     # (root to root needs no password; another user cannot su, so this part needs root).
     if [ "$(id -u)" = 0 ]; then
