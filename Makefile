@@ -11,6 +11,7 @@
 #   make demo       local test hosts + a demo deployment; make demo-down tears it down
 
 CC       ?= cc
+NPROC    := $(shell nproc 2>/dev/null || echo 2)
 # make Q= shows the full commands
 Q        ?= @
 DEPS     := build/deps
@@ -40,6 +41,7 @@ LDLIBS   := $(DEPS)/lib/libcurl.a -lcares $(OPENSSL)/lib/libssl.a $(OPENSSL)/lib
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 TEST_CFLAGS := -std=c11 -O1 -g $(WARN) $(SAN)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_OBJ := build/unit/obj
 UNIT_BIN := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRC))
 
 # Objects are intermediate files of the pattern rules: keep them so a rebuild is incremental.
@@ -88,12 +90,22 @@ $(LIBDIR)/%.yml: modules/%.yml | $(LIBDIR)
 $(LIBDIR)/%.ini: modules/%.yml | $(LIBDIR)
 	$(Q)cp $< $@
 
-$(OBJ) $(LIBDIR) $(LIBDIR)/.bin build/unit:
+$(OBJ) $(LIBDIR) $(LIBDIR)/.bin build/unit $(UNIT_OBJ):
 	mkdir -p $@
 
-build/unit/%: tests/unit/%.c $(UTILS_SRC) module_utils/*.h tests/unit/*.h | build/unit $(DEP_LIBS)
+# module_utils compiled once with the sanitizers, as an archive every test links (compiling all of
+# it again for each of the 25 tests cost CI about six minutes).
+UNIT_UTILS_OBJ := $(patsubst module_utils/%.c,$(UNIT_OBJ)/%.o,$(UTILS_SRC))
+UNIT_UTILS_LIB := $(UNIT_OBJ)/libmodule_utils_san.a
+$(UNIT_OBJ)/%.o: module_utils/%.c module_utils/*.h | $(UNIT_OBJ) $(DEP_LIBS)
+	@echo "  CC      $< (ASan+UBSan)"
+	$(Q)$(CC) $(CPPFLAGS) $(TEST_CFLAGS) -c -o $@ $<
+$(UNIT_UTILS_LIB): $(UNIT_UTILS_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+build/unit/%: tests/unit/%.c $(UNIT_UTILS_LIB) tests/unit/*.h | build/unit $(DEP_LIBS)
 	@echo "  CC      $@ (ASan+UBSan)"
-	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(TEST_CFLAGS) -o $@ $< $(UTILS_SRC) \
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(TEST_CFLAGS) -o $@ $< $(UNIT_UTILS_LIB) \
 	    -L$(DEPS)/lib -lcurl -lcares -lssl -lcrypto -lz -ljansson -lsystemd -lcap -lcmocka -pthread
 
 unit: $(UNIT_BIN)
@@ -109,8 +121,8 @@ e2e: all
 	tests/e2e/run.sh
 
 test: deps
-	$(MAKE) all
-	$(MAKE) unit
+	$(MAKE) -j$(NPROC) all
+	$(MAKE) -j$(NPROC) unit
 	$(MAKE) lint
 	$(MAKE) playbooks
 	$(MAKE) static

@@ -11,10 +11,15 @@ formatted=(module_utils/*.[ch] modules/*.c tests/unit/*.[ch] tests/fuzz/*.c test
   bench/*.c)
 echo "clang-format: ${#formatted[@]} files"
 clang-format --dry-run -Werror "${formatted[@]}"
-echo "clang-tidy: ${#sources[@]} files"
-clang-tidy --quiet "${sources[@]}" -- "${flags[@]}" 2>/dev/null
+# clang-tidy is the slow one (about 3 minutes for all files on one core): a file per process,
+# as many processes as cores. xargs exits non-zero when any of them found something.
+jobs=$(nproc 2>/dev/null || echo 2)
+echo "clang-tidy: ${#sources[@]} files, $jobs at a time"
+printf '%s\0' "${sources[@]}" |
+  xargs -0 -P "$jobs" -I{} clang-tidy --quiet {} -- "${flags[@]}" 2>/dev/null ||
+  { echo "clang-tidy: findings above" >&2; exit 1; }
 echo "cppcheck: ${#sources[@]} files"
-cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+cppcheck -j "$jobs" --quiet --error-exitcode=1 --enable=warning,portability,performance \
   --inline-suppr --std=c11 -D_GNU_SOURCE -Imodule_utils --include=/usr/include/jansson.h \
   --suppress=unknownMacro --suppress=missingInclude \
   --suppress=missingIncludeSystem "${sources[@]}"
