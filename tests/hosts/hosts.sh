@@ -2,7 +2,6 @@
 # Local test hosts: Debian bookworm systemd-nspawn containers with real systemd as PID 1.
 #
 #   hosts.sh up [N]          start N hosts (default 3), named ${HOSTS_PREFIX:-eh}1..N; print the inventory
-#   hosts.sh base            build the cached base image only (sets that share HOSTS_BASE build it once)
 #   hosts.sh down            stop every host that up started and remove its mounts, netns, cgroups
 #   hosts.sh status          one line per host; exit 0 all booted, 1 none up, 2 some not ready
 #   hosts.sh ctl CMD...      run CMD in the controller network namespace (where Ansible runs)
@@ -514,13 +513,12 @@ main() {
   case $cmd in
     up) not_in_test_netns && with_lock cmd_up "$@" ;;
     __up) cmd_up_inner "$@" ;;
-    base) not_in_test_netns && with_lock build_base ;;
     down) not_in_test_netns && with_lock cmd_down ;;
     status) cmd_status ;;
     ssh) cmd_ssh "$@" ;;
     ctl) cmd_ctl "$@" ;;
     *)
-      sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+      sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
       exit 2
       ;;
   esac
