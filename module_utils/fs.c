@@ -458,6 +458,96 @@ int fs_move_aside(const char *path, const char *tag, char *aside, size_t size, s
 	return 0;
 }
 
+/* ---- a tree as wanted ---- */
+
+static bool owner_mode_differ(const struct stat *st, const struct fs_wanted *w)
+{
+	return (st->st_mode & 07777) != w->mode || st->st_uid != w->uid || st->st_gid != w->gid;
+}
+
+static int mend_owner_mode(const char *path, const struct fs_wanted *w, struct error *err)
+{
+	/* chown first: it clears set-id bits, which the chmod then sets as wanted. */
+	if (lchown(path, w->uid, w->gid) < 0 || chmod(path, w->mode) < 0)
+		return error_set(err, -errno, "%s: chown/chmod: %s", path, strerror(errno));
+	return 0;
+}
+
+int fs_ensure_dir(const char *path, const struct fs_wanted *w, bool check, bool *changed,
+		  struct error *err)
+{
+	struct stat st;
+
+	*changed = false;
+	if (lstat(path, &st) < 0) {
+		if (errno != ENOENT)
+			return error_set(err, -errno, "%s: %s", path, strerror(errno));
+		*changed = true;
+		if (check)
+			return 0;
+		if (mkdir(path, 0700) < 0)
+			return error_set(err, -errno, "%s: mkdir: %s", path, strerror(errno));
+		return mend_owner_mode(path, w, err);
+	}
+	if (!S_ISDIR(st.st_mode))
+		return error_set(err, -ENOTDIR, "%s: exists and is not a directory", path);
+	*changed = owner_mode_differ(&st, w);
+	return *changed && !check ? mend_owner_mode(path, w, err) : 0;
+}
+
+/* true when path holds exactly data[0..len) (path is a regular file of that size). */
+static bool same_content(const char *path, const void *data, size_t len)
+{
+	char *old = NULL;
+	size_t old_len = 0;
+	struct error err;
+	bool same;
+
+	if (fs_read_file(path, len, &old, &old_len, &err) < 0 || !old)
+		return false;
+	same = old_len == len && memcmp(old, data, len) == 0;
+	explicit_bzero(old, old_len); /* a key or a password file */
+	free(old);
+	return same;
+}
+
+int fs_ensure_content(const char *path, const void *data, size_t len, const struct fs_wanted *w,
+		      const char *keep_tag, bool check, bool *changed, char *kept, size_t kept_size,
+		      struct error *err)
+{
+	struct stat st;
+	bool exists = lstat(path, &st) == 0;
+
+	*changed = false;
+	kept[0] = '\0';
+	if (!exists && errno != ENOENT)
+		return error_set(err, -errno, "%s: %s", path, strerror(errno));
+	if (exists && !S_ISREG(st.st_mode))
+		return error_set(err, -EINVAL, "%s: exists and is not a regular file", path);
+	if (exists && same_content(path, data, len)) {
+		*changed = owner_mode_differ(&st, w);
+		return *changed && !check ? mend_owner_mode(path, w, err) : 0;
+	}
+	*changed = true;
+	if (check)
+		return 0;
+	if (exists && keep_tag) {
+		if (fs_aside_name(path, keep_tag, kept, kept_size) < 0) {
+			kept[0] = '\0';
+			return error_set(err, -ENAMETOOLONG, "%s: path too long to keep aside",
+					 path);
+		}
+		if (link(path, kept) < 0) {
+			int rc = error_set(err, -errno, "cannot keep %s as %s: %s", path, kept,
+					   strerror(errno));
+
+			kept[0] = '\0';
+			return rc;
+		}
+	}
+	return fs_write_atomic(path, data, len, w->mode, w->uid, w->gid, err);
+}
+
 /* ---- trees ---- */
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -83,6 +83,29 @@ int fs_aside_name(const char *path, const char *tag, char *out, size_t size);
  * Nothing is deleted. */
 int fs_move_aside(const char *path, const char *tag, char *aside, size_t size, struct error *err);
 
+/* ---- a tree as wanted: content, mode and owner ---- */
+
+struct fs_wanted {
+	mode_t mode; /* permission bits (07777) */
+	uid_t uid;
+	gid_t gid;
+};
+
+/* Makes path a directory with exactly w's mode and owner: created when missing, chmod/chown'ed
+ * when they differ; anything else at path is refused (-ENOTDIR), never replaced. *changed says
+ * whether something differed; with check nothing is touched. */
+int fs_ensure_dir(const char *path, const struct fs_wanted *w, bool check, bool *changed,
+		  struct error *err);
+/* Makes path a regular file holding data[0..len) with w's mode and owner. Same content: only the
+ * mode and owner are mended in place. Other content: written whole (fs_write_atomic, the mode
+ * and owner from the first byte). keep_tag: the file replaced stays beside it as
+ * fs_aside_name(path, keep_tag) (a hard link made before the rename, so path is never missing;
+ * kept gets the name, "" when nothing was kept). A symlink, directory or device at path is
+ * refused (-EINVAL). *changed and check as for fs_ensure_dir. */
+int fs_ensure_content(const char *path, const void *data, size_t len, const struct fs_wanted *w,
+		      const char *keep_tag, bool check, bool *changed, char *kept, size_t kept_size,
+		      struct error *err);
+
 /* ---- trees this process made ---- */
 
 /* Removes the tree at path, depth first, symlinks not followed. Only for what the caller

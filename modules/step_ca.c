@@ -10,6 +10,7 @@
  * rewritten when its wanted content changes (durations, names, address), which the result
  * reports as restart_required. Formats: docs/stepca-formats.md.
  */
+#include "b64.h"
 #include "fs.h"
 #include "jose.h"
 #include "keys.h"
@@ -26,13 +27,14 @@
 static const char *const DB_TYPES[] = {"badgerv2", "bbolt", NULL};
 
 static const struct option_spec options[] = {
+    {.name = "state", .type = OPT_STR, .def = "present"}, /* choices: the states table below */
     {.name = "path", .type = OPT_PATH, .def = "/etc/step-ca"},
     {.name = "name", .type = OPT_STR, .def = "etcd"},
-    {.name = "dns_names", .type = OPT_LIST, .required = true},
+    {.name = "dns_names", .type = OPT_LIST},
     {.name = "address", .type = OPT_STR, .def = ":9000"},
     {.name = "provisioner", .type = OPT_STR, .def = "etcd-provisioner"},
-    {.name = "password", .type = OPT_STR, .required = true, .no_log = true},
-    {.name = "provisioner_password", .type = OPT_STR, .required = true, .no_log = true},
+    {.name = "password", .type = OPT_STR, .no_log = true},
+    {.name = "provisioner_password", .type = OPT_STR, .no_log = true},
     {.name = "default_duration", .type = OPT_STR, .def = "17520h"},
     {.name = "max_duration", .type = OPT_STR, .def = "26280h"},
     {.name = "min_duration", .type = OPT_STR, .def = "1h"},
@@ -44,6 +46,12 @@ static const struct option_spec options[] = {
      .type = OPT_LIST,
      .def = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, "
 	    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"},
+    /* state=copied: another cert-manager's CA written here in one exec (replication, restore). */
+    {.name = "directories", .type = OPT_LIST, .elements = OPT_DICT},
+    /* Not no_log as a whole (its paths and owners would then be masked in every output):
+     * hide_file_contents() makes each content a secret. */
+    {.name = "files", .type = OPT_LIST, .elements = OPT_DICT},
+    {.name = "backup", .type = OPT_BOOL, .def = "false"},
     {0},
 };
 
@@ -416,7 +424,7 @@ static void report_root(struct module *m, const struct ca_files *f)
 	X509_free(root);
 }
 
-static int run(struct module *m)
+static int run_present(struct module *m)
 {
 	const char *path = module_str(m, "path");
 	bool created = false, config_changed = false, password_changed = false;
@@ -441,11 +449,164 @@ static int run(struct module *m)
 	return 0;
 }
 
-/* One job, no states: the CA is made once and kept. */
+/* ---- state=copied: a CA read elsewhere, written here as it was ---------------------------- */
+
+/* A path under `path`: relative, no "." or ".." component, no empty component. */
+static bool relative_path_ok(const char *rel, bool empty_ok)
+{
+	if (*rel == '\0')
+		return empty_ok;
+	if (*rel == '/')
+		return false;
+	for (const char *p = rel; *p;) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		p += n + (p[n] == '/');
+		if (p[-1] == '/' && *p == '\0')
+			return false;
+	}
+	return true;
+}
+
+/* An entry of `directories` or `files`: its full path and mode/owner as wanted. */
+static int entry_wanted(struct module *m, const char *option, size_t i, const json_t *entry,
+			char *full, struct fs_wanted *w)
+{
+	const char *rel = json_string_value(json_object_get(entry, "path"));
+	const char *owner = json_string_value(json_object_get(entry, "owner"));
+	const char *group = json_string_value(json_object_get(entry, "group"));
+	const json_t *mode = json_object_get(entry, "mode");
+	char *end = NULL;
+	long bits = -1;
+	struct error err;
+
+	if (!rel || !relative_path_ok(rel, strcmp(option, "directories") == 0))
+		return module_fail(m,
+				   "%s[%zu].path must be a path relative to path, without '.' or "
+				   "'..'",
+				   option, i);
+	if (json_is_integer(mode))
+		bits = (long)json_integer_value(mode);
+	else if (json_is_string(mode))
+		bits = strtol(json_string_value(mode), &end, 8);
+	if (bits < 0 || bits > 07777 || (end && (*end || end == json_string_value(mode))))
+		return module_fail(m,
+				   "%s[%zu].mode (%s) must be octal permission bits such as "
+				   "\"0400\"",
+				   option, i, rel);
+	if (!owner || fs_resolve_owner(owner, group ? group : owner, &w->uid, &w->gid, &err) < 0)
+		return module_fail(m, "%s[%zu].owner (%s): %s", option, i, rel,
+				   owner ? err.msg : "missing");
+	w->mode = (mode_t)bits;
+	if ((size_t)snprintf(full, PATH_MAX, "%s%s%s", module_str(m, "path"), *rel ? "/" : "",
+			     rel) >= PATH_MAX)
+		return module_fail(m, "%s[%zu].path (%s): too long", option, i, rel);
+	return 0;
+}
+
+static int copy_directories(struct module *m, json_t *written)
+{
+	json_t *dirs = module_get(m, "directories");
+	char full[PATH_MAX];
+	struct fs_wanted w;
+	struct error err;
+	bool changed;
+
+	for (size_t i = 0; i < json_array_size(dirs); i++) {
+		json_t *entry = json_array_get(dirs, i);
+
+		if (entry_wanted(m, "directories", i, entry, full, &w) < 0)
+			return -1;
+		if (fs_ensure_dir(full, &w, m->check_mode, &changed, &err) < 0)
+			return module_fail(m, "directories[%zu]: %s", i, err.msg);
+		if (changed)
+			json_array_append_new(written, json_string(full));
+	}
+	return 0;
+}
+
+static int copy_file(struct module *m, size_t i, const json_t *entry, json_t *written,
+		     json_t *kept_list)
+{
+	const char *content = json_string_value(json_object_get(entry, "content"));
+	unsigned char *data = NULL;
+	char full[PATH_MAX], kept[PATH_MAX];
+	size_t len = 0;
+	struct fs_wanted w;
+	struct error err;
+	bool changed;
+	int rc;
+
+	if (entry_wanted(m, "files", i, entry, full, &w) < 0)
+		return -1;
+	if (!content || b64_decode(content, &data, &len, &err) < 0)
+		return module_fail(m,
+				   "files[%zu].content (%s) must be the file's bytes in base64 "
+				   "(what slurp returns)",
+				   i, full);
+	rc = fs_ensure_content(full, data, len, &w, module_bool(m, "backup") ? "replaced" : NULL,
+			       m->check_mode, &changed, kept, sizeof(kept), &err);
+	jose_secret_free(data, len);
+	if (rc < 0)
+		return module_fail(m, "files[%zu]: %s", i, err.msg);
+	if (changed)
+		json_array_append_new(written, json_string(full));
+	if (*kept)
+		json_array_append_new(kept_list, json_string(kept));
+	return 0;
+}
+
+/* Directories first (a file's parent exists before it is written), then the files; each is
+ * compared first, so a CA already in sync is not touched. */
+static int run_copied(struct module *m)
+{
+	json_t *files = module_get(m, "files"), *written = json_array(), *kept = json_array();
+	int rc = copy_directories(m, written);
+
+	for (size_t i = 0; rc == 0 && i < json_array_size(files); i++)
+		rc = copy_file(m, i, json_array_get(files, i), written, kept);
+	module_set_changed(m, json_array_size(written) > 0);
+	module_set(m, "written", written);
+	module_set(m, "kept", kept);
+	return rc;
+}
+
+/* Runs first for every state: the files' contents (keys, the CA password) never reach an output,
+ * the invocation's echo of the args included. */
+static int hide_file_contents(struct module *m)
+{
+	json_t *files = module_get(m, "files");
+
+	for (size_t i = 0; i < json_array_size(files); i++)
+		module_add_secret(
+		    m, json_string_value(json_object_get(json_array_get(files, i), "content")));
+	return 0;
+}
+
+static const char *const PRESENT_NEEDS[] = {"dns_names", "password", "provisioner_password", NULL};
+static const char *const COPIED_NEEDS[] = {"files", NULL};
+
+static const struct option_rule rules[] = {
+    {.option = "state", .value = "present", .requires = PRESENT_NEEDS},
+    {.option = "state", .value = "copied", .requires = COPIED_NEEDS},
+    {0},
+};
+
+/* present: the CA is made once and kept. copied: a CA from elsewhere, written as it was. */
+static const struct state_handler states[] = {
+    {"present", run_present},
+    {"copied", run_copied},
+    {0},
+};
+
 static const struct module_spec spec = {
     .name = "step_ca",
     .options = options,
-    .run = run,
+    .rules = rules,
+    .states = states,
+    .before = hide_file_contents,
 };
 
 int main(int argc, char **argv)

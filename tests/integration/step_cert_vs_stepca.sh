@@ -44,6 +44,54 @@ assert_contains "wrong CA password is refused" "password: cannot open the existi
 out=$(run_module step_ca "$(ca_args ', "max_duration": "48h", "default_duration": "50h"')")
 assert_contains "bad durations are refused" "min_duration <= default_duration <= max_duration" "$(json_get "$out" msg)"
 
+echo "-- step_ca state=copied writes that CA elsewhere, as it was"
+copy_args() { # copy_args BACKUP: every file of the CA above, to $work/ca2 (owner: this user)
+  python3 -c '
+import base64, json, os, sys
+src, dst, me = sys.argv[1] + "/ca", sys.argv[1] + "/ca2", sys.argv[3]
+dirs = [{"path": d, "mode": m, "owner": me} for d, m in
+        [("", "0755"), ("certs", "0755"), ("secrets", "0700"), ("config", "0700")]]
+files = []
+for rel in ["certs/root_ca.crt", "certs/intermediate_ca.crt", "secrets/root_ca_key",
+            "secrets/intermediate_ca_key", "secrets/password", "config/ca.json"]:
+    with open(os.path.join(src, rel), "rb") as f:
+        files.append({"path": rel, "content": base64.b64encode(f.read()).decode(), "owner": me,
+                      "mode": "%04o" % (os.stat(os.path.join(src, rel)).st_mode & 0o7777)})
+print(json.dumps({"state": "copied", "path": dst, "backup": sys.argv[2] == "true",
+                  "directories": dirs, "files": files}))' "$work" "$1" "$(id -un)"
+}
+out=$(run_module step_ca "$(copy_args false)")
+assert_eq "copied: changed, 4 directories and 6 files written" "true 10" \
+  "$(json_get "$out" changed) $(printf '%s' "$out" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["written"]))')"
+same=yes
+for f in certs/root_ca.crt certs/intermediate_ca.crt secrets/root_ca_key secrets/intermediate_ca_key secrets/password config/ca.json; do
+  cmp -s "$work/ca/$f" "$work/ca2/$f" || same="no: $f"
+done
+assert_eq "copied: every file byte-identical" yes "$same"
+assert_eq "copied: the source's modes" "$(stat -c %a "$work"/ca/secrets/* "$work/ca/config/ca.json" | xargs)" \
+  "$(stat -c %a "$work"/ca2/secrets/* "$work/ca2/config/ca.json" | xargs)"
+assert_eq "copied: directory modes" "755 700 700" "$(stat -c %a "$work/ca2" "$work/ca2/secrets" "$work/ca2/config" | xargs)"
+assert_not_contains "copied: no CA password in the output" "$ca_pw" "$out"
+assert_not_contains "copied: no file content in the output (base64 of the password)" \
+  "$(printf '%s' "$ca_pw" | base64)" "$out"
+out=$(run_module step_ca "$(copy_args false)")
+assert_eq "copied: a rerun changes nothing" "false" "$(json_get "$out" changed)"
+chmod 0644 "$work/ca2/secrets/password"
+printf 'other' >"$work/other" && cp "$work/other" "$work/ca2/config/ca.json"
+out=$(run_module step_ca "$(copy_args true)")
+assert_eq "copied: a loosened mode is mended, a changed file rewritten" \
+  "true 400 $work/ca2/config/ca.json.replaced-" \
+  "$(json_get "$out" changed) $(stat -c %a "$work/ca2/secrets/password") $(printf '%s' "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["kept"][0][:-16])')"
+assert_eq "copied: backup kept the file it replaced" "other" "$(cat "$work"/ca2/config/ca.json.replaced-*)"
+cmp -s "$work/ca/config/ca.json" "$work/ca2/config/ca.json" && assert_pass "copied: ca.json is the source's again"
+out=$(run_module step_ca '{"state": "copied", "path": "'"$work"'/ca2", "files": [{"path": "../escape", "content": "eA==", "mode": "0600", "owner": "root"}]}')
+assert_contains "copied: a path out of path is refused" "files[0].path must be a path relative to path" "$(json_get "$out" msg)"
+assert_eq "copied: nothing written outside" "no" "$([ -e "$work/escape" ] && echo yes || echo no)"
+out=$(run_module step_ca '{"state": "copied", "path": "'"$work"'/ca2"}')
+assert_contains "copied: files is required" "files is required with state=copied" "$(json_get "$out" msg)"
+out=$(run_module step_ca '{"path": "'"$work"'/ca3"}')
+assert_contains "present: dns_names is required" "dns_names is required with state=present" "$(json_get "$out" msg)"
+
 echo "-- the real step-ca serves it"
 build/peers/step-ca --password-file "$work/ca/secrets/password" "$work/ca/config/ca.json" >"$work/step-ca.log" 2>&1 &
 stepca_pid=$!

@@ -227,6 +227,93 @@ static void test_move_aside_keeps_everything(void **state)
 	assert_int_equal(fs_aside_name(data, "before-restore", want, 10), -ENAMETOOLONG);
 }
 
+static void assert_mode_owner(const char *path, mode_t mode)
+{
+	struct stat st;
+
+	assert_int_equal(lstat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, mode);
+	assert_int_equal(st.st_uid, getuid());
+	assert_int_equal(st.st_gid, getgid());
+}
+
+static void test_ensure_dir_and_content(void **state)
+{
+	const struct fs_wanted dir_w = {0750, getuid(), getgid()},
+			       key_w = {0400, getuid(), getgid()};
+	char sub[256], key[256], kept[4096], *text;
+	struct error err;
+	bool changed;
+	size_t len;
+	(void)state;
+
+	snprintf(sub, sizeof(sub), "%s", path_in_dir("ca"));
+	snprintf(key, sizeof(key), "%s", path_in_dir("ca/key"));
+	/* check mode reports the change and touches nothing */
+	assert_int_equal(fs_ensure_dir(sub, &dir_w, true, &changed, &err), 0);
+	assert_true(changed);
+	assert_false(fs_exists(sub));
+	assert_int_equal(fs_ensure_dir(sub, &dir_w, false, &changed, &err), 0);
+	assert_true(changed);
+	assert_mode_owner(sub, 0750);
+	assert_int_equal(fs_ensure_dir(sub, &dir_w, false, &changed, &err), 0);
+	assert_false(changed);
+	/* a wrong mode is mended in place */
+	assert_int_equal(chmod(sub, 0777), 0);
+	assert_int_equal(fs_ensure_dir(sub, &dir_w, false, &changed, &err), 0);
+	assert_true(changed);
+	assert_mode_owner(sub, 0750);
+
+	/* a new file: exact mode, no copy kept (nothing replaced) */
+	assert_int_equal(fs_ensure_content(key, "one", 3, &key_w, "replaced", false, &changed, kept,
+					   sizeof(kept), &err),
+			 0);
+	assert_true(changed);
+	assert_string_equal(kept, "");
+	assert_mode_owner(key, 0400);
+	/* the same content: unchanged; only a mode differing: mended, nothing kept */
+	assert_int_equal(fs_ensure_content(key, "one", 3, &key_w, "replaced", false, &changed, kept,
+					   sizeof(kept), &err),
+			 0);
+	assert_false(changed);
+	assert_int_equal(chmod(key, 0644), 0);
+	assert_int_equal(fs_ensure_content(key, "one", 3, &key_w, "replaced", false, &changed, kept,
+					   sizeof(kept), &err),
+			 0);
+	assert_true(changed);
+	assert_string_equal(kept, "");
+	assert_mode_owner(key, 0400);
+	/* other content: check mode changes nothing; then written whole, the old one kept */
+	assert_int_equal(fs_ensure_content(key, "two!", 4, &key_w, "replaced", true, &changed, kept,
+					   sizeof(kept), &err),
+			 0);
+	assert_true(changed);
+	assert_int_equal(fs_read_file(key, 10, &text, &len, &err), 0);
+	assert_string_equal(text, "one");
+	free(text);
+	assert_int_equal(fs_ensure_content(key, "two!", 4, &key_w, "replaced", false, &changed,
+					   kept, sizeof(kept), &err),
+			 0);
+	assert_true(changed);
+	assert_int_equal(fs_read_file(key, 10, &text, &len, &err), 0);
+	assert_string_equal(text, "two!");
+	free(text);
+	assert_mode_owner(key, 0400);
+	assert_int_equal(fs_read_file(kept, 10, &text, &len, &err), 0);
+	assert_string_equal(text, "one");
+	free(text);
+	/* a symlink or a directory at the path is refused, never replaced */
+	assert_int_equal(unlink(kept), 0);
+	assert_int_equal(symlink("/etc/hostname", path_in_dir("ca/link")), 0);
+	assert_int_equal(fs_ensure_content(path_in_dir("ca/link"), "x", 1, &key_w, NULL, false,
+					   &changed, kept, sizeof(kept), &err),
+			 -EINVAL);
+	assert_int_equal(fs_ensure_dir(key, &dir_w, false, &changed, &err), -ENOTDIR);
+	assert_int_equal(
+	    fs_ensure_content(sub, "x", 1, &key_w, NULL, false, &changed, kept, sizeof(kept), &err),
+	    -EINVAL);
+}
+
 static void test_remove_and_chown_tree(void **state)
 {
 	char tree[256];
@@ -257,6 +344,7 @@ int main(void)
 	    cmocka_unit_test(test_accounts_from_files),
 	    cmocka_unit_test(test_temp_then_commit),
 	    cmocka_unit_test(test_move_aside_keeps_everything),
+	    cmocka_unit_test(test_ensure_dir_and_content),
 	    cmocka_unit_test(test_remove_and_chown_tree),
 	};
 	return cmocka_run_group_tests_name("fs", tests, make_dir, remove_dir);
