@@ -1,5 +1,7 @@
 #include "fs.h"
 
+#include "buf.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -460,6 +462,25 @@ int fs_move_aside(const char *path, const char *tag, char *aside, size_t size, s
 
 /* ---- a tree as wanted ---- */
 
+bool fs_path_stays_inside(const char *rel)
+{
+	const char *p = rel;
+
+	if (*rel == '\0' || *rel == '/')
+		return false;
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			return false;
+		p += len;
+		while (*p == '/')
+			p++;
+	}
+	return true;
+}
+
 static bool owner_mode_differ(const struct stat *st, const struct fs_wanted *w)
 {
 	return (st->st_mode & 07777) != w->mode || st->st_uid != w->uid || st->st_gid != w->gid;
@@ -506,8 +527,7 @@ static bool same_content(const char *path, const void *data, size_t len)
 	if (fs_read_file(path, len, &old, &old_len, &err) < 0 || !old)
 		return false;
 	same = old_len == len && memcmp(old, data, len) == 0;
-	explicit_bzero(old, old_len); /* a key or a password file */
-	free(old);
+	wipe_free(old, old_len); /* a key or a password file */
 	return same;
 }
 

@@ -85,6 +85,10 @@ int fs_move_aside(const char *path, const char *tag, char *aside, size_t size, s
 
 /* ---- a tree as wanted: content, mode and owner ---- */
 
+/* A relative name that stays inside the directory it is joined to: not empty, not absolute, no
+ * ".." component (a tar member, a file of a copied CA). */
+bool fs_path_stays_inside(const char *rel);
+
 struct fs_wanted {
 	mode_t mode; /* permission bits (07777) */
 	uid_t uid;

@@ -875,9 +875,8 @@ int module_check_urls(struct module *m, const char *option, const char *const *u
 	return 0;
 }
 
-int module_mode(struct module *m, const char *option, mode_t def, mode_t *mode)
+int module_mode_value(struct module *m, const char *what, const json_t *v, mode_t def, mode_t *mode)
 {
-	const json_t *v = module_get(m, option);
 	const char *text = json_string_value(v);
 	char *end = NULL;
 	long value;
@@ -891,12 +890,17 @@ int module_mode(struct module *m, const char *option, mode_t def, mode_t *mode)
 	else if (text && *text && (value = strtol(text, &end, 8), *end == '\0'))
 		;
 	else
-		return module_fail(m, "%s: '%s' is not an octal mode like 0600", option,
+		return module_fail(m, "%s: '%s' is not an octal mode like 0600", what,
 				   text ? text : "?");
 	if (value < 0 || value > 07777)
-		return module_fail(m, "%s: %lo is out of range", option, value);
+		return module_fail(m, "%s: %lo is out of range", what, value);
 	*mode = (mode_t)value;
 	return 0;
+}
+
+int module_mode(struct module *m, const char *option, mode_t def, mode_t *mode)
+{
+	return module_mode_value(m, option, module_get(m, option), def, mode);
 }
 
 /* ---- results ------------------------------------------------------------------------------ */

@@ -168,6 +168,9 @@ const char **module_list_strv(const struct module *m, const char *option, size_t
  * octal; def when unset. Fails the module (returns -1) naming the option otherwise.
  */
 int module_mode(struct module *m, const char *option, mode_t def, mode_t *mode);
+/* The same for a value found elsewhere (a field of a list entry); `what` names it in the error. */
+int module_mode_value(struct module *m, const char *what, const json_t *v, mode_t def,
+		      mode_t *mode);
 /* A number of milliseconds >= 0 from a string option (a float: "0.001" is fine); fails the
  * module (returns -1) naming the option otherwise. */
 int module_ms(struct module *m, const char *option, double *out);

@@ -1,5 +1,7 @@
 #include "tar.h"
 
+#include "fs.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -329,26 +331,6 @@ static int parse_octal(const char *field, size_t size, uint64_t *out)
 	return 0;
 }
 
-/* A name from the archive that stays inside dest: relative, no "..", no empty name. */
-static bool name_is_safe(const char *name)
-{
-	const char *p = name;
-
-	if (*name == '\0' || *name == '/')
-		return false;
-	while (*p) {
-		const char *slash = strchr(p, '/');
-		size_t len = slash ? (size_t)(slash - p) : strlen(p);
-
-		if (len == 2 && p[0] == '.' && p[1] == '.')
-			return false;
-		p += len;
-		while (*p == '/')
-			p++;
-	}
-	return true;
-}
-
 static int entry_name(const struct ustar_header *h, char *out, size_t size, struct error *err)
 {
 	char name[sizeof(h->name) + 1], prefix[sizeof(h->prefix) + 1];
@@ -367,7 +349,7 @@ static int entry_name(const struct ustar_header *h, char *out, size_t size, stru
 		out[--len] = '\0';
 	if (*out == '\0' && h->typeflag == '5')
 		return 1; /* "./": the archive's root, which is dest itself (start_dir takes "") */
-	if (!name_is_safe(out))
+	if (!fs_path_stays_inside(out))
 		return error_set(err, -EINVAL, "tar: unsafe entry name \"%s\" refused", out);
 	return 0;
 }

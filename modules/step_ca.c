@@ -11,6 +11,7 @@
  * reports as restart_required. Formats: docs/stepca-formats.md.
  */
 #include "b64.h"
+#include "buf.h"
 #include "fs.h"
 #include "jose.h"
 #include "keys.h"
@@ -451,55 +452,29 @@ static int run_present(struct module *m)
 
 /* ---- state=copied: a CA read elsewhere, written here as it was ---------------------------- */
 
-/* A path under `path`: relative, no "." or ".." component, no empty component. */
-static bool relative_path_ok(const char *rel, bool empty_ok)
-{
-	if (*rel == '\0')
-		return empty_ok;
-	if (*rel == '/')
-		return false;
-	for (const char *p = rel; *p;) {
-		size_t n = strcspn(p, "/");
-
-		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return false;
-		p += n + (p[n] == '/');
-		if (p[-1] == '/' && *p == '\0')
-			return false;
-	}
-	return true;
-}
-
-/* An entry of `directories` or `files`: its full path and mode/owner as wanted. */
+/* An entry of `directories` or `files`: its full path and mode/owner as wanted. A directory's
+ * path may be "" (`path` itself). */
 static int entry_wanted(struct module *m, const char *option, size_t i, const json_t *entry,
 			char *full, struct fs_wanted *w)
 {
 	const char *rel = json_string_value(json_object_get(entry, "path"));
 	const char *owner = json_string_value(json_object_get(entry, "owner"));
 	const char *group = json_string_value(json_object_get(entry, "group"));
-	const json_t *mode = json_object_get(entry, "mode");
-	char *end = NULL;
-	long bits = -1;
+	bool is_dir = strcmp(option, "directories") == 0;
+	char what[64];
 	struct error err;
 
-	if (!rel || !relative_path_ok(rel, strcmp(option, "directories") == 0))
-		return module_fail(m,
-				   "%s[%zu].path must be a path relative to path, without '.' or "
-				   "'..'",
+	if (!rel || (*rel ? !fs_path_stays_inside(rel) : !is_dir))
+		return module_fail(m, "%s[%zu].path must be a path relative to path, without '..'",
 				   option, i);
-	if (json_is_integer(mode))
-		bits = (long)json_integer_value(mode);
-	else if (json_is_string(mode))
-		bits = strtol(json_string_value(mode), &end, 8);
-	if (bits < 0 || bits > 07777 || (end && (*end || end == json_string_value(mode))))
-		return module_fail(m,
-				   "%s[%zu].mode (%s) must be octal permission bits such as "
-				   "\"0400\"",
-				   option, i, rel);
+	snprintf(what, sizeof(what), "%s[%zu].mode", option, i);
+	if (!json_object_get(entry, "mode"))
+		return module_fail(m, "%s (%s) is required", what, rel);
+	if (module_mode_value(m, what, json_object_get(entry, "mode"), 0, &w->mode) < 0)
+		return -1;
 	if (!owner || fs_resolve_owner(owner, group ? group : owner, &w->uid, &w->gid, &err) < 0)
 		return module_fail(m, "%s[%zu].owner (%s): %s", option, i, rel,
 				   owner ? err.msg : "missing");
-	w->mode = (mode_t)bits;
 	if ((size_t)snprintf(full, PATH_MAX, "%s%s%s", module_str(m, "path"), *rel ? "/" : "",
 			     rel) >= PATH_MAX)
 		return module_fail(m, "%s[%zu].path (%s): too long", option, i, rel);
@@ -548,7 +523,7 @@ static int copy_file(struct module *m, size_t i, const json_t *entry, json_t *wr
 				   i, full);
 	rc = fs_ensure_content(full, data, len, &w, module_bool(m, "backup") ? "replaced" : NULL,
 			       m->check_mode, &changed, kept, sizeof(kept), &err);
-	jose_secret_free(data, len);
+	wipe_free(data, len);
 	if (rc < 0)
 		return module_fail(m, "files[%zu]: %s", i, err.msg);
 	if (changed)

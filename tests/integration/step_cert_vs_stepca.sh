@@ -87,6 +87,11 @@ cmp -s "$work/ca/config/ca.json" "$work/ca2/config/ca.json" && assert_pass "copi
 out=$(run_module step_ca '{"state": "copied", "path": "'"$work"'/ca2", "files": [{"path": "../escape", "content": "eA==", "mode": "0600", "owner": "root"}]}')
 assert_contains "copied: a path out of path is refused" "files[0].path must be a path relative to path" "$(json_get "$out" msg)"
 assert_eq "copied: nothing written outside" "no" "$([ -e "$work/escape" ] && echo yes || echo no)"
+out=$(run_module step_ca '{"state": "copied", "path": "'"$work"'/ca2", "files": [{"path": "x", "content": "eA==", "owner": "root"}]}')
+assert_contains "copied: a file without a mode is refused, naming it" "files[0].mode (x) is required" "$(json_get "$out" msg)"
+out=$(run_module step_ca '{"state": "copied", "path": "'"$work"'/ca2", "files": [{"path": "x", "content": "eA==", "mode": "0999", "owner": "root"}]}')
+assert_contains "copied: a mode that is not octal is refused, naming it" "files[0].mode: '0999' is not an octal mode" "$(json_get "$out" msg)"
+assert_eq "copied: nothing written on a refusal" "no" "$([ -e "$work/ca2/x" ] && echo yes || echo no)"
 out=$(run_module step_ca '{"state": "copied", "path": "'"$work"'/ca2"}')
 assert_contains "copied: files is required" "files is required with state=copied" "$(json_get "$out" msg)"
 out=$(run_module step_ca '{"path": "'"$work"'/ca3"}')

@@ -237,6 +237,17 @@ static void assert_mode_owner(const char *path, mode_t mode)
 	assert_int_equal(st.st_gid, getgid());
 }
 
+/* fs_ensure_content of a 0400 file owned by this user, the replaced one kept as "replaced". */
+static int ensure_key(const char *path, const char *text, bool check, bool *changed, char *kept,
+		      size_t kept_size)
+{
+	const struct fs_wanted key_w = {0400, getuid(), getgid()};
+	struct error err;
+
+	return fs_ensure_content(path, text, strlen(text), &key_w, "replaced", check, changed, kept,
+				 kept_size, &err);
+}
+
 static void test_ensure_dir_and_content(void **state)
 {
 	const struct fs_wanted dir_w = {0750, getuid(), getgid()},
@@ -265,35 +276,25 @@ static void test_ensure_dir_and_content(void **state)
 	assert_mode_owner(sub, 0750);
 
 	/* a new file: exact mode, no copy kept (nothing replaced) */
-	assert_int_equal(fs_ensure_content(key, "one", 3, &key_w, "replaced", false, &changed, kept,
-					   sizeof(kept), &err),
-			 0);
+	assert_int_equal(ensure_key(key, "one", false, &changed, kept, sizeof(kept)), 0);
 	assert_true(changed);
 	assert_string_equal(kept, "");
 	assert_mode_owner(key, 0400);
 	/* the same content: unchanged; only a mode differing: mended, nothing kept */
-	assert_int_equal(fs_ensure_content(key, "one", 3, &key_w, "replaced", false, &changed, kept,
-					   sizeof(kept), &err),
-			 0);
+	assert_int_equal(ensure_key(key, "one", false, &changed, kept, sizeof(kept)), 0);
 	assert_false(changed);
 	assert_int_equal(chmod(key, 0644), 0);
-	assert_int_equal(fs_ensure_content(key, "one", 3, &key_w, "replaced", false, &changed, kept,
-					   sizeof(kept), &err),
-			 0);
+	assert_int_equal(ensure_key(key, "one", false, &changed, kept, sizeof(kept)), 0);
 	assert_true(changed);
 	assert_string_equal(kept, "");
 	assert_mode_owner(key, 0400);
 	/* other content: check mode changes nothing; then written whole, the old one kept */
-	assert_int_equal(fs_ensure_content(key, "two!", 4, &key_w, "replaced", true, &changed, kept,
-					   sizeof(kept), &err),
-			 0);
+	assert_int_equal(ensure_key(key, "two!", true, &changed, kept, sizeof(kept)), 0);
 	assert_true(changed);
 	assert_int_equal(fs_read_file(key, 10, &text, &len, &err), 0);
 	assert_string_equal(text, "one");
 	free(text);
-	assert_int_equal(fs_ensure_content(key, "two!", 4, &key_w, "replaced", false, &changed,
-					   kept, sizeof(kept), &err),
-			 0);
+	assert_int_equal(ensure_key(key, "two!", false, &changed, kept, sizeof(kept)), 0);
 	assert_true(changed);
 	assert_int_equal(fs_read_file(key, 10, &text, &len, &err), 0);
 	assert_string_equal(text, "two!");
@@ -302,6 +303,14 @@ static void test_ensure_dir_and_content(void **state)
 	assert_int_equal(fs_read_file(kept, 10, &text, &len, &err), 0);
 	assert_string_equal(text, "one");
 	free(text);
+	/* names joined to a directory: only those that stay inside it */
+	assert_true(fs_path_stays_inside("secrets/password"));
+	assert_true(fs_path_stays_inside("a..b/c"));
+	assert_false(fs_path_stays_inside(""));
+	assert_false(fs_path_stays_inside("/etc/passwd"));
+	assert_false(fs_path_stays_inside("../x"));
+	assert_false(fs_path_stays_inside("a/../../x"));
+	assert_false(fs_path_stays_inside("a/.."));
 	/* a symlink or a directory at the path is refused, never replaced */
 	assert_int_equal(unlink(kept), 0);
 	assert_int_equal(symlink("/etc/hostname", path_in_dir("ca/link")), 0);
