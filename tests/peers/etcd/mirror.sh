@@ -60,10 +60,14 @@ fetch_trixie() {
     [ -x "$stage/root/usr/bin/$b" ] && cp "$stage/root/usr/bin/$b" "$stage/"
   done
   rm -rf "$stage/root"
-  # trixie's Go binaries must run on bookworm (the controller and the test hosts).
-  "$stage/etcd" --version | grep -q "etcd Version: $want" || {
+  # trixie's Go binaries must run on bookworm (the controller and the test hosts). The output is
+  # read whole first: `etcd --version | grep -q` under pipefail fails when grep exits before etcd
+  # has written its last line (SIGPIPE), and a fresh-clone CI once refused a good binary so.
+  local version_out
+  version_out=$("$stage/etcd" --version 2>&1) || true
+  grep -q "etcd Version: $want" <<<"$version_out" || {
     echo "mirror.sh: trixie's etcd $want does not run here:" >&2
-    "$stage/etcd" --version >&2
+    echo "$version_out" >&2
     return 1
   }
 }
