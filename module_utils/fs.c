@@ -568,6 +568,46 @@ int fs_ensure_content(const char *path, const void *data, size_t len, const stru
 	return fs_write_atomic(path, data, len, w->mode, w->uid, w->gid, err);
 }
 
+/* The link path points to now, in buf; false when path is not a symbolic link. */
+static bool link_target(const char *path, char *buf, size_t size)
+{
+	ssize_t n = readlink(path, buf, size - 1);
+
+	if (n < 0)
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
+int fs_ensure_link(const char *path, const char *target, bool check, bool *changed,
+		   struct error *err)
+{
+	char now[PATH_MAX], tmp[PATH_MAX];
+	struct stat st;
+
+	*changed = false;
+	if (lstat(path, &st) == 0 && !S_ISLNK(st.st_mode))
+		return error_set(err, -EEXIST, "%s: exists and is not a symbolic link", path);
+	if (link_target(path, now, sizeof(now)) && strcmp(now, target) == 0)
+		return 0;
+	*changed = true;
+	if (check)
+		return 0;
+	/* A new link beside it, renamed over: path is never missing, never half made. */
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.link-%ld", path, (long)getpid()) >= sizeof(tmp))
+		return error_set(err, -ENAMETOOLONG, "%s: path too long", path);
+	(void)unlink(tmp);
+	if (symlink(target, tmp) < 0)
+		return error_set(err, -errno, "%s: symlink: %s", tmp, strerror(errno));
+	if (rename(tmp, path) < 0) {
+		int rc = error_set(err, -errno, "%s: rename: %s", path, strerror(errno));
+
+		(void)unlink(tmp);
+		return rc;
+	}
+	return 0;
+}
+
 /* ---- trees ---- */
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

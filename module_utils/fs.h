@@ -110,6 +110,12 @@ int fs_ensure_content(const char *path, const void *data, size_t len, const stru
 		      const char *keep_tag, bool check, bool *changed, char *kept, size_t kept_size,
 		      struct error *err);
 
+/* Makes path a symbolic link to target: made when missing, replaced atomically (a new link
+ * renamed over it) when it points elsewhere; anything else at path (a file, a directory) is
+ * refused (-EEXIST), never replaced. *changed and check as for fs_ensure_dir. */
+int fs_ensure_link(const char *path, const char *target, bool check, bool *changed,
+		   struct error *err);
+
 /* ---- trees this process made ---- */
 
 /* Removes the tree at path, depth first, symlinks not followed. Only for what the caller

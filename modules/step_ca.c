@@ -17,6 +17,7 @@
 #include "keys.h"
 #include "module.h"
 #include "stepca.h"
+#include "wanted.h"
 #include "x509.h"
 
 #include <limits.h>
@@ -452,111 +453,24 @@ static int run_present(struct module *m)
 
 /* ---- state=copied: a CA read elsewhere, written here as it was ---------------------------- */
 
-/* An entry of `directories` or `files`: its full path and mode/owner as wanted. A directory's
- * path may be "" (`path` itself). */
-static int entry_wanted(struct module *m, const char *option, size_t i, const json_t *entry,
-			char *full, struct fs_wanted *w)
-{
-	const char *rel = json_string_value(json_object_get(entry, "path"));
-	const char *owner = json_string_value(json_object_get(entry, "owner"));
-	const char *group = json_string_value(json_object_get(entry, "group"));
-	bool is_dir = strcmp(option, "directories") == 0;
-	char what[64];
-	struct error err;
-
-	if (!rel || (*rel ? !fs_path_stays_inside(rel) : !is_dir))
-		return module_fail(m, "%s[%zu].path must be a path relative to path, without '..'",
-				   option, i);
-	snprintf(what, sizeof(what), "%s[%zu].mode", option, i);
-	if (!json_object_get(entry, "mode"))
-		return module_fail(m, "%s (%s) is required", what, rel);
-	if (module_mode_value(m, what, json_object_get(entry, "mode"), 0, &w->mode) < 0)
-		return -1;
-	if (!owner || fs_resolve_owner(owner, group ? group : owner, &w->uid, &w->gid, &err) < 0)
-		return module_fail(m, "%s[%zu].owner (%s): %s", option, i, rel,
-				   owner ? err.msg : "missing");
-	if ((size_t)snprintf(full, PATH_MAX, "%s%s%s", module_str(m, "path"), *rel ? "/" : "",
-			     rel) >= PATH_MAX)
-		return module_fail(m, "%s[%zu].path (%s): too long", option, i, rel);
-	return 0;
-}
-
-static int copy_directories(struct module *m, json_t *written)
-{
-	json_t *dirs = module_get(m, "directories");
-	char full[PATH_MAX];
-	struct fs_wanted w;
-	struct error err;
-	bool changed;
-
-	for (size_t i = 0; i < json_array_size(dirs); i++) {
-		json_t *entry = json_array_get(dirs, i);
-
-		if (entry_wanted(m, "directories", i, entry, full, &w) < 0)
-			return -1;
-		if (fs_ensure_dir(full, &w, m->check_mode, &changed, &err) < 0)
-			return module_fail(m, "directories[%zu]: %s", i, err.msg);
-		if (changed)
-			json_array_append_new(written, json_string(full));
-	}
-	return 0;
-}
-
-static int copy_file(struct module *m, size_t i, const json_t *entry, json_t *written,
-		     json_t *kept_list)
-{
-	const char *content = json_string_value(json_object_get(entry, "content"));
-	unsigned char *data = NULL;
-	char full[PATH_MAX], kept[PATH_MAX];
-	size_t len = 0;
-	struct fs_wanted w;
-	struct error err;
-	bool changed;
-	int rc;
-
-	if (entry_wanted(m, "files", i, entry, full, &w) < 0)
-		return -1;
-	if (!content || b64_decode(content, &data, &len, &err) < 0)
-		return module_fail(m,
-				   "files[%zu].content (%s) must be the file's bytes in base64 "
-				   "(what slurp returns)",
-				   i, full);
-	rc = fs_ensure_content(full, data, len, &w, module_bool(m, "backup") ? "replaced" : NULL,
-			       m->check_mode, &changed, kept, sizeof(kept), &err);
-	wipe_free(data, len);
-	if (rc < 0)
-		return module_fail(m, "files[%zu]: %s", i, err.msg);
-	if (changed)
-		json_array_append_new(written, json_string(full));
-	if (*kept)
-		json_array_append_new(kept_list, json_string(kept));
-	return 0;
-}
-
-/* Directories first (a file's parent exists before it is written), then the files; each is
- * compared first, so a CA already in sync is not touched. */
+/* Every file of a CA is secret or next to one: the contents are all hidden, none is diffed. */
 static int run_copied(struct module *m)
 {
-	json_t *files = module_get(m, "files"), *written = json_array(), *kept = json_array();
-	int rc = copy_directories(m, written);
+	const struct wanted_how how = {
+	    .base = module_str(m, "path"),
+	    .base64 = true,
+	    .all_secret = true,
+	    .keep_tag = module_bool(m, "backup") ? "replaced" : NULL,
+	};
 
-	for (size_t i = 0; rc == 0 && i < json_array_size(files); i++)
-		rc = copy_file(m, i, json_array_get(files, i), written, kept);
-	module_set_changed(m, json_array_size(written) > 0);
-	module_set(m, "written", written);
-	module_set(m, "kept", kept);
-	return rc;
+	return wanted_apply(m, &how);
 }
 
 /* Runs first for every state: the files' contents (keys, the CA password) never reach an output,
  * the invocation's echo of the args included. */
 static int hide_file_contents(struct module *m)
 {
-	json_t *files = module_get(m, "files");
-
-	for (size_t i = 0; i < json_array_size(files); i++)
-		module_add_secret(
-		    m, json_string_value(json_object_get(json_array_get(files, i), "content")));
+	wanted_hide_secrets(m, true);
 	return 0;
 }
 

@@ -127,7 +127,7 @@ trap on_exit EXIT
 
 step="build the modules and the mirrors"
 # only the modules this scenario uses: the others may be work in progress
-make -s library/step_ca library/step_cert library/step_token library/systemd_timer library/etcd_member library/etcd_data >/dev/null
+make -s library/step_ca library/step_cert library/step_token library/systemd_timer library/etcd_member library/etcd_data library/etcd_files >/dev/null
 tests/peers/stepca/build.sh >/dev/null
 tests/peers/etcd/mirror.sh v3.4.23 v3.5.16 >/dev/null
 tests/peers/etcd/writer/build.sh >/dev/null

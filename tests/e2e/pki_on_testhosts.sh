@@ -72,7 +72,7 @@ trap on_exit EXIT
 
 step="build the modules and the step-ca mirror"
 # only the modules this scenario uses: the others may be work in progress
-make -s library/step_ca library/step_cert library/step_token library/systemd_timer >/dev/null
+make -s library/step_ca library/step_cert library/step_token library/systemd_timer library/etcd_files >/dev/null
 tests/peers/stepca/build.sh >/dev/null
 tarball=build/mirror/step-ca/v0.19.0/step-ca_linux_0.19.0_amd64.tar.gz
 

@@ -62,7 +62,7 @@ print(json.dumps({"state": "copied", "path": dst, "backup": sys.argv[2] == "true
 }
 out=$(run_module step_ca "$(copy_args false)")
 assert_eq "copied: changed, 4 directories and 6 files written" "true 10" \
-  "$(json_get "$out" changed) $(printf '%s' "$out" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["written"]))')"
+  "$(json_get "$out" changed) $(printf '%s' "$out" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["changed_paths"]))')"
 same=yes
 for f in certs/root_ca.crt certs/intermediate_ca.crt secrets/root_ca_key secrets/intermediate_ca_key secrets/password config/ca.json; do
   cmp -s "$work/ca/$f" "$work/ca2/$f" || same="no: $f"

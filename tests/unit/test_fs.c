@@ -323,6 +323,40 @@ static void test_ensure_dir_and_content(void **state)
 	    -EINVAL);
 }
 
+static void test_ensure_link(void **state)
+{
+	char link_path[256], file_path[256], now[256];
+	struct error err;
+	bool changed;
+	ssize_t n;
+	(void)state;
+
+	snprintf(link_path, sizeof(link_path), "%s", path_in_dir("peer_ca.crt"));
+	snprintf(file_path, sizeof(file_path), "%s", path_in_dir("plain"));
+	/* check mode reports the link and makes nothing */
+	assert_int_equal(fs_ensure_link(link_path, "root_ca.crt", true, &changed, &err), 0);
+	assert_true(changed);
+	assert_false(fs_exists(link_path));
+	assert_int_equal(fs_ensure_link(link_path, "root_ca.crt", false, &changed, &err), 0);
+	assert_true(changed);
+	n = readlink(link_path, now, sizeof(now) - 1);
+	assert_int_equal(n, strlen("root_ca.crt"));
+	/* the same target: unchanged; another: replaced by a rename */
+	assert_int_equal(fs_ensure_link(link_path, "root_ca.crt", false, &changed, &err), 0);
+	assert_false(changed);
+	assert_int_equal(fs_ensure_link(link_path, "other.crt", false, &changed, &err), 0);
+	assert_true(changed);
+	n = readlink(link_path, now, sizeof(now) - 1);
+	now[n < 0 ? 0 : n] = '\0';
+	assert_string_equal(now, "other.crt");
+	/* a regular file where the link should be is refused and kept */
+	assert_int_equal(
+	    fs_write_atomic(file_path, "x", 1, 0600, FS_KEEP_OWNER, FS_KEEP_GROUP, &err), 0);
+	assert_int_equal(fs_ensure_link(file_path, "root_ca.crt", false, &changed, &err), -EEXIST);
+	assert_false(changed);
+	assert_int_equal(readlink(file_path, now, sizeof(now)), -1);
+}
+
 static void test_remove_and_chown_tree(void **state)
 {
 	char tree[256];
@@ -354,6 +388,7 @@ int main(void)
 	    cmocka_unit_test(test_temp_then_commit),
 	    cmocka_unit_test(test_move_aside_keeps_everything),
 	    cmocka_unit_test(test_ensure_dir_and_content),
+	    cmocka_unit_test(test_ensure_link),
 	    cmocka_unit_test(test_remove_and_chown_tree),
 	};
 	return cmocka_run_group_tests_name("fs", tests, make_dir, remove_dir);
