@@ -4,6 +4,7 @@
 #include "fs.h"
 #include "buf.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Old text shown in a diff: a file larger than this shows as not shown. */
+/* The most of a file's old text a diff shows; a larger one is named, not shown. */
 #define DIFF_MAX (256u * 1024u)
 
 void wanted_hide_secrets(struct module *m, bool all_secret)
@@ -164,8 +165,8 @@ static void diff_file(struct module *m, const char *path, const char *text, size
 	}
 	if (!text || len == 0)
 		text = "";
-	if (fs_read_file(path, DIFF_MAX, &old, &old_len, &err) < 0)
-		old = NULL;
+	if (fs_read_file(path, DIFF_MAX, &old, &old_len, &err) == -EFBIG)
+		old = strdup("(the file before: larger than 256 KiB, not shown)\n");
 	if (old && old_len == len && (len == 0 || memcmp(old, text, len) == 0))
 		diff_attributes(m, path, "file", w);
 	else if (len == 0 || memchr(text, '\0', len) == NULL)
@@ -228,6 +229,15 @@ static int ensure_file(struct module *m, const struct wanted_how *how, size_t i,
 	return 0;
 }
 
+static int entry_target(struct module *m, size_t i, const json_t *entry, const char *full,
+			const char **target)
+{
+	*target = json_string_value(json_object_get(entry, "target"));
+	if (!*target || !**target)
+		return module_fail(m, "links[%zu].target (%s) is required", i, full);
+	return 0;
+}
+
 static int ensure_links(struct module *m, const struct wanted_how *how, json_t *changed)
 {
 	json_t *links = module_get(m, "links");
@@ -237,12 +247,11 @@ static int ensure_links(struct module *m, const struct wanted_how *how, json_t *
 
 	for (size_t i = 0; i < json_array_size(links); i++) {
 		json_t *entry = json_array_get(links, i);
-		const char *target = json_string_value(json_object_get(entry, "target"));
+		const char *target = NULL;
 
-		if (entry_path(m, how, "links", i, entry, full) < 0)
+		if (entry_path(m, how, "links", i, entry, full) < 0 ||
+		    entry_target(m, i, entry, full, &target) < 0)
 			return -1;
-		if (!target || !*target)
-			return module_fail(m, "links[%zu].target (%s) is required", i, full);
 		if (fs_ensure_link(full, target, true, &differs, &err) < 0)
 			return module_fail(m, "links[%zu]: %s", i, err.msg);
 		if (!differs)
@@ -263,10 +272,53 @@ static int ensure_links(struct module *m, const struct wanted_how *how, json_t *
 	return 0;
 }
 
+/* The options holding entries, in the order they are applied. */
+static const char *const LISTS[] = {"directories", "files", "links"};
+
+/* One entry of LISTS[list] as the apply steps will read it. */
+static int check_entry(struct module *m, const struct wanted_how *how, int list, size_t i,
+		       const json_t *entry)
+{
+	unsigned char *data = NULL;
+	const char *target;
+	char full[PATH_MAX];
+	struct fs_wanted w = {0};
+	size_t len = 0;
+	int rc;
+
+	if (entry_path(m, how, LISTS[list], i, entry, full) < 0)
+		return -1;
+	if (list == 2)
+		return entry_target(m, i, entry, full, &target);
+	rc = entry_wanted(m, LISTS[list], i, entry, &w);
+	if (rc == 0 && list == 1) {
+		rc = entry_content(m, how, i, entry, full, &data, &len);
+		wipe_free(data, len);
+	}
+	return rc;
+}
+
+/* Every entry is checked before anything is touched: a bad one is refused with nothing
+ * written, not after the entries before it were. */
+static int check_entries(struct module *m, const struct wanted_how *how)
+{
+	for (int list = 0; list < 3; list++) {
+		json_t *entries = module_get(m, LISTS[list]);
+
+		for (size_t i = 0; i < json_array_size(entries); i++)
+			if (check_entry(m, how, list, i, json_array_get(entries, i)) < 0)
+				return -1;
+	}
+	return 0;
+}
+
 int wanted_apply(struct module *m, const struct wanted_how *how)
 {
 	json_t *files = module_get(m, "files"), *changed = json_array(), *kept = json_array();
-	int rc = ensure_directories(m, how, changed);
+	int rc = check_entries(m, how);
+
+	if (rc == 0)
+		rc = ensure_directories(m, how, changed);
 
 	for (size_t i = 0; rc == 0 && i < json_array_size(files); i++)
 		rc = ensure_file(m, how, i, json_array_get(files, i), changed, kept);

@@ -105,5 +105,12 @@ assert_contains "a mode that is not octal is refused, named" "files[0].mode" "$(
 out=$(run_files '{"links": [{"path": "'"$work"'/etc/l"}]}')
 assert_contains "a link without a target is refused, named" "links[0].target ($work/etc/l) is required" "$(json_get "$out" msg)"
 assert_eq "nothing written on a refusal" "no" "$([ -e "$work/etc/y" ] || [ -e "$work/etc/l" ] && echo yes || echo no)"
+out=$(run_files '{"directories": [{"path": "'"$work"'/d1", "mode": "0755", "owner": "root"}], "files": [{"path": "'"$work"'/f1", "mode": "0644", "owner": "root", "content": "y"}], "links": [{"path": "'"$work"'/l1", "target": ""}]}')
+assert_contains "a bad last entry is refused, named" "links[0].target ($work/l1) is required" "$(json_get "$out" msg)"
+assert_eq "every entry is checked first: the good ones before it are not written" "no no" \
+  "$([ -e "$work/d1" ] && echo yes || echo no) $([ -e "$work/f1" ] && echo yes || echo no)"
+head -c 300000 /dev/zero | tr '\0' 'x' >"$work/big"
+out=$(run_files '{"files": [{"path": "'"$work"'/big", "mode": "0644", "owner": "root", "content": "small\n"}], "_ansible_diff": true, "_ansible_check_mode": true}')
+assert_contains "diff: a large old file is named, not shown" "larger than 256 KiB, not shown" "$out"
 out=$(run_files '{"mode": "0644"}')
 assert_contains "an unknown option is named" "mode" "$(json_get "$out" msg)"
