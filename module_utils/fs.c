@@ -568,8 +568,7 @@ int fs_ensure_content(const char *path, const void *data, size_t len, const stru
 	return fs_write_atomic(path, data, len, w->mode, w->uid, w->gid, err);
 }
 
-/* The link path points to now, in buf; false when path is not a symbolic link. */
-static bool link_target(const char *path, char *buf, size_t size)
+bool fs_read_link(const char *path, char *buf, size_t size)
 {
 	ssize_t n = readlink(path, buf, size - 1);
 
@@ -588,7 +587,7 @@ int fs_ensure_link(const char *path, const char *target, bool check, bool *chang
 	*changed = false;
 	if (lstat(path, &st) == 0 && !S_ISLNK(st.st_mode))
 		return error_set(err, -EEXIST, "%s: exists and is not a symbolic link", path);
-	if (link_target(path, now, sizeof(now)) && strcmp(now, target) == 0)
+	if (fs_read_link(path, now, sizeof(now)) && strcmp(now, target) == 0)
 		return 0;
 	*changed = true;
 	if (check)

@@ -110,6 +110,9 @@ int fs_ensure_content(const char *path, const void *data, size_t len, const stru
 		      const char *keep_tag, bool check, bool *changed, char *kept, size_t kept_size,
 		      struct error *err);
 
+/* What the symbolic link at path points to, in buf (NUL-terminated, cut to size); false when
+ * path is not a symbolic link. */
+bool fs_read_link(const char *path, char *buf, size_t size);
 /* Makes path a symbolic link to target: made when missing, replaced atomically (a new link
  * renamed over it) when it points elsewhere; anything else at path (a file, a directory) is
  * refused (-EEXIST), never replaced. *changed and check as for fs_ensure_dir. */

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 /* The most of a file's old text a diff shows; a larger one is named, not shown. */
 #define DIFF_MAX (256u * 1024u)
@@ -27,47 +26,117 @@ void wanted_hide_secrets(struct module *m, bool all_secret)
 	}
 }
 
-/* entry.path as a full path into full (PATH_MAX): under how->base, or absolute. */
-static int entry_path(struct module *m, const struct wanted_how *how, const char *option, size_t i,
-		      const json_t *entry, char *full)
+/* One entry of `directories`, `files` or `links`, read and checked once, before anything is
+ * touched: a bad entry is refused with nothing written, and owners are looked up (a read of
+ * /etc/passwd and /etc/group each) and contents decoded only here. */
+enum entry_list { DIRECTORIES, FILES, LINKS };
+static const char *const LISTS[] = {"directories", "files", "links"};
+
+struct entry {
+	enum entry_list list;
+	size_t index;
+	char full[PATH_MAX];
+	struct fs_wanted w;  /* directories and files */
+	unsigned char *data; /* files: the bytes to write */
+	size_t len;
+	bool secret;
+	const char *target; /* links (borrowed from the args) */
+};
+
+/* The contents may be keys: wiped before they are freed. */
+static void free_entries(struct entry *entries, size_t n)
 {
-	const char *path = json_string_value(json_object_get(entry, "path"));
-	bool may_be_base = how->base && strcmp(option, "directories") == 0;
+	for (size_t i = 0; i < n; i++)
+		wipe_free(entries[i].data, entries[i].len);
+	free(entries);
+}
+
+/* entry.path as a full path: under how->base, or absolute. */
+static int entry_path(struct module *m, const struct wanted_how *how, const json_t *json,
+		      struct entry *e)
+{
+	const char *option = LISTS[e->list],
+		   *path = json_string_value(json_object_get(json, "path"));
+	bool may_be_base = how->base && e->list == DIRECTORIES;
 
 	if (how->base) {
 		if (!path || (*path ? !fs_path_stays_inside(path) : !may_be_base))
 			return module_fail(
 			    m, "%s[%zu].path must be a path relative to path, without '..'", option,
-			    i);
+			    e->index);
 	} else if (!path || path[0] != '/' || !fs_path_stays_inside(path + 1)) {
 		return module_fail(m, "%s[%zu].path must be an absolute path without '..'", option,
-				   i);
+				   e->index);
 	}
-	if ((size_t)snprintf(full, PATH_MAX, "%s%s%s", how->base ? how->base : "",
-			     how->base && *path ? "/" : "", path) >= PATH_MAX)
-		return module_fail(m, "%s[%zu].path (%s): too long", option, i, path);
+	if ((size_t)snprintf(e->full, sizeof(e->full), "%s%s%s", how->base ? how->base : "",
+			     how->base && *path ? "/" : "", path) >= sizeof(e->full))
+		return module_fail(m, "%s[%zu].path (%s): too long", option, e->index, path);
 	return 0;
 }
 
 /* entry.mode, entry.owner and entry.group (default: the owner) as wanted. */
-static int entry_wanted(struct module *m, const char *option, size_t i, const json_t *entry,
-			struct fs_wanted *w)
+static int entry_wanted(struct module *m, const json_t *json, struct entry *e)
 {
-	const char *shown = json_string_value(json_object_get(entry, "path"));
-	const char *owner = json_string_value(json_object_get(entry, "owner"));
-	const char *group = json_string_value(json_object_get(entry, "group"));
+	const char *shown = json_string_value(json_object_get(json, "path"));
+	const char *owner = json_string_value(json_object_get(json, "owner"));
+	const char *group = json_string_value(json_object_get(json, "group"));
 	char what[64];
 	struct error err;
 
-	snprintf(what, sizeof(what), "%s[%zu].mode", option, i);
-	if (!json_object_get(entry, "mode"))
+	snprintf(what, sizeof(what), "%s[%zu].mode", LISTS[e->list], e->index);
+	if (!json_object_get(json, "mode"))
 		return module_fail(m, "%s (%s) is required", what, shown);
-	if (module_mode_value(m, what, json_object_get(entry, "mode"), 0, &w->mode) < 0)
+	if (module_mode_value(m, what, json_object_get(json, "mode"), 0, &e->w.mode) < 0)
 		return -1;
-	if (!owner || fs_resolve_owner(owner, group ? group : owner, &w->uid, &w->gid, &err) < 0)
-		return module_fail(m, "%s[%zu].owner (%s): %s", option, i, shown,
+	if (!owner ||
+	    fs_resolve_owner(owner, group ? group : owner, &e->w.uid, &e->w.gid, &err) < 0)
+		return module_fail(m, "%s[%zu].owner (%s): %s", LISTS[e->list], e->index, shown,
 				   owner ? err.msg : "missing");
 	return 0;
+}
+
+/* entry.content as bytes: the text itself, or decoded from base64. */
+static int entry_content(struct module *m, const struct wanted_how *how, const json_t *json,
+			 struct entry *e)
+{
+	const char *content = json_string_value(json_object_get(json, "content"));
+	struct error err;
+
+	e->secret = how->all_secret || json_is_true(json_object_get(json, "secret"));
+	if (content && !how->base64) {
+		e->len = strlen(content);
+		e->data = (unsigned char *)strdup(content);
+		return e->data
+			   ? 0
+			   : module_fail(m, "files[%zu] (%s): out of memory", e->index, e->full);
+	}
+	if (!content || b64_decode(content, &e->data, &e->len, &err) < 0)
+		return module_fail(m,
+				   how->base64 ? "files[%zu].content (%s) must be the file's bytes "
+						 "in base64 (what slurp returns)"
+					       : "files[%zu].content (%s) must be text",
+				   e->index, e->full);
+	return 0;
+}
+
+static int entry_target(struct module *m, const json_t *json, struct entry *e)
+{
+	e->target = json_string_value(json_object_get(json, "target"));
+	if (!e->target || !*e->target)
+		return module_fail(m, "links[%zu].target (%s) is required", e->index, e->full);
+	return 0;
+}
+
+static int read_entry(struct module *m, const struct wanted_how *how, const json_t *json,
+		      struct entry *e)
+{
+	if (entry_path(m, how, json, e) < 0)
+		return -1;
+	if (e->list == LINKS)
+		return entry_target(m, json, e);
+	if (entry_wanted(m, json, e) < 0)
+		return -1;
+	return e->list == FILES ? entry_content(m, how, json, e) : 0;
 }
 
 static const char *kind_of(mode_t mode)
@@ -98,8 +167,6 @@ static void diff_attributes(struct module *m, const char *path, const char *kind
 {
 	char before[128], after[128];
 
-	if (!m->diff_mode)
-		return;
 	describe(path, kind, NULL, before, sizeof(before));
 	describe(path, kind, w, after, sizeof(after));
 	module_add_diff(m, path, before, after);
@@ -120,210 +187,149 @@ static int make_parents(const char *path, struct error *err)
 	return fs_mkdir_p(parent, 0755, err);
 }
 
-static int ensure_directories(struct module *m, const struct wanted_how *how, json_t *changed)
-{
-	json_t *dirs = module_get(m, "directories");
-	char full[PATH_MAX];
-	struct fs_wanted w = {0};
-	struct error err;
-	bool differs;
-
-	for (size_t i = 0; i < json_array_size(dirs); i++) {
-		json_t *entry = json_array_get(dirs, i);
-
-		if (entry_path(m, how, "directories", i, entry, full) < 0 ||
-		    entry_wanted(m, "directories", i, entry, &w) < 0)
-			return -1;
-		if (fs_ensure_dir(full, &w, true, &differs, &err) < 0)
-			return module_fail(m, "directories[%zu]: %s", i, err.msg);
-		if (!differs)
-			continue;
-		diff_attributes(m, full, "directory", &w);
-		if (!m->check_mode && (make_parents(full, &err) < 0 ||
-				       fs_ensure_dir(full, &w, false, &differs, &err) < 0))
-			return module_fail(m, "directories[%zu]: %s", i, err.msg);
-		json_array_append_new(changed, json_string(full));
-	}
-	return 0;
-}
-
 /* The diff of a file that differs: its text before and after, or only its mode and owner when
  * the content is the same; a secret's content is never shown. */
-static void diff_file(struct module *m, const char *path, const char *text, size_t len,
-		      const struct fs_wanted *w, bool secret)
+static void diff_file(struct module *m, const struct entry *e)
 {
+	const char *text = e->len ? (const char *)e->data : "";
 	char *old = NULL;
 	size_t old_len = 0;
 	struct error err;
 
-	if (!m->diff_mode)
-		return;
-	if (secret) {
-		module_add_diff(m, path, "(secret content not shown)\n",
+	if (e->secret) {
+		module_add_diff(m, e->full, "(secret content not shown)\n",
 				"(secret content not shown)\n");
 		return;
 	}
-	if (!text || len == 0)
-		text = "";
-	if (fs_read_file(path, DIFF_MAX, &old, &old_len, &err) == -EFBIG)
+	if (fs_read_file(e->full, DIFF_MAX, &old, &old_len, &err) == -EFBIG)
 		old = strdup("(the file before: larger than 256 KiB, not shown)\n");
-	if (old && old_len == len && (len == 0 || memcmp(old, text, len) == 0))
-		diff_attributes(m, path, "file", w);
-	else if (len == 0 || memchr(text, '\0', len) == NULL)
-		module_add_diff(m, path, old ? old : "", text);
+	if (old && old_len == e->len && (e->len == 0 || memcmp(old, text, e->len) == 0))
+		diff_attributes(m, e->full, "file", &e->w);
+	else if (e->len == 0 || memchr(text, '\0', e->len) == NULL)
+		module_add_diff(m, e->full, old ? old : "", text);
 	free(old);
 }
 
-/* entry.content as bytes: the text itself, or decoded from base64. */
-static int entry_content(struct module *m, const struct wanted_how *how, size_t i,
-			 const json_t *entry, const char *full, unsigned char **data, size_t *len)
+static void diff_link(struct module *m, const struct entry *e)
 {
-	const char *content = json_string_value(json_object_get(entry, "content"));
-	struct error err;
+	char now[PATH_MAX], before[PATH_MAX + 16], after[PATH_MAX + 16];
 
-	*data = NULL;
-	if (content && !how->base64) {
-		*len = strlen(content);
-		*data = (unsigned char *)strdup(content);
-		return *data ? 0 : module_fail(m, "files[%zu] (%s): out of memory", i, full);
-	}
-	if (!content || b64_decode(content, data, len, &err) < 0)
-		return module_fail(m,
-				   how->base64 ? "files[%zu].content (%s) must be the file's bytes "
-						 "in base64 (what slurp returns)"
-					       : "files[%zu].content (%s) must be text",
-				   i, full);
-	return 0;
+	if (fs_read_link(e->full, now, sizeof(now)))
+		snprintf(before, sizeof(before), "link to %s\n", now);
+	else
+		snprintf(before, sizeof(before), "absent\n");
+	snprintf(after, sizeof(after), "link to %s\n", e->target);
+	module_add_diff(m, e->full, before, after);
 }
 
-static int ensure_file(struct module *m, const struct wanted_how *how, size_t i,
-		       const json_t *entry, json_t *changed, json_t *kept_list)
+/* Each apply_* sets *differs and, unless in check mode, makes the entry as wanted. In diff mode
+ * it first looks (check mode) and adds the diff from what is there before. */
+static int apply_directory(struct module *m, const struct entry *e, bool *differs,
+			   struct error *err)
 {
-	bool secret = how->all_secret || json_is_true(json_object_get(entry, "secret"));
-	unsigned char *data = NULL;
-	char full[PATH_MAX], kept[PATH_MAX];
-	size_t len = 0;
-	struct fs_wanted w = {0};
+	int rc = fs_ensure_dir(e->full, &e->w, true, differs, err);
+
+	if (rc < 0 || !*differs)
+		return rc;
+	if (m->diff_mode)
+		diff_attributes(m, e->full, "directory", &e->w);
+	if (m->check_mode)
+		return 0;
+	rc = make_parents(e->full, err);
+	return rc < 0 ? rc : fs_ensure_dir(e->full, &e->w, false, differs, err);
+}
+
+static int apply_file(struct module *m, const struct wanted_how *how, const struct entry *e,
+		      bool *differs, char *kept, size_t kept_size, struct error *err)
+{
+	if (m->diff_mode) {
+		int rc = fs_ensure_content(e->full, e->data, e->len, &e->w, NULL, true, differs,
+					   kept, kept_size, err);
+
+		if (rc < 0 || !*differs)
+			return rc;
+		diff_file(m, e);
+	}
+	return fs_ensure_content(e->full, e->data, e->len, &e->w, how->keep_tag, m->check_mode,
+				 differs, kept, kept_size, err);
+}
+
+static int apply_link(struct module *m, const struct entry *e, bool *differs, struct error *err)
+{
+	if (m->diff_mode) {
+		int rc = fs_ensure_link(e->full, e->target, true, differs, err);
+
+		if (rc < 0 || !*differs)
+			return rc;
+		diff_link(m, e);
+	}
+	return fs_ensure_link(e->full, e->target, m->check_mode, differs, err);
+}
+
+static int apply_entry(struct module *m, const struct wanted_how *how, const struct entry *e,
+		       json_t *changed, json_t *kept_list)
+{
+	char kept[PATH_MAX] = "";
+	bool differs = false;
 	struct error err;
-	bool differs;
 	int rc;
 
-	if (entry_path(m, how, "files", i, entry, full) < 0 ||
-	    entry_wanted(m, "files", i, entry, &w) < 0 ||
-	    entry_content(m, how, i, entry, full, &data, &len) < 0)
-		return -1;
-	rc = fs_ensure_content(full, data, len, &w, NULL, true, &differs, kept, sizeof(kept), &err);
-	if (rc == 0 && differs) {
-		diff_file(m, full, (const char *)data, len, &w, secret);
-		if (!m->check_mode)
-			rc = fs_ensure_content(full, data, len, &w, how->keep_tag, false, &differs,
-					       kept, sizeof(kept), &err);
-	}
-	wipe_free(data, len);
+	if (e->list == DIRECTORIES)
+		rc = apply_directory(m, e, &differs, &err);
+	else if (e->list == FILES)
+		rc = apply_file(m, how, e, &differs, kept, sizeof(kept), &err);
+	else
+		rc = apply_link(m, e, &differs, &err);
 	if (rc < 0)
-		return module_fail(m, "files[%zu]: %s", i, err.msg);
+		return module_fail(m, "%s[%zu]: %s", LISTS[e->list], e->index, err.msg);
 	if (differs)
-		json_array_append_new(changed, json_string(full));
+		json_array_append_new(changed, json_string(e->full));
 	if (*kept)
 		json_array_append_new(kept_list, json_string(kept));
 	return 0;
 }
 
-static int entry_target(struct module *m, size_t i, const json_t *entry, const char *full,
-			const char **target)
+/* All entries, in the order they are applied: directories (a file's parent exists before it
+ * is written), files, links. NULL with the module failed on the first bad one. */
+static struct entry *read_entries(struct module *m, const struct wanted_how *how, size_t *n)
 {
-	*target = json_string_value(json_object_get(entry, "target"));
-	if (!*target || !**target)
-		return module_fail(m, "links[%zu].target (%s) is required", i, full);
-	return 0;
-}
+	struct entry *entries;
+	size_t used = 0;
 
-static int ensure_links(struct module *m, const struct wanted_how *how, json_t *changed)
-{
-	json_t *links = module_get(m, "links");
-	char full[PATH_MAX], now[PATH_MAX];
-	struct error err;
-	bool differs;
+	*n = 0;
+	for (int list = DIRECTORIES; list <= LINKS; list++)
+		*n += json_array_size(module_get(m, LISTS[list]));
+	entries = calloc(*n ? *n : 1, sizeof(*entries));
+	if (!entries) {
+		module_fail(m, "out of memory for %zu entries", *n);
+		return NULL;
+	}
+	for (int list = DIRECTORIES; list <= LINKS; list++) {
+		json_t *array = module_get(m, LISTS[list]);
 
-	for (size_t i = 0; i < json_array_size(links); i++) {
-		json_t *entry = json_array_get(links, i);
-		const char *target = NULL;
-
-		if (entry_path(m, how, "links", i, entry, full) < 0 ||
-		    entry_target(m, i, entry, full, &target) < 0)
-			return -1;
-		if (fs_ensure_link(full, target, true, &differs, &err) < 0)
-			return module_fail(m, "links[%zu]: %s", i, err.msg);
-		if (!differs)
-			continue;
-		if (m->diff_mode) {
-			char before[PATH_MAX + 16], after[PATH_MAX + 16];
-			ssize_t n = readlink(full, now, sizeof(now) - 1);
-
-			now[n < 0 ? 0 : n] = '\0';
-			snprintf(before, sizeof(before), n < 0 ? "absent\n" : "link to %s\n", now);
-			snprintf(after, sizeof(after), "link to %s\n", target);
-			module_add_diff(m, full, before, after);
+		for (size_t i = 0; i < json_array_size(array); i++, used++) {
+			entries[used].list = (enum entry_list)list;
+			entries[used].index = i;
+			if (read_entry(m, how, json_array_get(array, i), &entries[used]) < 0) {
+				free_entries(entries, used + 1);
+				return NULL;
+			}
 		}
-		if (!m->check_mode && fs_ensure_link(full, target, false, &differs, &err) < 0)
-			return module_fail(m, "links[%zu]: %s", i, err.msg);
-		json_array_append_new(changed, json_string(full));
 	}
-	return 0;
-}
-
-/* The options holding entries, in the order they are applied. */
-static const char *const LISTS[] = {"directories", "files", "links"};
-
-/* One entry of LISTS[list] as the apply steps will read it. */
-static int check_entry(struct module *m, const struct wanted_how *how, int list, size_t i,
-		       const json_t *entry)
-{
-	unsigned char *data = NULL;
-	const char *target;
-	char full[PATH_MAX];
-	struct fs_wanted w = {0};
-	size_t len = 0;
-	int rc;
-
-	if (entry_path(m, how, LISTS[list], i, entry, full) < 0)
-		return -1;
-	if (list == 2)
-		return entry_target(m, i, entry, full, &target);
-	rc = entry_wanted(m, LISTS[list], i, entry, &w);
-	if (rc == 0 && list == 1) {
-		rc = entry_content(m, how, i, entry, full, &data, &len);
-		wipe_free(data, len);
-	}
-	return rc;
-}
-
-/* Every entry is checked before anything is touched: a bad one is refused with nothing
- * written, not after the entries before it were. */
-static int check_entries(struct module *m, const struct wanted_how *how)
-{
-	for (int list = 0; list < 3; list++) {
-		json_t *entries = module_get(m, LISTS[list]);
-
-		for (size_t i = 0; i < json_array_size(entries); i++)
-			if (check_entry(m, how, list, i, json_array_get(entries, i)) < 0)
-				return -1;
-	}
-	return 0;
+	return entries;
 }
 
 int wanted_apply(struct module *m, const struct wanted_how *how)
 {
-	json_t *files = module_get(m, "files"), *changed = json_array(), *kept = json_array();
-	int rc = check_entries(m, how);
+	json_t *changed = json_array(), *kept = json_array();
+	size_t n = 0;
+	struct entry *entries = read_entries(m, how, &n);
+	int rc = entries ? 0 : -1;
 
-	if (rc == 0)
-		rc = ensure_directories(m, how, changed);
-
-	for (size_t i = 0; rc == 0 && i < json_array_size(files); i++)
-		rc = ensure_file(m, how, i, json_array_get(files, i), changed, kept);
-	if (rc == 0)
-		rc = ensure_links(m, how, changed);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = apply_entry(m, how, &entries[i], changed, kept);
+	if (entries)
+		free_entries(entries, n);
 	module_set_changed(m, json_array_size(changed) > 0);
 	module_set(m, "changed_paths", changed);
 	module_set(m, "kept", kept);

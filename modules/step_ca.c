@@ -10,8 +10,6 @@
  * rewritten when its wanted content changes (durations, names, address), which the result
  * reports as restart_required. Formats: docs/stepca-formats.md.
  */
-#include "b64.h"
-#include "buf.h"
 #include "fs.h"
 #include "jose.h"
 #include "keys.h"
