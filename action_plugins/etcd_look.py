@@ -11,6 +11,9 @@
 #   paths    absolute paths (files, directories, links)
 #   units    systemd unit names (optional)
 #   users, groups   account names (optional)
+#   read     absolute paths of small text files whose content the role needs, e.g. the
+#            configuration a member was created with (optional; never a secret: the text is a
+#            fact, shown with -v)
 #   as       the host fact to set, so that one role's look never replaces another's
 # Sets that fact to a dict; what is missing is absent:
 #   <path>:        "<type> <mode> <owner> <group> <sha1 of a regular file | target of a link>",
@@ -18,9 +21,11 @@
 #   unit:<name>:   "<ActiveState> <UnitFileState>", e.g. "active enabled", "inactive " (not installed)
 #   user:<name>:   its passwd line (name:x:uid:gid:comment:home:shell)
 #   group:<name>:  its group line (name:x:gid:members)
+#   text:<path>:   the text of a file of `read` (a regular file that is there)
 # It reads only, so it runs in check mode too and never reports a change.
 from __future__ import annotations
 
+import base64
 import re
 import shlex
 
@@ -30,9 +35,14 @@ from ansible.plugins.action import ActionBase
 
 # GNU find prints one line per path it can stat; sha1sum adds the regular files' checksums;
 # systemctl show and getent the rest. rc 1: some path is missing (find says so on stderr).
-LOOK_SCRIPT = r"""units=$1 users=$2 groups=$3
-shift 3
+LOOK_SCRIPT = r"""units=$1 users=$2 groups=$3 nread=$4
+shift 4
 rc=0
+while [ "$nread" -gt 0 ]; do
+  if [ -f "$1" ]; then printf 'text:%s\t' "$1"; base64 -w0 -- "$1" || rc=$?; printf '\n'; fi
+  shift
+  nread=$((nread - 1))
+done
 if [ $# -gt 0 ]; then
   find "$@" -maxdepth 0 \( -type f -printf '%p\t%y\t%m\t%u\t%g\t\n' -exec sha1sum {} + \) \
     -o -printf '%p\t%y\t%m\t%u\t%g\t%l\n' || rc=$?
@@ -54,9 +64,10 @@ _FACT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME_RE = re.compile(r"^[^\s'\"\\]+$")
 
 
-def look_command(paths, units, users, groups):
+def look_command(paths, units, users, groups, read=()):
     """sh: the look script over these names, every argument quoted."""
-    argv = ["sh", "-c", LOOK_SCRIPT, "look", " ".join(units), " ".join(users), " ".join(groups)] + paths
+    argv = (["sh", "-c", LOOK_SCRIPT, "look", " ".join(units), " ".join(users), " ".join(groups), str(len(read))]
+            + list(read) + paths)
     return " ".join(shlex.quote(a) for a in argv)
 
 
@@ -74,7 +85,9 @@ def parse_look(stdout):
         if "\t" not in line:
             continue
         f = line.split("\t")
-        if len(f) == 2:
+        if f[0].startswith("text:") and len(f) == 2:
+            found[f[0]] = base64.b64decode(f[1]).decode("utf-8", "replace")
+        elif len(f) == 2:
             found[f[0]] = f[1]
         elif len(f) >= 6 and f[2].isdigit():
             found[f[0]] = " ".join([f[1], "%04d" % int(f[2]), f[3], f[4], sums.get(f[0], f[5])])
@@ -83,18 +96,18 @@ def parse_look(stdout):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("paths", "units", "users", "groups", "as"))
+    _VALID_ARGS = frozenset(("paths", "units", "users", "groups", "read", "as"))
 
     def run(self, tmp=None, task_vars=None):
         self._supports_check_mode = True
         result = super().run(tmp, task_vars)
         del tmp
         try:
-            fact, paths, units, users, groups = self._options()
+            fact, paths, units, users, groups, read = self._options()
         except AnsibleActionFail as e:
             result.update(failed=True, msg=e.message)
             return result
-        out = self._low_level_execute_command(look_command(paths, units, users, groups), executable=False)
+        out = self._low_level_execute_command(look_command(paths, units, users, groups, read), executable=False)
         if out.get("rc") not in (0, 1):
             result.update(failed=True, rc=out.get("rc"), stdout=out.get("stdout", ""),
                           stderr=out.get("stderr", ""),
@@ -110,11 +123,20 @@ class ActionModule(ActionBase):
         fact = args.get("as")
         if not isinstance(fact, string_types) or not _FACT_RE.match(fact):
             raise AnsibleActionFail("as: the name of the fact to set is required (a variable name), got %r" % (fact,))
-        paths = self._names(args, "paths")
-        for i, p in enumerate(paths):
-            if not p.startswith("/"):
-                raise AnsibleActionFail("paths[%d]: an absolute path is required, got %r" % (i, p))
-        return fact, paths, self._names(args, "units"), self._names(args, "users"), self._names(args, "groups")
+        paths, read = self._absolute(args, "paths"), self._absolute(args, "read")
+        return fact, paths, self._names(args, "units"), self._names(args, "users"), self._names(args, "groups"), read
+
+    @staticmethod
+    def _absolute(args, option):
+        """A list of absolute paths: each one is an argument of its own (spaces are fine), but
+        the output is split on lines and tabs."""
+        value = args.get(option) or []
+        if not isinstance(value, list):
+            raise AnsibleActionFail("%s: a list is required, got %r" % (option, value))
+        for i, p in enumerate(value):
+            if not isinstance(p, string_types) or not p.startswith("/") or "\n" in p or "\t" in p:
+                raise AnsibleActionFail("%s[%d]: an absolute path (no tab, no newline) is required, got %r" % (option, i, p))
+        return [str(p) for p in value]
 
     @staticmethod
     def _names(args, option):

@@ -19,7 +19,10 @@ passed=0 failed=0 failures=()
 
 run_case() { # run_case TITLE FUNCTION: runs it, logs into $work/<function>.log
   local title=$1 fn=$2 t0=$SECONDS
-  if "$fn" >"$work/$fn.log" 2>&1; then
+  # In the background, not as an if's condition: there bash ignores the cases' set -e, and a
+  # failed check in the middle of a case would pass unseen.
+  "$fn" >"$work/$fn.log" 2>&1 &
+  if wait $!; then
     passed=$((passed + 1))
     echo "ok   $title ($((SECONDS - t0)) s)"
   else
@@ -192,8 +195,9 @@ install_binaries() {
 }
 
 # etcd_look (action_plugins/) on this machine through the local connection: what it reports for a
-# file (SHA-1), a directory, a link, a name with a space, a missing path and the accounts, in
-# check mode too (it only reads); each bad option refused by name.
+# file (SHA-1), a directory, a link, a name with a space, a missing path and the accounts, the
+# text of a file it reads (none of a missing one), in check mode too (it only reads); each bad
+# option refused by name.
 look() {
   local d rc
   d=$(mktemp -d /tmp/etcd-ansible-look.XXXXXX)
@@ -204,7 +208,8 @@ look() {
     me=$(id -un) grp=$(id -gn)
     run() { ansible localhost -c local -m etcd_look "$@" 2>&1; }
     out=$(run -C -a "{\"paths\": [\"$d/f\", \"$d/dir\", \"$d/link\", \"$d/with space\", \"$d/none\"],
-      \"users\": [\"$me\", \"no-such-user-x\"], \"groups\": [\"$grp\"], \"as\": \"seen\"}")
+      \"users\": [\"$me\", \"no-such-user-x\"], \"groups\": [\"$grp\"], \"read\": [\"$d/f\", \"$d/none\"],
+      \"as\": \"seen\"}")
     echo "$out"
     LOOK_OUT=$out python3 - "$d" "$me" "$grp" "$(sha1sum <"$d/f" | cut -d' ' -f1)" "$(getent passwd "$me")" <<'PY'
 import json, os, sys
@@ -219,6 +224,7 @@ assert seen[d + "/link"] == "l 0777 %s %s f" % (me, grp), seen
 assert seen[d + "/with space"].startswith("f 0"), seen
 assert d + "/none" not in seen and "user:no-such-user-x" not in seen, seen
 assert seen["user:" + me] == pw and seen["group:" + grp].startswith(grp + ":"), seen
+assert seen["text:" + d + "/f"] == "one\n" and "text:" + d + "/none" not in seen, seen
 PY
     refused() { # refused OPTION-NAME-IN-MESSAGE ARGS
       out=$(run -a "$2" || true); echo "$out"
@@ -228,6 +234,7 @@ PY
     refused "as:" "{\"paths\": [\"$d/f\"], \"as\": \"not-a-name\"}"
     refused "paths[1]" "{\"paths\": [\"$d/f\", \"relative\"], \"as\": \"x\"}"
     refused "users[0]" '{"users": ["a b"], "as": "x"}'
+    refused "read[0]" '{"read": ["etc/x"], "as": "x"}'
     refused "units:" '{"units": "one.service", "as": "x"}'
   )
   rc=$?

@@ -247,8 +247,14 @@ assert_ne "the JS SDK decrypts the backup and etcdutl reads the snapshot" "0" "$
 
 echo "-- turning the timers off, one backup now"
 step="disable the timers"
+# The same deploy switches the backups to raw-aes (their timers are off): the key file is written
+# by the role's one etcd_files call, 0400 root, and never shown.
+aes_pw=$(head -c 32 /dev/urandom | base64)
 play "$work/run-3-deploy.log" "$inv" etcd.yaml -e etcd_action=deploy -e etcd_backup_cron_enabled=false \
-  -e ca_backup_cron_enabled=false -b
+  -e ca_backup_cron_enabled=false -e step_ca_backup_encryption_method=raw-aes -e "step_ca_backup_password=$aes_pw" -b
+assert_eq "raw-aes: the key file is the password, 0400 root" "400 root $aes_pw" \
+  "$(on "$h1" 'stat -c "%a %U" /etc/etcd-backups/raw-aes.key | tr "\n" " "; cat /etc/etcd-backups/raw-aes.key')"
+assert_not_contains "raw-aes: the key never shows in the run" "$aes_pw" "$(cat "$work/run-3-deploy.log")"
 for h in "$h1" "$h2" "$h3"; do
   assert_eq "$h: no etcd backup timer" "inactive" "$(on "$h" systemctl is-active etcd-backup-default.timer || true)"
 done
