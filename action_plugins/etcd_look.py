@@ -14,6 +14,8 @@
 #   read     absolute paths of small text files whose content the role needs, e.g. the
 #            configuration a member was created with (optional; never a secret: the text is a
 #            fact, shown with -v)
+#   warn_missing   {absolute path: message}: each path is looked at too, and the message is a
+#            warning of the task when the path is missing (e.g. a tool the role's files need)
 #   as       the host fact to set, so that one role's look never replaces another's
 # Sets that fact to a dict; what is missing is absent:
 #   <path>:        "<type> <mode> <owner> <group> <sha1 of a regular file | target of a link>",
@@ -96,7 +98,7 @@ def parse_look(stdout):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("paths", "units", "users", "groups", "read", "as"))
+    _VALID_ARGS = frozenset(("paths", "units", "users", "groups", "read", "warn_missing", "as"))
 
     def run(self, tmp=None, task_vars=None):
         self._supports_check_mode = True
@@ -104,9 +106,11 @@ class ActionModule(ActionBase):
         del tmp
         try:
             fact, paths, units, users, groups, read = self._options()
+            warn_missing = self._warn_missing(self._task.args)
         except AnsibleActionFail as e:
             result.update(failed=True, msg=e.message)
             return result
+        paths = paths + [p for p in warn_missing if p not in paths]
         out = self._low_level_execute_command(look_command(paths, units, users, groups, read), executable=False)
         if out.get("rc") not in (0, 1):
             result.update(failed=True, rc=out.get("rc"), stdout=out.get("stdout", ""),
@@ -115,8 +119,25 @@ class ActionModule(ActionBase):
                               ", ".join(paths + units) or "the accounts", out.get("rc"),
                               (out.get("stderr") or out.get("stdout") or "").strip()[-400:]))
             return result
-        result.update(changed=False, ansible_facts={fact: parse_look(out.get("stdout", ""))})
+        found = parse_look(out.get("stdout", ""))
+        warnings = [msg for path, msg in warn_missing.items() if path not in found]
+        if warnings:
+            result["warnings"] = warnings
+        result.update(changed=False, ansible_facts={fact: found})
         return result
+
+    @staticmethod
+    def _warn_missing(args):
+        """{absolute path: message}, in the order given."""
+        value = args.get("warn_missing") or {}
+        if not isinstance(value, dict):
+            raise AnsibleActionFail("warn_missing: a dict of absolute path: message is required, got %r" % (value,))
+        for p, msg in value.items():
+            if not isinstance(p, string_types) or not p.startswith("/") or "\n" in p or "\t" in p:
+                raise AnsibleActionFail("warn_missing: %r is not an absolute path (no tab, no newline)" % (p,))
+            if not isinstance(msg, string_types) or not msg.strip():
+                raise AnsibleActionFail("warn_missing[%s]: a message is required" % (p,))
+        return {str(p): str(m) for p, m in value.items()}
 
     def _options(self):
         args = self._task.args

@@ -39,7 +39,9 @@ class CallbackModule(CallbackBase):
         self._close_last()
         self._times.append([task.get_name(), time.monotonic(), None, 0])
 
-    v2_playbook_on_handler_task_start = v2_playbook_on_task_start
+    def v2_playbook_on_handler_task_start(self, task):
+        # Ansible passes a handler's task alone (no is_conditional).
+        self.v2_playbook_on_task_start(task, False)
 
     def _ran(self, result):
         if self._times:

@@ -196,8 +196,8 @@ install_binaries() {
 
 # etcd_look (action_plugins/) on this machine through the local connection: what it reports for a
 # file (SHA-1), a directory, a link, a name with a space, a missing path and the accounts, the
-# text of a file it reads (none of a missing one), in check mode too (it only reads); each bad
-# option refused by name.
+# text of a file it reads (none of a missing one), a warning for a missing path, in check mode
+# too (it only reads); each bad option refused by name.
 look() {
   local d rc
   d=$(mktemp -d /tmp/etcd-ansible-look.XXXXXX)
@@ -235,6 +235,13 @@ PY
     refused "paths[1]" "{\"paths\": [\"$d/f\", \"relative\"], \"as\": \"x\"}"
     refused "users[0]" '{"users": ["a b"], "as": "x"}'
     refused "read[0]" '{"read": ["etc/x"], "as": "x"}'
+    refused "warn_missing:" '{"warn_missing": ["/x"], "as": "x"}'
+    refused "warn_missing[/x]" '{"warn_missing": {"/x": ""}, "as": "x"}'
+    # warn_missing: a warning for a missing path (looked at though not in paths), none for one there.
+    out=$(run -a "{\"warn_missing\": {\"$d/none\": \"none is missing here\", \"$d/f\": \"f is missing\"}, \"as\": \"w\"}")
+    echo "$out"
+    grep -q 'WARNING\]: none is missing here' <<<"$out" && ! grep -q 'f is missing' <<<"$out"
+    grep -q "\"$d/f\": \"f 0640" <<<"$out"
     refused "units:" '{"units": "one.service", "as": "x"}'
   )
   rc=$?

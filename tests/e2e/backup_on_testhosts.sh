@@ -189,6 +189,12 @@ assert_eq "the primary cert-manager has the CA backup timer" "active" \
 assert_eq "the other cert-manager has none" "inactive" \
   "$(on "$h2" systemctl is-active ca-backup-default.timer || true)"
 assert_eq "the args files are root's alone" "600" "$(on "$h1" stat -c %a /etc/etcd-backups/etcd-backup-default.json)"
+assert_contains "the args files hold the secret key" "$AWS_SECRET_ACCESS_KEY" \
+  "$(on "$h1" cat /etc/etcd-backups/etcd-backup-default.json)"
+assert_not_contains "... and it never shows in the run" "$AWS_SECRET_ACCESS_KEY" "$(cat "$work/run-2-create.log")"
+# The test hosts have no logrotate: the look's warning names each host.
+assert_contains "a missing logrotate is a warning, per host" "[WARNING]: logrotate is not installed on $h3" \
+  "$(cat "$work/run-2-create.log")"
 etcdctl_on "$h1" put /e2e/before-backup yes >/dev/null
 
 step="scheduled backups"

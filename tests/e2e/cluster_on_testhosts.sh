@@ -205,6 +205,10 @@ assert_contains "an unknown action is refused, naming the choices" \
 play_fails "$work/run-0-backup.log" "$inv" etcd.yaml -e etcd_action=backup
 assert_contains "a backup of a cluster that was never created fails, saying so" \
   "has no client certificate" "$(cat "$work/run-0-backup.log")"
+play_fails "$work/run-0-no-checksum.log" "$inv" etcd.yaml -e etcd_action=create -e step_ca_checksum= -b
+assert_contains "a download without a checksum is refused, naming it" \
+  "No checksum for step-ca 0.19.0" "$(cat "$work/run-0-no-checksum.log")"
+assert_eq "... before anything reached a host" "" "$(on "$h1" 'ls /opt/bin /etc/step-ca 2>/dev/null')"
 
 echo "-- create (README \"Install New Cluster\")"
 step="create the cluster"

@@ -117,3 +117,12 @@ assert_ne() { # assert_ne WHAT UNEXPECTED GOT
   fi
   assert_pass "$1"
 }
+
+# validations_repeated LOG: "role spec" pairs whose argument validation ran more than once in one
+# play of LOG (an ansible-playbook output), one per line; nothing when each ran once per play.
+validations_repeated() {
+  awk '/^PLAY \[/ { delete seen; next }
+    match($0, /^TASK \[[^:]+ : Validating arguments against arg spec \x27[^\x27]+\x27/) {
+      key = substr($0, RSTART + 6, RLENGTH - 6); sub(/ : Validating arguments against arg spec /, " ", key)
+      if (seen[key]++) print key }' "$1"
+}

@@ -44,14 +44,6 @@ recap_sum() { # recap_sum LOG FIELD: sum of FIELD=N over the PLAY RECAP lines
       for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) s += kv[2] } }
     END { print s + 0 }' "$1"
 }
-# validations_repeated LOG: "role spec" pairs whose argument validation ran more than once in one
-# play of LOG (an ansible-playbook output), one per line; nothing when each ran once per play.
-validations_repeated() {
-  awk '/^PLAY \[/ { delete seen; next }
-    match($0, /^TASK \[[^:]+ : Validating arguments against arg spec \x27[^\x27]+\x27/) {
-      key = substr($0, RSTART + 6, RLENGTH - 6); sub(/ : Validating arguments against arg spec /, " ", key)
-      if (seen[key]++) print key }' "$1"
-}
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 ip_of() { # ip_of HOST: its ansible_host
   awk -v h="$1" '$1 == h { for (i = 2; i <= NF; i++) if ($i ~ /^ansible_host=/) {
