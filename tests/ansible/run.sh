@@ -249,6 +249,53 @@ PY
   return $rc
 }
 
+# etcd_account (action_plugins/) on this machine through the local connection: check mode
+# reports what it would do and changes nothing; as root, a throwaway system account is made,
+# found as wanted (no change), mended (shell, comment) and removed again; bad options refused.
+account() {
+  local u=etcd-ansible-acct-test rc
+  (
+    set -e
+    run() { ansible localhost -c local -m etcd_account "$@" 2>&1; }
+    ! getent passwd "$u" >/dev/null && ! getent group "$u" >/dev/null
+    out=$(run -C -a "{\"name\": \"$u\", \"home\": \"/nonexistent\"}"); echo "$out"
+    grep -q '"changed": true' <<<"$out" && grep -q "group $u created" <<<"$out" && grep -q "user $u created" <<<"$out"
+    ! getent passwd "$u" >/dev/null
+    me=$(id -un) line=$(getent passwd "$(id -un)")
+    out=$(run -C -a "{\"name\": \"$me\", \"group\": \"$(id -gn)\", \"home\": \"$(cut -d: -f6 <<<"$line")\",
+      \"shell\": \"$(cut -d: -f7 <<<"$line")\", \"comment\": \"$(cut -d: -f5 <<<"$line")\"}"); echo "$out"
+    grep -q '"changed": false' <<<"$out"
+    out=$(run -C -a "{\"name\": \"$me\", \"group\": \"$(id -gn)\", \"home\": \"/elsewhere\",
+      \"shell\": \"$(cut -d: -f7 <<<"$line")\", \"comment\": \"$(cut -d: -f5 <<<"$line")\"}"); echo "$out"
+    grep -q "user $me changed: home $(cut -d: -f6 <<<"$line") -> /elsewhere" <<<"$out"
+    [ "$(getent passwd "$me")" = "$line" ]
+    if [ "$(id -u)" = 0 ]; then
+      out=$(run -a "{\"name\": \"$u\", \"home\": \"/nonexistent\", \"comment\": \"test\"}"); echo "$out"
+      grep -q '"changed": true' <<<"$out"
+      gid=$(getent group "$u" | cut -d: -f3)
+      [ "$(getent passwd "$u" | cut -d: -f4-)" = "$gid:test:/nonexistent:/usr/sbin/nologin" ] && [ ! -e /nonexistent ]
+      out=$(run -a "{\"name\": \"$u\", \"home\": \"/nonexistent\", \"comment\": \"test\"}"); echo "$out"
+      grep -q '"changed": false' <<<"$out"
+      usermod -s /bin/sh -c other "$u"
+      out=$(run -a "{\"name\": \"$u\", \"home\": \"/nonexistent\", \"comment\": \"test\"}"); echo "$out"
+      grep -q "user $u changed: comment other -> test, shell /bin/sh -> /usr/sbin/nologin" <<<"$out"
+      [ "$(getent passwd "$u" | cut -d: -f4-)" = "$gid:test:/nonexistent:/usr/sbin/nologin" ]
+    fi
+    refused() { # refused OPTION-NAME-IN-MESSAGE ARGS
+      out=$(run -a "$2" || true); echo "$out"
+      grep -q 'FAILED!' <<<"$out" && ! grep -q 'exception occurred' <<<"$out" && grep -qF "\"msg\": \"$1" <<<"$out"
+    }
+    refused "name:" '{"home": "/x"}'
+    refused "name:" '{"name": "a b", "home": "/x"}'
+    refused "home:" '{"name": "x"}'
+    refused "shell:" '{"name": "x", "home": "/x", "shell": "sh"}'
+    refused "comment:" '{"name": "x", "home": "/x", "comment": "a:b"}'
+  )
+  rc=$?
+  if [ "$(id -u)" = 0 ]; then userdel "$u" 2>/dev/null || true; groupdel "$u" 2>/dev/null || true; fi
+  return $rc
+}
+
 run_case "module docs agree with the option tables; ansible-doc lists every module" module_docs
 run_case "every role default has an argument_specs entry" role_specs
 run_case "the roles diagram renders and names every role" diagram
@@ -256,6 +303,7 @@ run_case "ansible-playbook --syntax-check of every playbook" syntax_check
 run_case "ansible-lint --profile production" lint
 run_case "etcd_install_binaries: check mode, install, rerun, bad options refused" install_binaries
 run_case "etcd_look: files, directories, links, accounts; check mode; bad options refused" look
+run_case "etcd_account: check mode; as root made, kept, mended; bad options refused" account
 run_case "collection etcd_ansible.etcd: built, installed, used by FQCN outside the checkout" collection
 
 echo "ansible-check: $passed passed, $failed failed"
