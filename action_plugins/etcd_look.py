@@ -66,6 +66,11 @@ _FACT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME_RE = re.compile(r"^[^\s'\"\\]+$")
 
 
+def _is_absolute(path):
+    """An absolute path the look's output can carry: its lines are split on tabs and newlines."""
+    return isinstance(path, string_types) and path.startswith("/") and "\n" not in path and "\t" not in path
+
+
 def look_command(paths, units, users, groups, read=()):
     """sh: the look script over these names, every argument quoted."""
     argv = (["sh", "-c", LOOK_SCRIPT, "look", " ".join(units), " ".join(users), " ".join(groups), str(len(read))]
@@ -133,7 +138,7 @@ class ActionModule(ActionBase):
         if not isinstance(value, dict):
             raise AnsibleActionFail("warn_missing: a dict of absolute path: message is required, got %r" % (value,))
         for p, msg in value.items():
-            if not isinstance(p, string_types) or not p.startswith("/") or "\n" in p or "\t" in p:
+            if not _is_absolute(p):
                 raise AnsibleActionFail("warn_missing: %r is not an absolute path (no tab, no newline)" % (p,))
             if not isinstance(msg, string_types) or not msg.strip():
                 raise AnsibleActionFail("warn_missing[%s]: a message is required" % (p,))
@@ -155,7 +160,7 @@ class ActionModule(ActionBase):
         if not isinstance(value, list):
             raise AnsibleActionFail("%s: a list is required, got %r" % (option, value))
         for i, p in enumerate(value):
-            if not isinstance(p, string_types) or not p.startswith("/") or "\n" in p or "\t" in p:
+            if not _is_absolute(p):
                 raise AnsibleActionFail("%s[%d]: an absolute path (no tab, no newline) is required, got %r" % (option, i, p))
         return [str(p) for p in value]
 

@@ -33,6 +33,15 @@ run_case() { # run_case TITLE FUNCTION: runs it, logs into $work/<function>.log
   fi
 }
 
+# refused OPTION-NAME-IN-MESSAGE ARGS: the case's run() with ARGS fails cleanly (no exception),
+# its message naming the option.
+refused() {
+  local out
+  out=$(run -a "$2" || true)
+  echo "$out"
+  grep -q 'FAILED!' <<<"$out" && ! grep -q 'exception occurred' <<<"$out" && grep -qF "\"msg\": \"$1" <<<"$out"
+}
+
 module_docs() { python3 tests/ansible/module_docs.py library; }
 
 role_specs() { python3 tests/ansible/role_specs.py; }
@@ -178,10 +187,6 @@ install_binaries() {
       grep -q '"changed": true' <<<"$out" && cmp "$d/a" "$d/bin/a"
       [ "$(stat -c '%a %U' "$d/bin/a")" = "750 $me" ]
     fi
-    refused() { # refused OPTION-NAME-IN-MESSAGE ARGS
-      out=$(run -a "$2" || true); echo "$out"
-      grep -q 'FAILED!' <<<"$out" && ! grep -q 'exception occurred' <<<"$out" && grep -qF "\"msg\": \"$1" <<<"$out"
-    }
     refused "files[0].dest" "$(args "[{\"src\": \"$d/a\", \"dest\": \"../x\"}]")"
     refused "files[0].src" "$(args "[{\"src\": \"$d/none\", \"dest\": \"x\"}]")"
     refused "dir" '{"dir": "relative", "files": []}'
@@ -226,10 +231,6 @@ assert d + "/none" not in seen and "user:no-such-user-x" not in seen, seen
 assert seen["user:" + me] == pw and seen["group:" + grp].startswith(grp + ":"), seen
 assert seen["text:" + d + "/f"] == "one\n" and "text:" + d + "/none" not in seen, seen
 PY
-    refused() { # refused OPTION-NAME-IN-MESSAGE ARGS
-      out=$(run -a "$2" || true); echo "$out"
-      grep -q 'FAILED!' <<<"$out" && ! grep -q 'exception occurred' <<<"$out" && grep -qF "\"msg\": \"$1" <<<"$out"
-    }
     refused "as:" "{\"paths\": [\"$d/f\"]}"
     refused "as:" "{\"paths\": [\"$d/f\"], \"as\": \"not-a-name\"}"
     refused "paths[1]" "{\"paths\": [\"$d/f\", \"relative\"], \"as\": \"x\"}"
@@ -281,10 +282,6 @@ account() {
       grep -q "user $u changed: comment other -> test, shell /bin/sh -> /usr/sbin/nologin" <<<"$out"
       [ "$(getent passwd "$u" | cut -d: -f4-)" = "$gid:test:/nonexistent:/usr/sbin/nologin" ]
     fi
-    refused() { # refused OPTION-NAME-IN-MESSAGE ARGS
-      out=$(run -a "$2" || true); echo "$out"
-      grep -q 'FAILED!' <<<"$out" && ! grep -q 'exception occurred' <<<"$out" && grep -qF "\"msg\": \"$1" <<<"$out"
-    }
     refused "name:" '{"home": "/x"}'
     refused "name:" '{"name": "a b", "home": "/x"}'
     refused "home:" '{"name": "x"}'
