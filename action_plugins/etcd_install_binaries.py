@@ -23,6 +23,9 @@
 #          file at path is replaced, as ansible.builtin.file state=link force=true does
 #   owner, group (default root), mode (default "0755"): of the installed files (owner and
 #          group of the links too)
+#   missing_msg  the failure message when a src is not a regular file on the controller
+#          (optional: the caller's advice, e.g. "build the modules with make"; default: the
+#          option's name and the path). It saves the caller an assert task of its own.
 # Returns installed: the paths it wrote (or would write). Check mode looks, reports what would
 # change and writes nothing. Where one exec with stdin cannot work
 # (su become, a connection without pipelining) each file goes through ansible.builtin.copy.
@@ -92,7 +95,7 @@ def _sha1(path):
 class ActionModule(ActionBase):
     # TRANSFERS_FILES stays False: True would make (and then remove) a remote temp dir per task,
     # two execs this plugin never needs (the copy fallback makes its own).
-    _VALID_ARGS = frozenset(("dir", "files", "links", "owner", "group", "mode"))
+    _VALID_ARGS = frozenset(("dir", "files", "links", "owner", "group", "mode", "missing_msg"))
 
     def run(self, tmp=None, task_vars=None):
         self._supports_check_mode = True
@@ -138,7 +141,8 @@ class ActionModule(ActionBase):
             if not isinstance(f, dict) or not _NAME_RE.match(str(f.get("dest", ""))):
                 raise AnsibleActionFail("files[%d].dest: a plain file name is required" % i)
             if not os.path.isfile(str(f.get("src", ""))):
-                raise AnsibleActionFail("files[%d].src: %r is not a regular file on the controller" % (i, f.get("src")))
+                raise AnsibleActionFail(str(args.get("missing_msg") or "")
+                                        or "files[%d].src: %r is not a regular file on the controller" % (i, f.get("src")))
         for i, link in enumerate(links):
             if not isinstance(link, dict) or not str(link.get("path", "")).startswith("/") or not link.get("to"):
                 raise AnsibleActionFail("links[%d]: an absolute path and a target (to) are required" % i)

@@ -16,6 +16,10 @@
 #            fact, shown with -v)
 #   warn_missing   {absolute path: message}: each path is looked at too, and the message is a
 #            warning of the task when the path is missing (e.g. a tool the role's files need)
+#   identity true: also set the facts ansible_hostname and ansible_default_ipv4 as setup sets
+#            them (`uname -n` up to its first dot; {address: the src of `ip -4 route get
+#            8.8.8.8`}, {} without a default route), for a role that needs only these two and
+#            not a setup run (Python on the host). They are cacheable facts, as setup's are.
 #   as       the host fact to set, so that one role's look never replaces another's
 # Sets that fact to a dict; what is missing is absent:
 #   <path>:        "<type> <mode> <owner> <group> <sha1 of a regular file | target of a link>",
@@ -32,14 +36,19 @@ import re
 import shlex
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.module_utils.six import string_types
 from ansible.plugins.action import ActionBase
 
 # GNU find prints one line per path it can stat; sha1sum adds the regular files' checksums;
 # systemctl show and getent the rest. rc 1: some path is missing (find says so on stderr).
-LOOK_SCRIPT = r"""units=$1 users=$2 groups=$3 nread=$4
-shift 4
+LOOK_SCRIPT = r"""units=$1 users=$2 groups=$3 nread=$4 identity=$5
+shift 5
 rc=0
+if [ "$identity" = 1 ]; then
+  printf 'identity:hostname\t%s\n' "$(uname -n)"
+  printf 'identity:route\t%s\n' "$(ip -4 route get 8.8.8.8 2>/dev/null | head -n 1)"
+fi
 while [ "$nread" -gt 0 ]; do
   if [ -f "$1" ]; then printf 'text:%s\t' "$1"; base64 -w0 -- "$1" || rc=$?; printf '\n'; fi
   shift
@@ -71,10 +80,10 @@ def _is_absolute(path):
     return isinstance(path, string_types) and path.startswith("/") and "\n" not in path and "\t" not in path
 
 
-def look_command(paths, units, users, groups, read=()):
+def look_command(paths, units, users, groups, read=(), identity=False):
     """sh: the look script over these names, every argument quoted."""
-    argv = (["sh", "-c", LOOK_SCRIPT, "look", " ".join(units), " ".join(users), " ".join(groups), str(len(read))]
-            + list(read) + paths)
+    argv = (["sh", "-c", LOOK_SCRIPT, "look", " ".join(units), " ".join(users), " ".join(groups), str(len(read)),
+             "1" if identity else "0"] + list(read) + paths)
     return " ".join(shlex.quote(a) for a in argv)
 
 
@@ -101,9 +110,16 @@ def parse_look(stdout):
     return found
 
 
+def identity_facts(found):
+    """ansible_hostname and ansible_default_ipv4 from the identity lines, as setup has them."""
+    src = re.findall(r"\bsrc ([0-9.]+)", found.get("identity:route", ""))
+    return {"ansible_hostname": found.get("identity:hostname", "").strip().split(".")[0],
+            "ansible_default_ipv4": {"address": src[0]} if src else {}}
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("paths", "units", "users", "groups", "read", "warn_missing", "as"))
+    _VALID_ARGS = frozenset(("paths", "units", "users", "groups", "read", "warn_missing", "identity", "as"))
 
     def run(self, tmp=None, task_vars=None):
         self._supports_check_mode = True
@@ -115,8 +131,14 @@ class ActionModule(ActionBase):
         except AnsibleActionFail as e:
             result.update(failed=True, msg=e.message)
             return result
+        try:
+            identity = boolean(self._task.args.get("identity", False), strict=True)
+        except TypeError:
+            result.update(failed=True, msg="identity: true or false is required, got %r" % (self._task.args["identity"],))
+            return result
         paths = paths + [p for p in warn_missing if p not in paths]
-        out = self._low_level_execute_command(look_command(paths, units, users, groups, read), executable=False)
+        out = self._low_level_execute_command(look_command(paths, units, users, groups, read, identity),
+                                              executable=False)
         if out.get("rc") not in (0, 1):
             result.update(failed=True, rc=out.get("rc"), stdout=out.get("stdout", ""),
                           stderr=out.get("stderr", ""),
@@ -128,7 +150,10 @@ class ActionModule(ActionBase):
         warnings = [msg for path, msg in warn_missing.items() if path not in found]
         if warnings:
             result["warnings"] = warnings
-        result.update(changed=False, ansible_facts={fact: found})
+        facts = {fact: found}
+        if identity:
+            facts.update(identity_facts(found))
+        result.update(changed=False, ansible_facts=facts)
         return result
 
     @staticmethod

@@ -189,6 +189,8 @@ install_binaries() {
     fi
     refused "files[0].dest" "$(args "[{\"src\": \"$d/a\", \"dest\": \"../x\"}]")"
     refused "files[0].src" "$(args "[{\"src\": \"$d/none\", \"dest\": \"x\"}]")"
+    # missing_msg: the caller's advice replaces the default message (modules.yml: "build with make").
+    refused "not built here: run make" "$(args "[{\"src\": \"$d/none\", \"dest\": \"x\"}]" | sed 's/}$/, "missing_msg": "not built here: run make"}/')"
     refused "dir" '{"dir": "relative", "files": []}'
     refused "mode" "$(args "$files" | sed 's/"0750"/"999"/')"
     refused "links[0]" "$(args "$files" '[{"path": "rel", "to": "x"}]')"
@@ -244,6 +246,19 @@ PY
     grep -q 'WARNING\]: none is missing here' <<<"$out" && ! grep -q 'f is missing' <<<"$out"
     grep -q "\"$d/f\": \"f 0640" <<<"$out"
     refused "units:" '{"units": "one.service", "as": "x"}'
+    refused "identity:" '{"identity": "maybe", "as": "x"}'
+    # identity: ansible_hostname and ansible_default_ipv4 as setup finds them (uname -n up to its
+    # first dot; the src of the route to 8.8.8.8, {} without one), in check mode too.
+    out=$(run -C -a '{"identity": true, "as": "who"}'); echo "$out"
+    want_ip=$(ip -4 route get 8.8.8.8 2>/dev/null | grep -o 'src [0-9.]*' | cut -d' ' -f2 || true)
+    LOOK_OUT=$out python3 - "$(uname -n | cut -d. -f1)" "$want_ip" <<'PY'
+import json, os, sys
+name, ip = sys.argv[1:3]
+out = os.environ["LOOK_OUT"]
+facts = json.loads(out[out.index("{"):])["ansible_facts"]
+assert facts["ansible_hostname"] == name, facts
+assert facts["ansible_default_ipv4"] == ({"address": ip} if ip else {}), facts
+PY
   )
   rc=$?
   rm -rf "$d"
