@@ -16,6 +16,8 @@
 #            fact, shown with -v)
 #   warn_missing   {absolute path: message}: each path is looked at too, and the message is a
 #            warning of the task when the path is missing (e.g. a tool the role's files need)
+#   glob     absolute shell patterns, e.g. /etc/systemd/system/etcd-*.service (optional): the
+#            paths each one matches (a `find` or `ls` task less)
 #   identity true: also set the facts ansible_hostname and ansible_default_ipv4 as setup sets
 #            them (`uname -n` up to its first dot; {address: the src of `ip -4 route get
 #            8.8.8.8`}, {} without a default route), for a role that needs only these two and
@@ -28,6 +30,7 @@
 #   user:<name>:   its passwd line (name:x:uid:gid:comment:home:shell)
 #   group:<name>:  its group line (name:x:gid:members)
 #   text:<path>:   the text of a file of `read` (a regular file that is there)
+#   glob:<pattern>: the paths that pattern matches, a sorted list ([] when none)
 # It reads only, so it runs in check mode too and never reports a change.
 from __future__ import annotations
 
@@ -42,9 +45,21 @@ from ansible.plugins.action import ActionBase
 
 # GNU find prints one line per path it can stat; sha1sum adds the regular files' checksums;
 # systemctl show and getent the rest. rc 1: some path is missing (find says so on stderr).
-LOOK_SCRIPT = r"""units=$1 users=$2 groups=$3 nread=$4 identity=$5
-shift 5
+LOOK_SCRIPT = r"""units=$1 users=$2 groups=$3 nread=$4 identity=$5 nglob=$6
+shift 6
 rc=0
+while [ "$nglob" -gt 0 ]; do
+  printf 'glob:%s\t\n' "$1"
+  (
+    IFS='
+'
+    for p in $1; do
+      if [ -e "$p" ] || [ -L "$p" ]; then printf 'glob:%s\t%s\n' "$1" "$p"; fi
+    done
+  )
+  shift
+  nglob=$((nglob - 1))
+done
 if [ "$identity" = 1 ]; then
   printf 'identity:hostname\t%s\n' "$(uname -n)"
   printf 'identity:route\t%s\n' "$(ip -4 route get 8.8.8.8 2>/dev/null | head -n 1)"
@@ -80,10 +95,11 @@ def _is_absolute(path):
     return isinstance(path, string_types) and path.startswith("/") and "\n" not in path and "\t" not in path
 
 
-def look_command(paths, units, users, groups, read=(), identity=False):
-    """sh: the look script over these names, every argument quoted."""
+def look_command(paths, units, users, groups, read=(), identity=False, globs=()):
+    """sh: the look script over these names, every argument quoted (the script expands the
+    patterns of globs itself)."""
     argv = (["sh", "-c", LOOK_SCRIPT, "look", " ".join(units), " ".join(users), " ".join(groups), str(len(read)),
-             "1" if identity else "0"] + list(read) + paths)
+             "1" if identity else "0", str(len(globs))] + list(globs) + list(read) + paths)
     return " ".join(shlex.quote(a) for a in argv)
 
 
@@ -103,6 +119,10 @@ def parse_look(stdout):
         f = line.split("\t")
         if f[0].startswith("text:") and len(f) == 2:
             found[f[0]] = base64.b64decode(f[1]).decode("utf-8", "replace")
+        elif f[0].startswith("glob:") and len(f) == 2:
+            found.setdefault(f[0], [])
+            if f[1]:
+                found[f[0]] = sorted(found[f[0]] + [f[1]])
         elif len(f) == 2:
             found[f[0]] = f[1]
         elif len(f) >= 6 and f[2].isdigit():
@@ -119,7 +139,7 @@ def identity_facts(found):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("paths", "units", "users", "groups", "read", "warn_missing", "identity", "as"))
+    _VALID_ARGS = frozenset(("paths", "units", "users", "groups", "read", "glob", "warn_missing", "identity", "as"))
 
     def run(self, tmp=None, task_vars=None):
         self._supports_check_mode = True
@@ -127,6 +147,7 @@ class ActionModule(ActionBase):
         del tmp
         try:
             fact, paths, units, users, groups, read = self._options()
+            globs = self._absolute(self._task.args, "glob")
             warn_missing = self._warn_missing(self._task.args)
         except AnsibleActionFail as e:
             result.update(failed=True, msg=e.message)
@@ -137,7 +158,7 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg="identity: true or false is required, got %r" % (self._task.args["identity"],))
             return result
         paths = paths + [p for p in warn_missing if p not in paths]
-        out = self._low_level_execute_command(look_command(paths, units, users, groups, read, identity),
+        out = self._low_level_execute_command(look_command(paths, units, users, groups, read, identity, globs),
                                               executable=False)
         if out.get("rc") not in (0, 1):
             result.update(failed=True, rc=out.get("rc"), stdout=out.get("stdout", ""),

@@ -247,6 +247,17 @@ PY
     grep -q "\"$d/f\": \"f 0640" <<<"$out"
     refused "units:" '{"units": "one.service", "as": "x"}'
     refused "identity:" '{"identity": "maybe", "as": "x"}'
+    refused "glob[0]" '{"glob": ["etc/*.service"], "as": "x"}'
+    # glob: the paths each pattern matches, sorted, a name with a space whole; [] for none.
+    out=$(run -C -a "{\"glob\": [\"$d/*\", \"$d/no-such-*\"], \"as\": \"g\"}"); echo "$out"
+    LOOK_OUT=$out python3 - "$d" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+out = os.environ["LOOK_OUT"]
+g = json.loads(out[out.index("{"):])["ansible_facts"]["g"]
+assert g["glob:" + d + "/*"] == sorted(d + "/" + n for n in ["dir", "f", "link", "with space"]), g
+assert g["glob:" + d + "/no-such-*"] == [], g
+PY
     # identity: ansible_hostname and ansible_default_ipv4 as setup finds them (uname -n up to its
     # first dot; the src of the route to 8.8.8.8, {} without one), in check mode too.
     out=$(run -C -a '{"identity": true, "as": "who"}'); echo "$out"
