@@ -31,7 +31,7 @@ on_host() { on "$host" "$@"; }
 
 cleanup() {
   local rc=$?
-  on_host "systemctl disable --now $unit.timer >/dev/null 2>&1; rm -f /etc/systemd/system/$unit.*
+  on_host "systemctl disable --now $unit.timer $unit-svc.service >/dev/null 2>&1; rm -f /etc/systemd/system/$unit.* /etc/systemd/system/$unit-svc.*
            systemctl daemon-reload; userdel -r itmc >/dev/null 2>&1; rm -f /etc/sudoers.d/itmc" \
     >/dev/null 2>&1 || true
   e2e_hosts_down "$rc"
@@ -190,9 +190,42 @@ case_binary_still_takes_an_args_file() {
   [ "$(jq -r .failed "$logs/argsfile.out")" = false ] || return 1
 }
 
+# etcd_service (action_plugins/, no module binary: systemctl in one exec) on real systemd: check
+# mode only says what it would do; a unit is enabled and started, then left alone, then stopped
+# and disabled; an unknown unit and a bad state fail, named.
+case_etcd_service_starts_and_stops() {
+  local svc=$unit-svc
+  on_host "printf '[Unit]\nDescription=etcd_service test\n[Service]\nExecStart=/bin/sleep 600\n[Install]\nWantedBy=multi-user.target\n' \
+    >/etc/systemd/system/$svc.service" || return 1
+  adhoc svccheck etcd_service "name=$svc state=started enabled=true daemon_reload=true" --check
+  [ "$(field .changed)" = true ] && [ "$(field '.actions | join(",")')" = "enabled,started" ] ||
+    { echo "check mode: $(field .changed) $(field .actions) $(field .msg)"; return 1; }
+  [ "$(on_host "systemctl is-active $svc; systemctl is-enabled $svc" | xargs)" = "inactive disabled" ] ||
+    { echo "check mode changed the unit"; return 1; }
+  adhoc svcstart etcd_service "name=$svc state=started enabled=true daemon_reload=true"
+  [ "$(field .changed)" = true ] && [ "$(field '.actions | join(",")')" = "enabled,started" ] ||
+    { echo "start: $(field .changed) $(field .actions) $(field .msg)"; return 1; }
+  [ "$(execs)" = 1 ] || { echo "start: expected 1 ssh exec, got $(execs)"; return 1; }
+  [ "$(on_host "systemctl is-active $svc; systemctl is-enabled $svc" | xargs)" = "active enabled" ] ||
+    { echo "not started and enabled"; return 1; }
+  adhoc svcagain etcd_service "name=$svc state=started enabled=true"
+  [ "$(field .changed)" = false ] || { echo "again: changed $(field .actions)"; return 1; }
+  adhoc svcstop etcd_service "name=$svc state=stopped enabled=false"
+  [ "$(field .changed)" = true ] && [ "$(field '.actions | join(",")')" = "disabled,stopped" ] ||
+    { echo "stop: $(field .changed) $(field .actions) $(field .msg)"; return 1; }
+  [ "$(on_host "systemctl is-active $svc; systemctl is-enabled $svc" | xargs)" = "inactive disabled" ] ||
+    { echo "not stopped and disabled"; return 1; }
+  adhoc svcunknown etcd_service "name=$unit-none state=started"
+  grep -q "^$host | FAILED! =>" "$log" && [ "$(field .msg)" = "$unit-none: systemd does not know $unit-none" ] ||
+    { echo "unknown unit: $(field .msg)"; return 1; }
+  adhoc svcbad etcd_service "name=$svc state=running"
+  [[ $(field .msg) == "state: started or stopped is required"* ]] || { echo "bad state: $(field .msg)"; return 1; }
+}
+
 for c in case_first_installs_second_copies_nothing case_tampered_binary_is_replaced \
   case_new_build_replaces_the_old case_check_mode_and_diff case_no_log_keeps_secrets_out \
-  case_become_through_sudo case_async_takes_the_stock_path case_binary_still_takes_an_args_file; do
+  case_become_through_sudo case_async_takes_the_stock_path case_binary_still_takes_an_args_file \
+  case_etcd_service_starts_and_stops; do
   if msg=$($c 2>&1); then
     assert_pass "${c#case_}"
   else
