@@ -25,9 +25,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shlex
 
-from ansible.errors import AnsibleError
+from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.utils.unsafe_proxy import wrap_var
 from ansible.utils.vars import merge_hash
@@ -169,3 +170,41 @@ class CachedBinaryAction(ActionBase):
         data = self._parse_returned_data(res)
         remove_internal_keys(data)
         return wrap_var(data)
+
+
+# ---- one-exec script actions (etcd_account.py, etcd_service.py) -------------------------------
+
+# What ssh itself says on a connection with a tty (which also merges the node's stderr into its
+# stdout), not the script's commands.
+_SSH_NOISE = re.compile(r"^(Warning: Permanently added .*|(Shared c|C)onnection to \S+ closed\.)$")
+
+
+class ScriptAction(ActionBase):
+    """An action that runs one sh script on the node. The script prints "did: <what>" for each
+    thing it does (or, in check mode, would do); anything else it prints is its complaint.
+    Subclasses give options() (the checked options; AnsibleActionFail names a bad one),
+    command(options, check_mode) and failure(options) (what could not be done)."""
+
+    TRANSFERS_FILES = False
+
+    def run(self, tmp=None, task_vars=None):
+        self._supports_check_mode = True
+        result = super().run(tmp, task_vars)
+        del tmp
+        try:
+            options = self.options()
+        except AnsibleActionFail as e:
+            result.update(failed=True, msg=e.message)
+            return result
+        out = self._low_level_execute_command(self.command(options, self._play_context.check_mode),
+                                              executable=False)
+        lines = [line.strip() for line in (out.get("stdout", "") + "\n" + out.get("stderr", "")).splitlines()]
+        done = [line[5:] for line in lines if line.startswith("did: ")]
+        if out.get("rc") != 0:
+            said = [line for line in lines if line and not line.startswith("did: ") and not _SSH_NOISE.match(line)]
+            result.update(failed=True, rc=out.get("rc"), actions=done,
+                          msg="%s: %s" % (self.failure(options),
+                                          " ".join(said)[-600:] or "the command failed (rc %s)" % out.get("rc")))
+            return result
+        result.update(changed=bool(done), actions=done)
+        return result

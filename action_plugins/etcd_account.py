@@ -25,17 +25,28 @@ from __future__ import annotations
 import re
 import shlex
 
+import importlib.util
+import os.path
+import sys
+
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.six import string_types
-from ansible.plugins.action import ActionBase
 
-# Positional: group user home shell comment check(0/1). Prints one line per action. Field
-# order of passwd: name:x:uid:gid:comment:home:shell.
+# The shared ScriptAction (_cached_binary.py), loaded by file location as the module plugins load it.
+_NAME = "etcd_ansible_cached_binary"
+if _NAME not in sys.modules:
+    _spec = importlib.util.spec_from_file_location(_NAME, os.path.join(os.path.dirname(__file__), "_cached_binary.py"))
+    sys.modules[_NAME] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules[_NAME])
+_cached = sys.modules[_NAME]
+
+# Positional: group user home shell comment check(0/1). Prints "did: <action>" per action
+# (_cached_binary.py ScriptAction). Field order of passwd: name:x:uid:gid:comment:home:shell.
 ACCOUNT_SCRIPT = r"""g=$1 u=$2 home=$3 shell=$4 comment=$5 check=$6
 set -e
 if ! getent group -- "$g" >/dev/null; then
   [ "$check" = 1 ] || groupadd --system -- "$g"
-  echo "group $g created"
+  echo "did: group $g created"
 fi
 gid=$(getent group -- "$g" | cut -d: -f3) || gid=
 if line=$(getent passwd -- "$u"); then
@@ -50,11 +61,11 @@ if line=$(getent passwd -- "$u"); then
   [ "$old_shell" = "$shell" ] || what="$what shell $old_shell -> $shell,"
   if [ -n "$what" ]; then
     [ "$check" = 1 ] || usermod -g "$g" -c "$comment" -d "$home" -s "$shell" -- "$u"
-    echo "user $u changed:${what%,}"
+    echo "did: user $u changed:${what%,}"
   fi
 else
   [ "$check" = 1 ] || useradd --system -g "$g" -c "$comment" -d "$home" -M -s "$shell" -- "$u"
-  echo "user $u created"
+  echo "did: user $u created"
 fi
 """
 
@@ -67,31 +78,17 @@ def account_command(group, user, home, shell, comment, check):
     return " ".join(shlex.quote(a) for a in argv)
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(_cached.ScriptAction):
     _VALID_ARGS = frozenset(("name", "group", "home", "shell", "comment"))
 
-    def run(self, tmp=None, task_vars=None):
-        self._supports_check_mode = True
-        result = super().run(tmp, task_vars)
-        del tmp
-        try:
-            group, user, home, shell, comment = self._options()
-        except AnsibleActionFail as e:
-            result.update(failed=True, msg=e.message)
-            return result
-        out = self._low_level_execute_command(
-            account_command(group, user, home, shell, comment, self._play_context.check_mode), executable=False)
-        actions = [line for line in out.get("stdout", "").splitlines() if line.strip()]
-        if out.get("rc") != 0:
-            result.update(failed=True, rc=out.get("rc"), actions=actions,
-                          msg="the account %s (group %s) could not be made: %s" % (
-                              user, group, (out.get("stderr") or out.get("stdout") or "").strip()[-400:]))
-            return result
-        result.update(changed=bool(actions), actions=actions)
-        return result
+    def command(self, options, check_mode):
+        group, user, home, shell, comment = options
+        return account_command(group, user, home, shell, comment, check_mode)
 
-    def _options(self):
+    def failure(self, options):
+        return "the account %s (group %s) could not be made" % (options[1], options[0])
+
+    def options(self):
         args = self._task.args
         user = self._name(args, "name", None)
         group = self._name(args, "group", user)

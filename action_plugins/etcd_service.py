@@ -23,10 +23,21 @@ from __future__ import annotations
 import re
 import shlex
 
+import importlib.util
+import os.path
+import sys
+
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.module_utils.six import string_types
-from ansible.plugins.action import ActionBase
+
+# The shared ScriptAction (_cached_binary.py), loaded by file location as the module plugins load it.
+_NAME = "etcd_ansible_cached_binary"
+if _NAME not in sys.modules:
+    _spec = importlib.util.spec_from_file_location(_NAME, os.path.join(os.path.dirname(__file__), "_cached_binary.py"))
+    sys.modules[_NAME] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules[_NAME])
+_cached = sys.modules[_NAME]
 
 # Positional: unit state(started|stopped|-) enabled(1|0|-) reload(1|0) no_block(1|0) check(1|0).
 # Prints "did: <action>" per action (ssh with a tty merges stderr into stdout: the prefix tells
@@ -61,9 +72,6 @@ case "$state:$active" in
 esac
 """
 
-# What ssh itself says on a connection with a tty, not the node's commands.
-_SSH_NOISE = re.compile(r"^(Warning: Permanently added .*|(Shared c|C)onnection to \S+ closed\.)$")
-
 # A unit name as systemd takes it (unit_name_is_valid: letters, digits, ":-_.\@").
 _UNIT_RE = re.compile(r"^[A-Za-z0-9:_.\\@-]{1,255}$")
 
@@ -75,32 +83,16 @@ def service_command(unit, state, enabled, reload, no_block, check):
     return " ".join(shlex.quote(a) for a in argv)
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(_cached.ScriptAction):
     _VALID_ARGS = frozenset(("name", "state", "enabled", "daemon_reload", "no_block"))
 
-    def run(self, tmp=None, task_vars=None):
-        self._supports_check_mode = True
-        result = super().run(tmp, task_vars)
-        del tmp
-        try:
-            unit, state, enabled, reload, no_block = self._options()
-        except AnsibleActionFail as e:
-            result.update(failed=True, msg=e.message)
-            return result
-        out = self._low_level_execute_command(
-            service_command(unit, state, enabled, reload, no_block, self._play_context.check_mode), executable=False)
-        lines = [line.strip() for line in (out.get("stdout", "") + "\n" + out.get("stderr", "")).splitlines()]
-        actions = [line[5:] for line in lines if line.startswith("did: ")]
-        if out.get("rc") != 0:
-            said = [line for line in lines if line and not line.startswith("did: ") and not _SSH_NOISE.match(line)]
-            result.update(failed=True, rc=out.get("rc"), actions=actions,
-                          msg="%s: %s" % (unit, " ".join(said)[-600:] or "systemctl failed (rc %s)" % out.get("rc")))
-            return result
-        result.update(changed=bool(actions), actions=actions, name=unit)
-        return result
+    def command(self, options, check_mode):
+        return service_command(*options, check_mode)
 
-    def _options(self):
+    def failure(self, options):
+        return options[0]
+
+    def options(self):
         args = self._task.args
         unit = args.get("name")
         if not isinstance(unit, string_types) or not _UNIT_RE.match(unit):
