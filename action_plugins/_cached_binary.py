@@ -37,7 +37,8 @@ from ansible.vars.clean import remove_internal_keys
 CACHE_DIR = "/var/lib/etcd-ansible/modules"
 # Printed by the run command instead of exec'ing: the cache has no good copy of this build.
 MISS = "ETCD-ANSIBLE-MODULE-CACHE-MISS"
-# Printed by the install command when it cannot write the cache (not root): stock path.
+# Printed by the run command on a miss (and by the install command) when this user cannot write
+# the cache (not root): stock path, and the binary is not sent for nothing.
 NO_CACHE = "ETCD-ANSIBLE-MODULE-CACHE-UNWRITABLE"
 
 
@@ -50,13 +51,16 @@ def file_sha256(path):
 
 
 def run_command(entry, sha, env_string):
-    """sh: exec the cached entry with the args on stdin if its hash is right, else say MISS."""
+    """sh: exec the cached entry with the args on stdin if its hash is right, else say MISS, or
+    NO_CACHE when this user cannot fill the cache (not root): the binary is then never sent to
+    an install command that would not read it."""
     export = "export %s; " % env_string if env_string else ""
     return (
         "f=%(f)s; "
         'if [ -f "$f" ] && h=$(sha256sum "$f" 2>/dev/null) && [ "${h%%%% *}" = %(sha)s ]; '
-        'then %(export)sexec "$f" -; fi; echo %(miss)s'
-        % {"f": shlex.quote(entry), "sha": sha, "export": export, "miss": MISS}
+        'then %(export)sexec "$f" -; fi; '
+        'if [ "$(id -u)" = 0 ]; then echo %(miss)s; else echo %(nc)s; fi'
+        % {"f": shlex.quote(entry), "sha": sha, "export": export, "miss": MISS, "nc": NO_CACHE}
     )
 
 
@@ -65,7 +69,7 @@ def receive_command(directory, name, dest, sha, owner=None, mode="0755"):
     mode set and renamed over dest; on any failure the temp file is removed (exit 1)."""
     chown = 'chown %s "$t" && ' % shlex.quote(owner) if owner else ""
     return (
-        't=$(mktemp %(tmpl)s) || exit 1; '
+        't=$(mktemp %(tmpl)s) || { cat >/dev/null; exit 1; }; '
         'cat >"$t" && h=$(sha256sum "$t") && [ "${h%%%% *}" = %(sha)s ] || '
         '{ rm -f "$t"; echo "the copy of %(name)s arrived damaged" >&2; exit 1; }; '
         '%(chown)schmod %(mode)s "$t" && mv -f "$t" %(dest)s || { rm -f "$t"; exit 1; }'
@@ -79,8 +83,10 @@ def install_command(name, sha):
     entry = "%s/%s-%s" % (CACHE_DIR, name, sha)
     return (
         "umask 022; d=%(d)s; "
-        '[ "$(id -u)" = 0 ] && mkdir -p "$d" || { echo %(nc)s; exit 0; }; '
-        'chown root:root "$d" "${d%%/*}" && chmod 0755 "$d" "${d%%/*}" || exit 1; '
+        # stdin (the binary) is read before any early exit: a command that exits while the
+        # controller still writes makes ssh fail with a broken pipe, hiding the answer.
+        '[ "$(id -u)" = 0 ] && mkdir -p "$d" || { cat >/dev/null; echo %(nc)s; exit 0; }; '
+        'chown root:root "$d" "${d%%/*}" && chmod 0755 "$d" "${d%%/*}" || { cat >/dev/null; exit 1; }; '
         '%(receive)s; '
         'for o in "$d"/%(name)s-*; do [ "$o" = %(entry)s ] || rm -f "$o"; done'
         % {"d": shlex.quote(CACHE_DIR), "nc": NO_CACHE, "name": name,
@@ -125,6 +131,9 @@ class CachedBinaryAction(ActionBase):
         run = run_command(entry, sha, self._compute_environment_string())
 
         res = self._low_level_execute_command(run, in_data=args_json)
+        if res["stdout"].strip() == NO_CACHE:
+            self._display.vvv("module cache: %s cannot be written, copying the module" % CACHE_DIR)
+            return self._stock(task_vars, False)
         if res["stdout"].strip() == MISS:
             self._display.vvv("module cache: installing %s on %s" % (entry, self._host_name()))
             with open(path, "rb") as f:
