@@ -122,11 +122,14 @@ def parse_look(stdout):
         elif f[0].startswith("glob:") and len(f) == 2:
             found.setdefault(f[0], [])
             if f[1]:
-                found[f[0]] = sorted(found[f[0]] + [f[1]])
+                found[f[0]].append(f[1])
         elif len(f) == 2:
             found[f[0]] = f[1]
         elif len(f) >= 6 and f[2].isdigit():
             found[f[0]] = " ".join([f[1], "%04d" % int(f[2]), f[3], f[4], sums.get(f[0], f[5])])
+    for key in found:
+        if key.startswith("glob:"):
+            found[key].sort()
     return found
 
 
