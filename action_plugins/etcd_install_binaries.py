@@ -26,7 +26,11 @@
 #   missing_msg  the failure message when a src is not a regular file on the controller
 #          (optional: the caller's advice, e.g. "build the modules with make"; default: the
 #          option's name and the path). It saves the caller an assert task of its own.
-# Returns installed: the paths it wrote (or would write). Check mode looks, reports what would
+# A file whose exact build is already in the host's module cache (_cached_binary.py: step_cert
+# ran from there before the role installs it for its renewal jobs) is copied from there on the
+# host, checked by the same SHA-256, instead of sent again (the look lists the cache's entries).
+# Returns installed: the paths it wrote (or would write), and from_module_cache: those of them
+# copied from the module cache on the host. Check mode looks, reports what would
 # change and writes nothing. Where one exec with stdin cannot work
 # (su become, a connection without pipelining) each file goes through ansible.builtin.copy.
 from __future__ import annotations
@@ -82,6 +86,16 @@ def link_command(path, target, owner, group):
     return "ln -sfn -- %s %s && chown -h %s:%s %s" % (t, p, shlex.quote(owner), shlex.quote(group), p)
 
 
+def cache_glob(name):
+    """The module cache's entries of a binary named name (any build)."""
+    return "%s/%s-*" % (_cached.CACHE_DIR, name)
+
+
+def cache_entry(name, sha):
+    """The module cache's entry of this build of name (_cached_binary.py's naming)."""
+    return "%s/%s-%s" % (_cached.CACHE_DIR, name, sha)
+
+
 def _sha1(path):
     """SHA-1 of a controller file, as sha1sum prints it (the look's comparison, not a check of
     the transfer: that is the SHA-256 of file_command)."""
@@ -112,21 +126,22 @@ class ActionModule(ActionBase):
 
     def _install(self, task_vars):
         directory, files, links, owner, group, mode = self._options()
-        files, links = self._what_differs(directory, files, links, owner, group, mode)
+        files, links, cached = self._what_differs(directory, files, links, owner, group, mode)
         done = [os.path.join(directory, f["dest"]) for f in files] + [link["path"] for link in links]
         if self._play_context.check_mode or not done:
-            return {"changed": bool(done), "installed": done}
+            return {"changed": bool(done), "installed": done, "from_module_cache": []}
         one_exec = (self._connection.has_pipelining
                     and (self._connection.become is None or self._connection.become.name != "su"))
+        from_cache = []
         for f in files:
-            if one_exec:
-                self._install_one_exec(directory, f, owner, group, mode)
-            else:
+            if not one_exec:
                 self._install_by_copy(directory, f, owner, group, mode, task_vars)
+            elif self._install_one_exec(directory, f, owner, group, mode, cached):
+                from_cache.append(os.path.join(directory, f["dest"]))
         if links:
             self._run(" && ".join(link_command(link["path"], link["to"], owner, group) for link in links), None,
                       "cannot link %s" % ", ".join(link["path"] for link in links))
-        return {"changed": True, "installed": done}
+        return {"changed": True, "installed": done, "from_module_cache": from_cache}
 
     def _options(self):
         args = self._task.args
@@ -158,8 +173,9 @@ class ActionModule(ActionBase):
         """The files and links whose state on the host is not the wanted one (one look exec)."""
         paths = [os.path.join(directory, f["dest"]) for f in files] + [link["path"] for link in links]
         if not paths:
-            return files, links
-        res = self._low_level_execute_command(_look.look_command(paths, [], [], []), executable=False)
+            return files, links, set()
+        globs = [cache_glob(f["dest"]) for f in files]
+        res = self._low_level_execute_command(_look.look_command(paths, [], [], [], globs=globs), executable=False)
         if res.get("rc") not in (0, 1):
             raise AnsibleActionFail("cannot look at %s on %s (rc %s): %s" % (
                 ", ".join(paths), self._play_context.remote_addr, res.get("rc"),
@@ -170,14 +186,29 @@ class ActionModule(ActionBase):
                       if found.get(os.path.join(directory, f["dest"])) != want_file + _sha1(f["src"])]
         todo_links = [link for link in links
                       if found.get(link["path"]) != "l 0777 %s %s %s" % (owner, group, link["to"])]
-        return todo_files, todo_links
+        cached = set()
+        for pattern in globs:
+            cached.update(found.get("glob:" + pattern, []))
+        return todo_files, todo_links, cached
 
-    def _install_one_exec(self, directory, f, owner, group, mode):
+    def _install_one_exec(self, directory, f, owner, group, mode, cached):
+        """True when it came from the module cache on the host, False when it was sent."""
         with open(f["src"], "rb") as src:
             data = src.read()
         sha = hashlib.sha256(data).hexdigest()
+        entry = cache_entry(f["dest"], sha)
+        if entry in cached:
+            # The same bytes are on the host already: copied there, the SHA-256 checked as for a
+            # transfer. Anything wrong with the entry (changed since the look, damaged): sent.
+            res = self._low_level_execute_command(
+                "{ %s; } < %s" % (file_command(directory, f["dest"], sha, owner, group, mode), shlex.quote(entry)))
+            if res["rc"] == 0:
+                return True
+            self._display.vvv("%s: the module cache's copy did not install (%s); sending it" % (
+                f["dest"], res["stderr"].strip()[-200:]))
         self._run(file_command(directory, f["dest"], sha, owner, group, mode), data,
                   "cannot install %s in %s" % (f["dest"], directory))
+        return False
 
     def _install_by_copy(self, directory, f, owner, group, mode, task_vars):
         task = self._task.copy()

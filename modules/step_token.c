@@ -8,7 +8,8 @@
  * once, within 5 minutes, for the names it was made for. Renewals need no token (mTLS).
  *
  * The token is the result (`token`): the task must be no_log. Nothing is written; check mode
- * makes no token.
+ * makes no token. `items` makes the tokens of all of a node's certificates in one exec
+ * (module_items.c), one result per item in order.
  */
 #include "fs.h"
 #include "module.h"
@@ -129,6 +130,7 @@ static const struct module_spec spec = {
     .name = "step_token",
     .options = options,
     .run = run,
+    .items = true,
 };
 
 int main(int argc, char **argv)

@@ -187,6 +187,22 @@ install_binaries() {
       grep -q '"changed": true' <<<"$out" && cmp "$d/a" "$d/bin/a"
       [ "$(stat -c '%a %U' "$d/bin/a")" = "750 $me" ]
     fi
+    # A build already in the module cache (root's /var/lib/etcd-ansible/modules/<name>-<sha256>)
+    # is copied from there, not sent; a damaged entry is not used: the file is sent.
+    if [ "$(id -u)" = 0 ]; then
+      cache=/var/lib/etcd-ansible/modules n=etcd-ansible-test-cached
+      from_cache() { # "<changed> <paths from the module cache>" of a result
+        python3 -c 'import json, sys; r = json.loads(sys.argv[1][sys.argv[1].index("{"):]); print(r["changed"], " ".join(r["from_module_cache"]))' "$1"; }
+      head -c 200000 /dev/urandom >"$d/c" && mkdir -p "$cache"
+      cp "$d/c" "$cache/$n-$(sha256sum <"$d/c" | cut -d' ' -f1)"
+      out=$(run -a "$(args "[{\"src\": \"$d/c\", \"dest\": \"$n\"}]")"); echo "$out"
+      [ "$(from_cache "$out")" = "True $d/bin/$n" ] && cmp "$d/c" "$d/bin/$n"
+      head -c 200000 /dev/urandom >"$d/c"
+      head -c 200000 /dev/urandom >"$cache/$n-$(sha256sum <"$d/c" | cut -d' ' -f1)"
+      out=$(run -a "$(args "[{\"src\": \"$d/c\", \"dest\": \"$n\"}]")"); rm -f "$cache/$n"-*; echo "$out"
+      [ "$(from_cache "$out")" = "True " ] && cmp "$d/c" "$d/bin/$n"
+      rm -f "$d/bin/$n" "$d/c"
+    fi
     refused "files[0].dest" "$(args "[{\"src\": \"$d/a\", \"dest\": \"../x\"}]")"
     refused "files[0].src" "$(args "[{\"src\": \"$d/none\", \"dest\": \"x\"}]")"
     # missing_msg: the caller's advice replaces the default message (modules.yml: "build with make").
@@ -276,6 +292,49 @@ PY
   return $rc
 }
 
+# etcd_read (action_plugins/) on this machine through the local connection: the bytes of each
+# file (binary too), in check mode too; a missing path, a directory, a link and a file bigger than
+# max_bytes each fail the task naming the path, with no content in the message; bad options
+# refused by name.
+read_files() {
+  local d rc
+  d=$(mktemp -d /tmp/etcd-ansible-read.XXXXXX)
+  (
+    set -e
+    printf 'one\n' >"$d/a" && head -c 3000 /dev/urandom >"$d/bin" && printf 'secret-x\n' >"$d/with space"
+    mkdir "$d/dir" && ln -s a "$d/link" && head -c 2000 /dev/zero >"$d/big"
+    run() { ansible localhost -c local -m etcd_read "$@" 2>&1; }
+    out=$(run -C -a "{\"paths\": [\"$d/a\", \"$d/bin\", \"$d/with space\"]}")
+    READ_OUT=$out python3 - "$d" <<'PY'
+import base64, json, os, sys
+d = sys.argv[1]
+out = os.environ["READ_OUT"]
+res = json.loads(out[out.index("{"):])
+c = res["contents"]
+assert res["changed"] is False and "ansible_facts" not in res, res
+for name in ["a", "bin", "with space"]:
+    assert base64.b64decode(c[d + "/" + name]) == open(d + "/" + name, "rb").read(), name
+assert len(c) == 3, c
+PY
+    for bad in none dir link; do
+      out=$(run -a "{\"paths\": [\"$d/a\", \"$d/$bad\"]}" || true); echo "$out"
+      grep -q 'FAILED!' <<<"$out" && grep -qF "cannot read $d/$bad: " <<<"$out" && ! grep -q '"contents"' <<<"$out"
+    done
+    out=$(run -a "{\"paths\": [\"$d/big\"], \"max_bytes\": 1000}" || true); echo "$out"
+    grep -qF "cannot read $d/big: bigger than max_bytes (2000 bytes)" <<<"$out"
+    out=$(run -a "{\"paths\": [\"$d/with space\", \"$d/none\"]}" || true)
+    ! grep -q 'secret-x\|c2VjcmV0LXgK' <<<"$out"
+    refused "paths:" '{"max_bytes": 5}'
+    refused "paths:" '{"paths": []}'
+    refused "paths[1]" "{\"paths\": [\"$d/a\", \"relative\"]}"
+    refused "max_bytes:" "{\"paths\": [\"$d/a\"], \"max_bytes\": 0}"
+    refused "max_bytes:" "{\"paths\": [\"$d/a\"], \"max_bytes\": \"lots\"}"
+  )
+  rc=$?
+  rm -rf "$d"
+  return $rc
+}
+
 # etcd_account (action_plugins/) on this machine through the local connection: check mode
 # reports what it would do and changes nothing; as root, a throwaway system account is made,
 # found as wanted (no change), mended (shell, comment) and removed again; bad options refused.
@@ -326,6 +385,7 @@ run_case "ansible-playbook --syntax-check of every playbook" syntax_check
 run_case "ansible-lint --profile production" lint
 run_case "etcd_install_binaries: check mode, install, rerun, bad options refused" install_binaries
 run_case "etcd_look: files, directories, links, accounts; check mode; bad options refused" look
+run_case "etcd_read: files read whole (binary too), check mode; missing, directory, link, too big refused; bad options refused" read_files
 run_case "etcd_account: check mode; as root made, kept, mended; bad options refused" account
 run_case "collection etcd_ansible.etcd: built, installed, used by FQCN outside the checkout" collection
 

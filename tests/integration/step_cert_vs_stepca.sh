@@ -223,6 +223,19 @@ assert_eq "issued with the token at the second CA URL (the first does not answer
 assert_not_contains "the token is not in the output" "$token" "$out"
 out=$(run_module step_cert "$(python3 -c 'import json, sys; print(json.dumps({"ca_url": ["https://127.0.0.1:" + sys.argv[1]], "root": sys.argv[2] + "/ca/certs/root_ca.crt", "token": sys.argv[3], "subject": "node-2", "sans": ["node-2"], "cert_path": sys.argv[2] + "/node/n2.crt", "key_path": sys.argv[2] + "/node/n2.key", "force": True}))' "$port" "$work" "$token")")
 assert_contains "a used token is refused" "the CA refused to sign" "$(json_get "$out" msg)"
+# items: the tokens of two certificates in one exec, each for its own subject and SANs, the
+# password masked; a bad item is named and stops the rest.
+tok=$(run_module step_token "$(printf '{"path": "%s/ca", "provisioner_password": "%s", "ca_url": ["https://127.0.0.1:%s"], "items": [{"subject": "node-3", "sans": ["node-3"]}, {"subject": "node-4", "sans": ["node-4", "127.0.0.4"]}]}' "$work" "$prov_pw" "$port")")
+assert_eq "step_token items: two tokens, each for its subject" "false node-3 node-4" \
+  "$(json_get "$tok" failed) $(json_get "$tok" results.0.subject) $(json_get "$tok" results.1.subject)"
+assert_not_contains "step_token items: the password is masked" "$prov_pw" "$tok"
+out=$(run_module step_cert "$(python3 -c 'import json, sys; print(json.dumps({"ca_url": ["https://127.0.0.1:" + sys.argv[1]], "root": sys.argv[2] + "/ca/certs/root_ca.crt", "token": sys.argv[3], "subject": "node-4", "sans": ["node-4", "127.0.0.4"], "cert_path": sys.argv[2] + "/node/n4.crt", "key_path": sys.argv[2] + "/node/n4.key"}))' "$port" "$work" "$(json_get "$tok" results.1.token)")")
+assert_eq "the second item's token issues the second subject" "issued" "$(json_get "$out" action)"
+out=$(run_module step_cert "$(python3 -c 'import json, sys; print(json.dumps({"ca_url": ["https://127.0.0.1:" + sys.argv[1]], "root": sys.argv[2] + "/ca/certs/root_ca.crt", "token": sys.argv[3], "subject": "node-4", "sans": ["node-4", "127.0.0.4"], "cert_path": sys.argv[2] + "/node/n4b.crt", "key_path": sys.argv[2] + "/node/n4b.key"}))' "$port" "$work" "$(json_get "$tok" results.0.token)")")
+assert_contains "the first item's token does not issue the second subject" "the CA refused to sign" "$(json_get "$out" msg)"
+tok=$(run_module step_token "$(printf '{"path": "%s/ca", "provisioner_password": "%s", "ca_url": ["https://127.0.0.1:%s"], "items": [{"subject": "node-3"}, {"sans": ["x"]}, {"subject": "node-5"}]}' "$work" "$prov_pw" "$port")")
+assert_contains "step_token items: an item without subject is named" "items[1]: " "$(json_get "$tok" msg)"
+assert_contains "step_token items: the rest did not run" "the items after it did not run" "$(json_get "$tok" msg)"
 renew_only() { python3 -c 'import json, sys; print(json.dumps({"ca_url": ["https://127.0.0.1:1", "https://127.0.0.1:" + sys.argv[1]], "root": sys.argv[2] + "/ca/certs/root_ca.crt", "subject": "node-2", "sans": ["node-2"], "cert_path": sys.argv[2] + "/node/n2.crt", "key_path": sys.argv[2] + "/node/n2.key", "state": "renewed", "reissue_hint": "run the playbook"}))' "$port" "$work"; }
 out=$(run_module step_cert "$(renew_only)")
 assert_eq "renewed over mTLS with no credential, failing over" "renewed https://127.0.0.1:$port" \
