@@ -22,6 +22,9 @@
 #            them (`uname -n` up to its first dot; {address: the src of `ip -4 route get
 #            8.8.8.8`}, {} without a default route), for a role that needs only these two and
 #            not a setup run (Python on the host). They are cacheable facts, as setup's are.
+#   ports    TCP port numbers (optional): the local addresses listening on each (from
+#            /proc/net/tcp and tcp6), e.g. whether another process holds the port a service is
+#            about to listen on
 #   as       the host fact to set, so that one role's look never replaces another's
 # Sets that fact to a dict; what is missing is absent:
 #   <path>:        "<type> <mode> <owner> <group> <sha1 of a regular file | target of a link>",
@@ -31,10 +34,13 @@
 #   group:<name>:  its group line (name:x:gid:members)
 #   text:<path>:   the text of a file of `read` (a regular file that is there)
 #   glob:<pattern>: the paths that pattern matches, a sorted list ([] when none)
+#   port:<n>:      the addresses listening on TCP port n, sorted ("0.0.0.0", "10.0.1.10", "::"),
+#                  [] when none
 # It reads only, so it runs in check mode too and never reports a change.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import re
 import shlex
 
@@ -45,8 +51,8 @@ from ansible.plugins.action import ActionBase
 
 # GNU find prints one line per path it can stat; sha1sum adds the regular files' checksums;
 # systemctl show and getent the rest. rc 1: some path is missing (find says so on stderr).
-LOOK_SCRIPT = r"""units=$1 users=$2 groups=$3 nread=$4 identity=$5 nglob=$6
-shift 6
+LOOK_SCRIPT = r"""units=$1 users=$2 groups=$3 nread=$4 identity=$5 listen=$6 nglob=$7
+shift 7
 rc=0
 while [ "$nglob" -gt 0 ]; do
   printf 'glob:%s\t\n' "$1"
@@ -73,6 +79,11 @@ if [ $# -gt 0 ]; then
   find "$@" -maxdepth 0 \( -type f -printf '%p\t%y\t%m\t%u\t%g\t\n' -exec sha1sum {} + \) \
     -o -printf '%p\t%y\t%m\t%u\t%g\t%l\n' || rc=$?
 fi
+if [ "$listen" = 1 ]; then
+  for t in /proc/net/tcp /proc/net/tcp6; do
+    if [ -r "$t" ]; then awk -v t="${t##*/}" 'NR > 1 && $4 == "0A" { printf "listen:%s\t%s\n", t, $2 }' "$t"; fi
+  done
+fi
 for u in $units; do
   printf 'unit:%s\t%s %s\n' "$u" "$(systemctl show --value -p ActiveState -- "$u")" \
     "$(systemctl show --value -p UnitFileState -- "$u")"
@@ -95,11 +106,11 @@ def _is_absolute(path):
     return isinstance(path, string_types) and path.startswith("/") and "\n" not in path and "\t" not in path
 
 
-def look_command(paths, units, users, groups, read=(), identity=False, globs=()):
+def look_command(paths, units, users, groups, read=(), identity=False, globs=(), listen=False):
     """sh: the look script over these names, every argument quoted (the script expands the
-    patterns of globs itself)."""
+    patterns of globs itself; listen: the listening TCP sockets' lines)."""
     argv = (["sh", "-c", LOOK_SCRIPT, "look", " ".join(units), " ".join(users), " ".join(groups), str(len(read)),
-             "1" if identity else "0", str(len(globs))] + list(globs) + list(read) + paths)
+             "1" if identity else "0", "1" if listen else "0", str(len(globs))] + list(globs) + list(read) + paths)
     return " ".join(shlex.quote(a) for a in argv)
 
 
@@ -119,6 +130,8 @@ def parse_look(stdout):
         f = line.split("\t")
         if f[0].startswith("text:") and len(f) == 2:
             found[f[0]] = base64.b64decode(f[1]).decode("utf-8", "replace")
+        elif f[0].startswith("listen:") and len(f) == 2:
+            found.setdefault(f[0], []).append(f[1])
         elif f[0].startswith("glob:") and len(f) == 2:
             found.setdefault(f[0], [])
             if f[1]:
@@ -133,6 +146,28 @@ def parse_look(stdout):
     return found
 
 
+def _proc_net_address(hex_address):
+    """An address of /proc/net/tcp (8 hex digits) or tcp6 (32), each 32-bit word in the host's
+    order (x86-64: little-endian), as text ("10.0.1.10", "::")."""
+    raw = bytes.fromhex(hex_address)
+    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(raw))
+
+
+def listening(found, ports):
+    """{"port:<n>": sorted addresses listening on n} from the look's listen lines."""
+    result = {"port:%d" % p: set() for p in ports}
+    for key, local in found.items():
+        if not key.startswith("listen:"):
+            continue
+        for entry in local:
+            address, _, port = entry.partition(":")
+            key_port = "port:%d" % int(port, 16)
+            if key_port in result:
+                result[key_port].add(_proc_net_address(address))
+    return {k: sorted(v) for k, v in result.items()}
+
+
 def identity_facts(found):
     """ansible_hostname and ansible_default_ipv4 from the identity lines, as setup has them."""
     src = re.findall(r"\bsrc ([0-9.]+)", found.get("identity:route", ""))
@@ -142,7 +177,8 @@ def identity_facts(found):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("paths", "units", "users", "groups", "read", "glob", "warn_missing", "identity", "as"))
+    _VALID_ARGS = frozenset(("paths", "units", "users", "groups", "read", "glob", "warn_missing", "identity", "ports",
+                             "as"))
 
     def run(self, tmp=None, task_vars=None):
         self._supports_check_mode = True
@@ -152,6 +188,7 @@ class ActionModule(ActionBase):
             fact, paths, units, users, groups, read = self._options()
             globs = self._absolute(self._task.args, "glob")
             warn_missing = self._warn_missing(self._task.args)
+            ports = self._ports(self._task.args)
         except AnsibleActionFail as e:
             result.update(failed=True, msg=e.message)
             return result
@@ -161,8 +198,8 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg="identity: true or false is required, got %r" % (self._task.args["identity"],))
             return result
         paths = paths + [p for p in warn_missing if p not in paths]
-        out = self._low_level_execute_command(look_command(paths, units, users, groups, read, identity, globs),
-                                              executable=False)
+        out = self._low_level_execute_command(
+            look_command(paths, units, users, groups, read, identity, globs, listen=bool(ports)), executable=False)
         if out.get("rc") not in (0, 1):
             result.update(failed=True, rc=out.get("rc"), stdout=out.get("stdout", ""),
                           stderr=out.get("stderr", ""),
@@ -171,6 +208,8 @@ class ActionModule(ActionBase):
                               (out.get("stderr") or out.get("stdout") or "").strip()[-400:]))
             return result
         found = parse_look(out.get("stdout", ""))
+        listen_lines = {k: found.pop(k) for k in [k for k in found if k.startswith("listen:")]}
+        found.update(listening(listen_lines, ports))
         warnings = [msg for path, msg in warn_missing.items() if path not in found]
         if warnings:
             result["warnings"] = warnings
@@ -179,6 +218,23 @@ class ActionModule(ActionBase):
             facts.update(identity_facts(found))
         result.update(changed=False, ansible_facts=facts)
         return result
+
+    @staticmethod
+    def _ports(args):
+        """A list of TCP port numbers (1-65535; numbers as text too: templated options are)."""
+        value = args.get("ports") or []
+        if not isinstance(value, list):
+            raise AnsibleActionFail("ports: a list of TCP port numbers is required, got %r" % (value,))
+        ports = []
+        for i, p in enumerate(value):
+            try:
+                port = int(p) if not isinstance(p, bool) else 0
+            except (TypeError, ValueError):
+                port = 0
+            if not 1 <= port <= 65535:
+                raise AnsibleActionFail("ports[%d]: a TCP port number (1-65535) is required, got %r" % (i, p))
+            ports.append(port)
+        return ports
 
     @staticmethod
     def _warn_missing(args):

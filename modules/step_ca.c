@@ -9,7 +9,12 @@
  * An existing CA is never regenerated: keys are only created when absent, and only ca.json is
  * rewritten when its wanted content changes (durations, names, address), which the result
  * reports as restart_required. Formats: docs/stepca-formats.md.
+ *
+ * state=healthy waits for the step-ca of this CA to answer GET /health at `url`, its TLS chain
+ * verified against this CA's root: the wait after a start or a restart, in one exec (it was
+ * ansible.builtin.uri retried, a Python run per try).
  */
+#include "clock.h"
 #include "fs.h"
 #include "jose.h"
 #include "keys.h"
@@ -52,6 +57,9 @@ static const struct option_spec options[] = {
      * hide_file_contents() makes each content a secret. */
     {.name = "files", .type = OPT_LIST, .elements = OPT_DICT},
     {.name = "backup", .type = OPT_BOOL, .def = "false"},
+    /* state=healthy */
+    {.name = "url", .type = OPT_STR, .url = true},
+    {.name = "timeout", .type = OPT_INT, .def = "30"},
     {0},
 };
 
@@ -449,6 +457,47 @@ static int run_present(struct module *m)
 	return 0;
 }
 
+/* ---- state=healthy: step-ca answers ------------------------------------------------------- */
+
+/* How often the wait asks again, and how long one question may take. */
+#define HEALTH_POLL_MS 250
+#define HEALTH_REQUEST_MS 2000
+
+static int run_healthy(struct module *m)
+{
+	const char *url = module_str(m, "url");
+	long long timeout = module_int(m, "timeout");
+	char root[PATH_MAX];
+	struct stepca ca = {.url = url, .root_file = root, .timeout_ms = HEALTH_REQUEST_MS};
+	struct timespec start, deadline;
+	struct error err = {0};
+	int tries = 0;
+
+	module_set_changed(m, false);
+	if (timeout < 0 || timeout > 3600)
+		return module_fail(m, "timeout: 0 to 3600 seconds, got %lld", timeout);
+	if (snprintf(root, sizeof(root), "%s/certs/root_ca.crt", module_str(m, "path")) >=
+	    (int)sizeof(root))
+		return module_fail(m, "path: too long");
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	deadline_in(&deadline, (long)timeout);
+	while (tries++, stepca_health(&ca, &err) < 0) {
+		if (deadline_past(&deadline))
+			return module_fail(
+			    m,
+			    "url: step-ca did not answer {\"status\": \"ok\"} at %s/health "
+			    "within %lld s (%d tries): %s (is step-ca running? its unit's "
+			    "journal on the host says why not)",
+			    url, timeout, tries, err.msg);
+		sleep_ms(HEALTH_POLL_MS);
+	}
+	module_set_str(m, "url", url);
+	module_set_int(m, "tries", tries);
+	module_set(m, "waited_seconds", json_real(seconds_since(&start)));
+	module_set_msg(m, "step-ca answers at %s/health", url);
+	return 0;
+}
+
 /* ---- state=copied: a CA read elsewhere, written here as it was ---------------------------- */
 
 /* Every file of a CA is secret or next to one: the contents are all hidden, none is diffed. */
@@ -474,17 +523,21 @@ static int hide_file_contents(struct module *m)
 
 static const char *const PRESENT_NEEDS[] = {"dns_names", "password", "provisioner_password", NULL};
 static const char *const COPIED_NEEDS[] = {"files", NULL};
+static const char *const HEALTHY_NEEDS[] = {"url", NULL};
 
 static const struct option_rule rules[] = {
     {.option = "state", .value = "present", .requires = PRESENT_NEEDS},
     {.option = "state", .value = "copied", .requires = COPIED_NEEDS},
+    {.option = "state", .value = "healthy", .requires = HEALTHY_NEEDS},
     {0},
 };
 
-/* present: the CA is made once and kept. copied: a CA from elsewhere, written as it was. */
+/* present: the CA is made once and kept. copied: a CA from elsewhere, written as it was.
+ * healthy: its step-ca answers. */
 static const struct state_handler states[] = {
     {"present", run_present},
     {"copied", run_copied},
+    {"healthy", run_healthy},
     {0},
 };
 

@@ -274,6 +274,29 @@ g = json.loads(out[out.index("{"):])["ansible_facts"]["g"]
 assert g["glob:" + d + "/*"] == sorted(d + "/" + n for n in ["dir", "f", "link", "with space"]), g
 assert g["glob:" + d + "/no-such-*"] == [], g
 PY
+    # ports: the addresses listening on each TCP port (IPv4 and IPv6), [] for a free one.
+    python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+s6 = socket.socket(socket.AF_INET6); s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s6.bind(("::1", s.getsockname()[1])); s6.listen()
+print(s.getsockname()[1], flush=True); time.sleep(60)' >"$d/port" &
+    listener=$!
+    for _ in $(seq 50); do [ -s "$d/port" ] && break; sleep 0.1; done
+    port=$(cat "$d/port")
+    free=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    out=$(run -C -a "{\"ports\": [$port, \"$free\"], \"as\": \"p\"}"); kill "$listener"; echo "$out"
+    LOOK_OUT=$out python3 - "$port" "$free" <<'PY'
+import json, os, sys
+port, free = sys.argv[1:3]
+out = os.environ["LOOK_OUT"]
+p = json.loads(out[out.index("{"):])["ansible_facts"]["p"]
+assert p["port:" + port] == ["127.0.0.1", "::1"], p
+assert p["port:" + free] == [], p
+PY
+    refused "ports[0]" '{"ports": [70000], "as": "x"}'
+    refused "ports[1]" '{"ports": [22, "ssh"], "as": "x"}'
+    refused "ports:" '{"ports": 22, "as": "x"}'
     # identity: ansible_hostname and ansible_default_ipv4 as setup finds them (uname -n up to its
     # first dot; the src of the route to 8.8.8.8, {} without one), in check mode too.
     out=$(run -C -a '{"identity": true, "as": "who"}'); echo "$out"
@@ -384,7 +407,7 @@ run_case "the roles diagram renders and names every role" diagram
 run_case "ansible-playbook --syntax-check of every playbook" syntax_check
 run_case "ansible-lint --profile production" lint
 run_case "etcd_install_binaries: check mode, install, rerun, bad options refused" install_binaries
-run_case "etcd_look: files, directories, links, accounts; check mode; bad options refused" look
+run_case "etcd_look: files, directories, links, accounts, listening ports; check mode; bad options refused" look
 run_case "etcd_read: files read whole (binary too), check mode; missing, directory, link, too big refused; bad options refused" read_files
 run_case "etcd_account: check mode; as root made, kept, mended; bad options refused" account
 run_case "collection etcd_ansible.etcd: built, installed, used by FQCN outside the checkout" collection

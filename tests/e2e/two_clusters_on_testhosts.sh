@@ -299,6 +299,17 @@ assert_eq "$h1: step-ca still serves A on 9000" '{"status":"ok"}' "$(ctl curl -s
 play_b "$work/run-6-delete-b-again.log" -e etcd_delete_cluster=true -e etcd_delete_confirm=true -b
 assert_eq "delete B again: changed=0" "0 0" \
   "$(recap_sum "$work/run-6-delete-b-again.log" changed) $(recap_sum "$work/run-6-delete-b-again.log" failed)"
+echo "-- B on A's step-ca port: refused before its step-ca starts, naming what holds the port"
+step="B on A's step-ca port"
+if (cd "$outside" && "$top/tests/hosts/hosts.sh" ctl ansible-playbook -i inventory.ini -e @"$work/vars.yml" \
+  etcd_ansible.etcd.etcd -e etcd_action=create -e step_ca_port=9000 -b) >"$work/run-6b-b-on-9000.log" 2>&1; then
+  assert_eq "B on port 9000 fails" "failed" "passed"
+fi
+assert_contains "the refusal names the port and its holder" "Port 9000 on $h1 is in use by another process (listening" \
+  "$(tr -s ' \n' ' ' <"$work/run-6b-b-on-9000.log")"
+assert_eq "$h1: step-ca-second never started; step-ca still serves A on 9000" 'inactive {"status":"ok"}' \
+  "$(on "$h1" 'systemctl is-active step-ca-second' | tr -d '\r') $(ctl curl -sk "https://$(ip_of "$h1"):9000/health")"
+play_b "$work/run-6c-delete-b-after.log" -e etcd_delete_cluster=true -e etcd_delete_confirm=true -b
 play "$work/run-7-rerun-a.log" "$inv_a" etcd.yaml -e etcd_action=create -b
 assert_eq "A after B's deletion: changed=0" "0 0" \
   "$(recap_sum "$work/run-7-rerun-a.log" changed) $(recap_sum "$work/run-7-rerun-a.log" failed)"

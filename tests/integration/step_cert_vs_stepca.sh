@@ -100,10 +100,27 @@ assert_contains "present: dns_names is required" "dns_names is required with sta
 echo "-- the real step-ca serves it"
 build/peers/step-ca --password-file "$work/ca/secrets/password" "$work/ca/config/ca.json" >"$work/step-ca.log" 2>&1 &
 stepca_pid=$!
-if ! wait_for 20 curl -sf --cacert "$work/ca/certs/root_ca.crt" "https://127.0.0.1:$port/health"; then
-  cat "$work/step-ca.log"; exit 1
+# state=healthy is the wait: it asks until step-ca (just started) answers, TLS checked against
+# this CA's root.
+out=$(run_module step_ca '{"state": "healthy", "path": "'"$work"'/ca", "url": "https://127.0.0.1:'"$port"'", "timeout": 20}')
+if [ "$(json_get "$out" failed)" = true ]; then
+  echo "$out"; cat "$work/step-ca.log"; exit 1
 fi
-assert_pass "step-ca /health"
+assert_eq "state=healthy waited for the answer, changed nothing" "false https://127.0.0.1:$port" \
+  "$(json_get "$out" changed) $(json_get "$out" url)"
+if curl -sf --cacert "$work/ca/certs/root_ca.crt" "https://127.0.0.1:$port/health" >/dev/null; then
+  assert_pass "step-ca /health (curl too)"
+else
+  assert_fail "step-ca /health (curl too)" "curl got no answer"
+fi
+out=$(run_module step_ca '{"state": "healthy", "path": "'"$work"'/ca", "url": "https://u:hidden-pw@127.0.0.1:1", "timeout": 1}')
+assert_contains "no answer within timeout: failed, naming the URL" "url: step-ca did not answer" "$(json_get "$out" msg)"
+assert_contains "... after several tries" "s (" "$(json_get "$out" msg)"
+assert_not_contains "... and no credential of the URL in the output" "hidden-pw" "$out"
+out=$(run_module step_ca '{"state": "healthy", "path": "'"$work"'/none", "url": "https://127.0.0.1:'"$port"'", "timeout": 0}')
+assert_contains "no root to verify step-ca's TLS with: no answer counts, asked once" "within 0 s (1 tries)" "$(json_get "$out" msg)"
+out=$(run_module step_ca '{"state": "healthy", "path": "'"$work"'/ca"}')
+assert_contains "healthy: url is required" "url is required with state=healthy" "$(json_get "$out" msg)"
 
 cert_args() { # cert_args ', "k": v...' [SANS_JSON]: the base options with these merged over them
   python3 -c '
