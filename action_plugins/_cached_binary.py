@@ -64,6 +64,11 @@ def run_command(entry, sha, env_string):
     )
 
 
+def cache_entry(name, sha):
+    """The cache's path of this build (SHA-256) of the binary name."""
+    return "%s/%s-%s" % (CACHE_DIR, name, sha)
+
+
 def receive_command(directory, name, dest, sha, owner=None, mode="0755"):
     """sh: stdin into a temp file in directory, its SHA-256 checked, then owner (user:group) and
     mode set and renamed over dest; on any failure the temp file is removed (exit 1)."""
@@ -80,7 +85,7 @@ def receive_command(directory, name, dest, sha, owner=None, mode="0755"):
 
 def install_command(name, sha):
     """sh: the binary from stdin into the cache, verified, atomically; older builds removed."""
-    entry = "%s/%s-%s" % (CACHE_DIR, name, sha)
+    entry = cache_entry(name, sha)
     return (
         "umask 022; d=%(d)s; "
         # stdin (the binary) is read before any early exit: a command that exits while the
@@ -124,7 +129,7 @@ class CachedBinaryAction(ActionBase):
     def _cached(self, path, task_vars):
         name = os.path.basename(path)
         sha = file_sha256(path)
-        entry = "%s/%s-%s" % (CACHE_DIR, name, sha)
+        entry = cache_entry(name, sha)
         args = dict(self._task.args)
         self._update_module_args(self._task.action, args, task_vars)
         args_json = json.dumps(args).encode("utf-8")

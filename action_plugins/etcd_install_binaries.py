@@ -87,13 +87,8 @@ def link_command(path, target, owner, group):
 
 
 def cache_glob(name):
-    """The module cache's entries of a binary named name (any build)."""
-    return "%s/%s-*" % (_cached.CACHE_DIR, name)
-
-
-def cache_entry(name, sha):
-    """The module cache's entry of this build of name (_cached_binary.py's naming)."""
-    return "%s/%s-%s" % (_cached.CACHE_DIR, name, sha)
+    """The module cache's entries of a binary named name (any build: _cached.cache_entry)."""
+    return _cached.cache_entry(name, "*")
 
 
 def _sha1(path):
@@ -196,7 +191,7 @@ class ActionModule(ActionBase):
         with open(f["src"], "rb") as src:
             data = src.read()
         sha = hashlib.sha256(data).hexdigest()
-        entry = cache_entry(f["dest"], sha)
+        entry = _cached.cache_entry(f["dest"], sha)
         if entry in cached:
             # The same bytes are on the host already: copied there, the SHA-256 checked as for a
             # transfer. Anything wrong with the entry (changed since the look, damaged): sent.

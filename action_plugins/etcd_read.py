@@ -45,14 +45,16 @@ def read_command(paths, max_bytes):
 def parse_read(stdout, paths):
     """({path: base64}, [problem, ...]) from the script's lines; a path without a line is a
     problem too (the output was cut)."""
-    contents, problems = {}, []
+    contents, problems, reported = {}, [], set()
     for line in stdout.splitlines():
         f = line.rstrip("\r").split("\t")
         if len(f) == 3 and f[0] == "file" and f[1] in paths and _B64_RE.match(f[2]):
             contents[f[1]] = f[2]
         elif len(f) == 2 and f[1] in paths:
             problems.append("%s: %s" % (f[1], f[0]))
-    reported = set(contents) | {p.split(": ", 1)[0] for p in problems}
+        else:
+            continue
+        reported.add(f[1])
     problems += ["%s: no answer from the node" % p for p in paths if p not in reported]
     return contents, problems
 
