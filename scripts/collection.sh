@@ -8,6 +8,7 @@
 #                      library/, so `ansible-doc -l etcd_ansible.etcd` lists them on ansible-core
 #                      2.14 too (see the Makefile)
 #   plugins/action/    action_plugins/*.py, when the checkout has them
+#   plugins/strategy/  strategy_plugins/*.py (linear_quick_skip: ANSIBLE_STRATEGY=etcd_ansible.etcd.linear_quick_skip)
 #   roles/etcd3/...    the roles; role references (etcd3/cluster/install) become FQCNs
 #                      (etcd_ansible.etcd.etcd3.cluster.install): a collection role finds the
 #                      others only by FQCN
@@ -44,6 +45,10 @@ done
 if [ -d action_plugins ] && compgen -G 'action_plugins/*.py' >/dev/null; then
   mkdir -p "$src/plugins/action"
   cp action_plugins/*.py "$src/plugins/action/"
+fi
+if [ -d strategy_plugins ] && compgen -G 'strategy_plugins/*.py' >/dev/null; then
+  mkdir -p "$src/plugins/strategy"
+  cp strategy_plugins/*.py "$src/plugins/strategy/"
 fi
 
 # Role references by path (the spec's etcd3/cluster/install) → FQCN, in roles and playbooks:

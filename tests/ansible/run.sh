@@ -5,7 +5,8 @@
 #      every role default has a meta/argument_specs.yml entry; the roles diagram names every role
 #   2. ansible-playbook --syntax-check of every playbook in the checkout
 #   3. ansible-lint --profile production (config: .ansible-lint)
-#   4. the collection: `make collection`, installed with ansible-galaxy into a directory outside
+#   4. the strategy linear_quick_skip against linear (tests/ansible/quick_skip.yaml)
+#   5. the collection: `make collection`, installed with ansible-galaxy into a directory outside
 #      the checkout, then used from there by FQCN: ansible-doc, a module, a role, the playbooks
 # Logs: build/ansible-check/.
 set -uo pipefail
@@ -134,6 +135,10 @@ collection() {
         msg: "endpoints {{ etcd_access_addresses }}"
 YML
     out=$(ansible-playbook -i inventory.ini role.yml 2>&1) || { echo "$out"; exit 1; }
+    echo "$out"
+    grep -q '"msg": "endpoints https://127.0.0.1:2379"' <<<"$out"
+    # The same with the collection's strategy, by FQCN.
+    out=$(ANSIBLE_STRATEGY=etcd_ansible.etcd.linear_quick_skip ansible-playbook -i inventory.ini role.yml 2>&1) || { echo "$out"; exit 1; }
     echo "$out"
     grep -q '"msg": "endpoints https://127.0.0.1:2379"' <<<"$out"
     for p in "$outside"/collections/ansible_collections/etcd_ansible/etcd/playbooks/*.yaml; do
@@ -401,6 +406,50 @@ account() {
   return $rc
 }
 
+# strategy_plugins/linear_quick_skip.py against linear, on three local hosts
+# (tests/ansible/quick_skip.yaml): the same output (line order aside: hosts answer in any order)
+# and the same registered results; with linear_quick_skip a false `when` is decided in the main
+# process and no worker evaluates it again, while a true one, a loop's and a failing one go to a
+# worker as with linear.
+quick_skip() {
+  local s d=$work/quick_skip
+  for s in linear linear_quick_skip; do
+    mkdir -p "$d/$s"
+    ANSIBLE_STRATEGY=$s QUICK_SKIP_LOG=$d/$s/evaluated ansible-playbook -i tests/ansible/quick_skip_inventory.ini \
+      tests/ansible/quick_skip.yaml -e out_dir="$d/$s" >"$d/$s/out.txt" 2>&1 || { cat "$d/$s/out.txt"; return 1; }
+  done
+  cat "$d/linear_quick_skip/out.txt"
+  diff <(sort "$d/linear/out.txt") <(sort "$d/linear_quick_skip/out.txt")
+  for s in q1 q2 q3; do diff "$d/linear/$s.json" "$d/linear_quick_skip/$s.json"; done
+  python3 - "$d/linear_quick_skip" <<'PY'
+import json, sys
+d = sys.argv[1]
+q1, q2 = (json.load(open(f"{d}/{h}.json", encoding="utf-8")) for h in ("q1", "q2"))
+assert q2["first"] == {"changed": False, "skipped": True, "skip_reason": "Conditional result was False"}, q2["first"]
+assert q1["first"]["changed"] is False and "skipped" not in q1["first"], q1["first"]
+assert q1["never"]["skipped"] and q1["secret"]["skipped"] and q1["once"]["skipped"], q1
+assert q1["included"] == "not included", q1["included"]
+assert q1["undefined"]["failed"] and "quick_skip_not_defined_anywhere" in q1["undefined"]["msg"], q1["undefined"]
+assert [r.get("skipped", False) for r in q1["items"]["results"]] == [True, False], q1["items"]
+print("registered results as expected")
+PY
+  sort "$d/linear/evaluated" | uniq -c
+  ! grep -q ' main$' "$d/linear/evaluated"
+  sort "$d/linear_quick_skip/evaluated" | uniq -c
+  diff <(sort "$d/linear_quick_skip/evaluated") - <<'EOF'
+first q1 main
+first q1 worker
+first q2 main
+first q3 main
+item 1 worker
+item 1 worker
+item 1 worker
+item 2 worker
+item 2 worker
+item 2 worker
+EOF
+}
+
 run_case "module docs agree with the option tables; ansible-doc lists every module" module_docs
 run_case "every role default has an argument_specs entry" role_specs
 run_case "the roles diagram renders and names every role" diagram
@@ -410,6 +459,7 @@ run_case "etcd_install_binaries: check mode, install, rerun, bad options refused
 run_case "etcd_look: files, directories, links, accounts, listening ports; check mode; bad options refused" look
 run_case "etcd_read: files read whole (binary too), check mode; missing, directory, link, too big refused; bad options refused" read_files
 run_case "etcd_account: check mode; as root made, kept, mended; bad options refused" account
+run_case "strategy linear_quick_skip: the results of linear; a false when decided without a worker" quick_skip
 run_case "collection etcd_ansible.etcd: built, installed, used by FQCN outside the checkout" collection
 
 echo "ansible-check: $passed passed, $failed failed"
