@@ -21,13 +21,20 @@
 #
 # Enabled by ansible.cfg (strategy = linear_quick_skip); from the collection:
 #   ANSIBLE_STRATEGY=etcd_ansible.etcd.linear_quick_skip. Without it the roles run the same,
-#   with linear. Written against ansible-core 2.14's StrategyBase._queue_task.
+#   with linear. Written against ansible-core 2.14's StrategyBase._queue_task and
+#   TaskExecutor._execute: on another ansible-core it decides nothing itself and runs exactly as
+#   linear (said once at -vv), until it is tested there (newer ones add a false_condition to
+#   the skipped result, for one).
 from __future__ import annotations
 
 from ansible import constants as C
 from ansible.executor.task_result import TaskResult
 from ansible.plugins.strategy.linear import StrategyModule as LinearStrategyModule
+from ansible.release import __version__ as ANSIBLE_VERSION
 from ansible.template import Templar
+from ansible.utils.display import Display
+
+display = Display()
 
 DOCUMENTATION = """
 name: linear_quick_skip
@@ -44,8 +51,23 @@ author: etcd-ansible
 # The result TaskExecutor._execute returns for a false `when`.
 SKIP_REASON = "Conditional result was False"
 
+# The ansible-core versions whose worker code the main process repeats here.
+TESTED_ANSIBLE_CORE = ("2.14.",)
+
+
+def quick_skip_supported(version=ANSIBLE_VERSION):
+    """Whether this ansible-core's worker decides a `when` as _skipped_result does."""
+    return version.startswith(TESTED_ANSIBLE_CORE)
+
 
 class StrategyModule(LinearStrategyModule):
+    def __init__(self, tqm):
+        super().__init__(tqm)
+        self._quick_skip = quick_skip_supported()
+        if not self._quick_skip:
+            display.vv("linear_quick_skip: ansible-core %s is not one it was tested with (%s): running as linear"
+                       % (ANSIBLE_VERSION, ", ".join(v + "x" for v in TESTED_ANSIBLE_CORE)))
+
     def _queue_task(self, host, task, task_vars, play_context):
         skipped = self._skipped_result(host, task, task_vars, play_context)
         if skipped is None:
@@ -69,7 +91,7 @@ class StrategyModule(LinearStrategyModule):
     def _skipped_result(self, host, task, task_vars, play_context):
         """The worker's result for a task whose when is false on this host, or None (a worker
         decides)."""
-        if not task.when or task.loop_with or task.loop is not None or task.action in C._ACTION_META:
+        if not self._quick_skip or not task.when or task.loop_with or task.loop is not None or task.action in C._ACTION_META:
             return None
         # The worker's variables: its own copy of task_vars with the search path set
         # (TaskExecutor._get_loop_items) and the play context's magic variables
