@@ -5,8 +5,10 @@
 # finds the task's `when` false. A fork, the worker's start and its result through the queue
 # cost the single-threaded main process about as much as a task that runs (docs/performance.md:
 # about 0.08 s per host and task here). The roles skip a lot per host (the primary cert-manager
-# only, members only, what differs only): on a rerun of etcd.yaml on 3 hosts, 22.2-22.3 s with
-# linear, 16.7-18.2 s with this strategy, and a third less controller CPU.
+# only, members only, what differs only): a rerun of etcd.yaml on 3 hosts took 20.3-26.2 s with
+# linear and 17.6-20.1 s with this strategy (4 runs each, in turns), with a quarter less
+# controller CPU. A create gains nothing: it skips less, and every true `when` is evaluated
+# twice (here, then in the worker: 25-36 ms of the main process each).
 #
 # What it decides itself is what the worker would decide first, with the same code on the same
 # inputs (TaskExecutor._execute: the play context set from the task and the variables, its magic
