@@ -42,14 +42,12 @@ for doc in modules/*.yml; do
   cp "$doc" "$src/plugins/modules/$name.yml"
   cp "$doc" "$src/plugins/modules/$name.ini"
 done
-if [ -d action_plugins ] && compgen -G 'action_plugins/*.py' >/dev/null; then
-  mkdir -p "$src/plugins/action"
-  cp action_plugins/*.py "$src/plugins/action/"
-fi
-if [ -d strategy_plugins ] && compgen -G 'strategy_plugins/*.py' >/dev/null; then
-  mkdir -p "$src/plugins/strategy"
-  cp strategy_plugins/*.py "$src/plugins/strategy/"
-fi
+for kind in action strategy; do
+  if [ -d "${kind}_plugins" ] && compgen -G "${kind}_plugins/*.py" >/dev/null; then
+    mkdir -p "$src/plugins/$kind"
+    cp "${kind}_plugins"/*.py "$src/plugins/$kind/"
+  fi
+done
 
 # Role references by path (the spec's etcd3/cluster/install) → FQCN, in roles and playbooks:
 # "role: etcd3/x/y" and "name: etcd3/x/y" (include_role/import_role) whose whole value is a role.

@@ -25,7 +25,7 @@
 #   ANSIBLE_STRATEGY=etcd_ansible.etcd.linear_quick_skip. Without it the roles run the same,
 #   with linear. Written against ansible-core 2.14's StrategyBase._queue_task and
 #   TaskExecutor._execute: on another ansible-core it decides nothing itself and runs exactly as
-#   linear (said once at -vv), until it is tested there (newer ones add a false_condition to
+#   linear (said at -vv as each play starts), until it is tested there (newer ones add a false_condition to
 #   the skipped result, for one).
 from __future__ import annotations
 
@@ -53,20 +53,16 @@ author: etcd-ansible
 # The result TaskExecutor._execute returns for a false `when`.
 SKIP_REASON = "Conditional result was False"
 
-# The ansible-core versions whose worker code the main process repeats here.
+# The ansible-core versions whose worker code the main process repeats here, and whether this
+# one is one of them (its worker decides a `when` as _skipped_result does).
 TESTED_ANSIBLE_CORE = ("2.14.",)
-
-
-def quick_skip_supported(version=ANSIBLE_VERSION):
-    """Whether this ansible-core's worker decides a `when` as _skipped_result does."""
-    return version.startswith(TESTED_ANSIBLE_CORE)
+QUICK_SKIP = ANSIBLE_VERSION.startswith(TESTED_ANSIBLE_CORE)
 
 
 class StrategyModule(LinearStrategyModule):
     def __init__(self, tqm):
         super().__init__(tqm)
-        self._quick_skip = quick_skip_supported()
-        if not self._quick_skip:
+        if not QUICK_SKIP:
             display.vv("linear_quick_skip: ansible-core %s is not one it was tested with (%s): running as linear"
                        % (ANSIBLE_VERSION, ", ".join(v + "x" for v in TESTED_ANSIBLE_CORE)))
 
@@ -93,11 +89,12 @@ class StrategyModule(LinearStrategyModule):
     def _skipped_result(self, host, task, task_vars, play_context):
         """The worker's result for a task whose when is false on this host, or None (a worker
         decides)."""
-        if not self._quick_skip or not task.when or task.loop_with or task.loop is not None or task.action in C._ACTION_META:
+        if not QUICK_SKIP or not task.when or task.loop_with or task.loop is not None or task.action in C._ACTION_META:
             return None
         # The worker's variables: its own copy of task_vars with the search path set
-        # (TaskExecutor._get_loop_items) and the play context's magic variables
-        # (TaskExecutor._execute).
+        # (TaskExecutor._get_loop_items); the play context is set from them, then its magic
+        # variables are added for the condition (TaskExecutor._execute does that on a second
+        # copy; the play context is made before, so one copy gives the same inputs).
         variables = task_vars.copy()
         variables["ansible_search_path"] = task.get_search_path()
         if self._loader.get_basedir() not in variables["ansible_search_path"]:
@@ -108,9 +105,8 @@ class StrategyModule(LinearStrategyModule):
             context.post_validate(templar=templar)
             if not context.remote_addr:
                 context.remote_addr = host.address
-            conditions_vars = variables.copy()
-            context.update_vars(conditions_vars)
-            if task.evaluate_conditional(templar, conditions_vars):
+            context.update_vars(variables)
+            if task.evaluate_conditional(templar, variables):
                 return None
         except Exception:  # pylint: disable=broad-except
             # The worker evaluates it again and reports the error as linear does.
