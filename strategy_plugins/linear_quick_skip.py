@@ -1,36 +1,49 @@
-# linear_quick_skip: Ansible's linear strategy, except that a task whose `when` is false for a
-# host is skipped by the controller's main process, without forking a worker for it.
+# linear_quick_skip: Ansible's linear strategy, except that the controller's main process does
+# itself two kinds of work that linear forks a worker for:
+#   1. a task whose `when` is false for a host is skipped without a worker;
+#   2. a task whose action runs on the controller and never uses the host's connection
+#      (assert, debug, fail, group_by, set_fact, validate_argument_spec) runs in the main process.
 #
-# Why: the linear strategy forks one worker per host for every task, even when the worker only
-# finds the task's `when` false. A fork, the worker's start and its result through the queue
-# cost the single-threaded main process about as much as a task that runs (docs/performance.md:
-# about 0.08 s per host and task here). The roles skip a lot per host (the primary cert-manager
-# only, members only, what differs only): a rerun of etcd.yaml on 3 hosts took 20.3-26.2 s with
-# linear and 17.6-20.1 s with this strategy (4 runs each, in turns), with a quarter less
-# controller CPU. A create gains nothing: it skips less, and every true `when` is evaluated
-# twice (here, then in the worker: 25-36 ms of the main process each).
+# Why: the linear strategy forks one worker per host for every task. A fork, the worker's start
+# and its result through the queue cost the single-threaded main process about as much as the
+# work itself when that work is a skip or a few templates (docs/performance.md). The roles skip a
+# lot per host (the primary cert-manager only, members only, what differs only), check their
+# inputs with assert and validate_argument_spec, and work out facts with set_fact: a rerun of
+# etcd.yaml on 3 hosts took 18.8-20.1 s with skips alone and 15.3-15.9 s with both (3 runs
+# each, in turns; 20.3-26.2 s with linear in an earlier A/B), with a quarter less controller CPU.
 #
-# What it decides itself is what the worker would decide first, with the same code on the same
-# inputs (TaskExecutor._execute: the play context set from the task and the variables, its magic
-# variables added, then Task.evaluate_conditional): a false answer becomes the worker's own
-# result, {"changed": false, "skipped": true, "skip_reason": "Conditional result was False"},
-# which the strategy then handles as a worker's (register, callbacks, stats). Everything else
-# goes to a worker as in linear:
-#   - a task without `when`, meta tasks, tasks with a loop (their `when` is per item);
-#   - a `when` that is true;
-#   - a `when` that raises (an undefined variable...), so that the worker reports the error as
-#     linear would.
+# 1. What it decides itself is what the worker would decide first, with the same code on the
+# same inputs (TaskExecutor._execute: the play context set from the task and the variables, its
+# magic variables added, then Task.evaluate_conditional): a false answer becomes the worker's
+# own result, {"changed": false, "skipped": true, "skip_reason": "Conditional result was False"},
+# which the strategy then handles as a worker's (register, callbacks, stats). A true `when`, a
+# `when` that raises (the worker reports the error as linear would), a task without `when`, a
+# meta task and a loop (its `when` is per item) go to a worker.
+#
+# 2. A controller task runs through the worker's own code, TaskExecutor(...).run(), on the
+# worker's inputs: its own copy of the task (TaskExecutor templates the task and its parents in
+# place; a worker does that on its fork's copy) and of the variables. Its result goes through
+# the results queue as a worker's does. Only when nothing in the task can block or signal the
+# main process or start a process of its own: no loop, until, async, timeout or delegate_to, and
+# a plain connection (ssh, local, paramiko: a persistent one such as network_cli starts a
+# process as the task's connection is made). Hosts then run one after another, not in parallel:
+# these actions take milliseconds.
 #
 # Enabled by ansible.cfg (strategy = linear_quick_skip); from the collection:
 #   ANSIBLE_STRATEGY=etcd_ansible.etcd.linear_quick_skip. Without it the roles run the same,
-#   with linear. Written against ansible-core 2.14's StrategyBase._queue_task and
-#   TaskExecutor._execute: on another ansible-core it decides nothing itself and runs exactly as
-#   linear (said at -vv as each play starts), until it is tested there (newer ones add a false_condition to
-#   the skipped result, for one).
+#   with linear. Written against ansible-core 2.14's StrategyBase._queue_task, WorkerProcess._run
+#   and TaskExecutor._execute: on another ansible-core it does nothing itself and runs exactly as
+#   linear (said at -vv as each play starts), until it is tested there (newer ones add a
+#   false_condition to the skipped result, for one).
 from __future__ import annotations
 
+import traceback
+
 from ansible import constants as C
+from ansible.errors import AnsibleConnectionFailure
+from ansible.executor.task_executor import TaskExecutor
 from ansible.executor.task_result import TaskResult
+from ansible.plugins import loader as plugin_loader
 from ansible.plugins.strategy.linear import StrategyModule as LinearStrategyModule
 from ansible.release import __version__ as ANSIBLE_VERSION
 from ansible.template import Templar
@@ -40,13 +53,15 @@ display = Display()
 
 DOCUMENTATION = """
 name: linear_quick_skip
-short_description: linear, but a task whose when is false for a host is skipped without a worker
+short_description: linear, but skips and controller-only actions run without a worker
 description:
   - Runs tasks as the linear strategy does (each task on every host before the next task).
   - A task whose C(when) is false for a host gets the worker's skipped result from the
     controller's main process; no worker process is forked for it.
-  - Tasks without C(when), with a loop, meta tasks, a true C(when) and a C(when) that fails to
-    evaluate run in a worker, as with linear.
+  - The actions assert, debug, fail, group_by, set_fact and validate_argument_spec run in the
+    main process, with the worker's code (TaskExecutor), when the task has no loop, until,
+    async, timeout or delegate_to and the host's connection is ssh, local or paramiko.
+  - Everything else runs in a worker, as with linear.
 author: etcd-ansible
 """
 
@@ -59,6 +74,19 @@ TESTED_ANSIBLE_CORE = ("2.14.",)
 QUICK_SKIP = ANSIBLE_VERSION.startswith(TESTED_ANSIBLE_CORE)
 
 
+# Actions that run on the controller and never use the host's connection: the worker forked for
+# one of them only runs Python that the main process can run itself. Matched by the resolved
+# name (a task's own action plugin of the same short name resolves to ansible.legacy.*, and
+# runs in a worker).
+CONTROLLER_ACTIONS = frozenset("ansible.builtin." + name for name in (
+    "assert", "debug", "fail", "group_by", "set_fact", "validate_argument_spec"))
+# Connections whose plugin object is made without starting anything: TaskExecutor makes the
+# host's connection even for a controller action, and a persistent one (network_cli...) would
+# start its connection process from here.
+PLAIN_CONNECTIONS = frozenset(prefix + name for name in ("ssh", "local", "paramiko", "paramiko_ssh", "smart")
+                              for prefix in ("", "ansible.builtin."))
+
+
 class StrategyModule(LinearStrategyModule):
     def __init__(self, tqm):
         super().__init__(tqm)
@@ -67,11 +95,24 @@ class StrategyModule(LinearStrategyModule):
                        % (ANSIBLE_VERSION, ", ".join(v + "x" for v in TESTED_ANSIBLE_CORE)))
 
     def _queue_task(self, host, task, task_vars, play_context):
+        if self._runs_on_controller(task, task_vars, play_context):
+            self._run_here(host, task, task_vars, play_context)
+            return
         skipped = self._skipped_result(host, task, task_vars, play_context)
         if skipped is None:
             super()._queue_task(host, task, task_vars, play_context)
             return
-        # What _queue_task records for a worker, so that the result is processed as a worker's.
+        self._start_here(host, task, task_vars, play_context)
+        result = TaskResult(host.name, task._uuid, skipped, task_fields=task.dump_attrs())
+        self.normalize_task_result(result)
+        with self._results_lock:
+            self._results.append(result)
+        # Read by _process_pending_results, which runs in this thread: no race with the append.
+        self._pending_results += 1
+
+    def _start_here(self, host, task, task_vars, play_context):
+        """What _queue_task records and says for a worker it starts, so that the result is
+        processed as a worker's."""
         self._queued_task_cache[(host.name, task._uuid)] = {
             "host": host,
             "task": task,
@@ -79,12 +120,31 @@ class StrategyModule(LinearStrategyModule):
             "play_context": play_context,
         }
         self._tqm.send_callback("v2_runner_on_start", host, task)
-        result = TaskResult(host.name, task._uuid, skipped, task_fields=task.dump_attrs())
-        self.normalize_task_result(result)
-        with self._results_lock:
-            self._results.append(result)
-        # Read by _process_pending_results, which runs in this thread: no race with the append.
+
+    @staticmethod
+    def _runs_on_controller(task, task_vars, play_context):
+        """Whether the task is a controller action that the main process can run as a worker
+        would: nothing that blocks (until, async), signals (timeout), changes the variables'
+        host (delegate_to) or starts a connection process (a persistent connection)."""
+        return (QUICK_SKIP and (task.resolved_action or task.action) in CONTROLLER_ACTIONS
+                and not task.loop_with and task.loop is None and not task.until and not task.async_val
+                and not task.timeout and not task.delegate_to
+                and task_vars.get("ansible_connection", play_context.connection) in PLAIN_CONNECTIONS)
+
+    def _run_here(self, host, task, task_vars, play_context):
+        """WorkerProcess._run, in this process: TaskExecutor on the worker's own copies of the
+        task and the variables, its result sent through the results queue."""
+        self._start_here(host, task, task_vars, play_context)
+        own_task = task.copy()
+        try:
+            result = TaskExecutor(host, own_task, task_vars.copy(), play_context, None, self._loader,
+                                  plugin_loader, self._final_q).run()
+        except AnsibleConnectionFailure:
+            result = {"unreachable": True}
+        except Exception:  # pylint: disable=broad-except
+            result = {"failed": True, "exception": traceback.format_exc(), "stdout": ""}
         self._pending_results += 1
+        self._final_q.send_task_result(host.name, task._uuid, result, task_fields=own_task.dump_attrs())
 
     def _skipped_result(self, host, task, task_vars, play_context):
         """The worker's result for a task whose when is false on this host, or None (a worker

@@ -410,7 +410,8 @@ account() {
 # (tests/ansible/quick_skip.yaml): the same output (line order aside: hosts answer in any order)
 # and the same registered results; with linear_quick_skip a false `when` is decided in the main
 # process and no worker evaluates it again, while a true one, a loop's and a failing one go to a
-# worker as with linear.
+# worker as with linear; controller actions (set_fact, assert, fail, debug, group_by, a role's
+# argument validation) run in the main process, passing and failing as in a worker.
 quick_skip() {
   local s d=$work/quick_skip
   for s in linear linear_quick_skip; do
@@ -439,14 +440,27 @@ assert q1["never"]["skipped"] and q1["secret"]["skipped"] and q1["once"]["skippe
 assert q1["included"] == "not included", q1["included"]
 assert q1["undefined"]["failed"] and "quick_skip_not_defined_anywhere" in q1["undefined"]["msg"], q1["undefined"]
 assert [r.get("skipped", False) for r in q1["items"]["results"]] == [True, False], q1["items"]
+q3 = json.load(open(f"{d}/q3.json", encoding="utf-8"))
+assert q1["fact"]["ansible_facts"] == {"quick_skip_fact": "q1"}, q1["fact"]
+assert "not shown" not in json.dumps(q1["secret_fact"]), q1["secret_fact"]
+assert q1["once_fact"] == q3["once_fact"] == "3", (q1["once_fact"], q3["once_fact"])
+assert not q1["assert_ok"].get("failed") and q2["assert_failed"]["failed"], (q1["assert_ok"], q2["assert_failed"])
+assert q2["assert_failed"]["msg"] == "q2 refused" and not q1["assert_failed"].get("failed"), q2["assert_failed"]
+assert q3["fail"]["failed"] and q3["fail"]["msg"] == "q3 fails" and q1["fail"]["skipped"], (q3["fail"], q1["fail"])
+assert q1["debug"]["changed"] and not q2["debug"]["changed"] and q2["debug"]["quick_skip_fact"] == "q2", q2["debug"]
+assert q1["groups"] == q3["groups"] == ["quick_skip_odd"] and q2["groups"] == ["quick_skip_even"], q2["groups"]
+assert q1["role_seen"] == "2", q1["role_seen"]
+assert q1["refused"]["failed"] and "quick_skip_role_count" in q1["refused"]["msg"], q1["refused"]
 print("registered results as expected")
 PY
   sort "$d/linear/evaluated" | uniq -c
   ! grep -q ' main$' "$d/linear/evaluated"
   sort "$d/linear_quick_skip/evaluated" | uniq -c
   diff <(sort "$d/linear_quick_skip/evaluated") - <<'EOF'
+fact q1 main
+fact q2 main
+fact q3 main
 first q1 main
-first q1 worker
 first q2 main
 first q3 main
 item 1 worker
