@@ -16,9 +16,11 @@
 # same inputs (TaskExecutor._execute: the play context set from the task and the variables, its
 # magic variables added, then Task.evaluate_conditional): a false answer becomes the worker's
 # own result, {"changed": false, "skipped": true, "skip_reason": "Conditional result was False"},
-# which the strategy then handles as a worker's (register, callbacks, stats). A true `when`, a
-# `when` that raises (the worker reports the error as linear would), a task without `when`, a
-# meta task and a loop (its `when` is per item) go to a worker.
+# which the strategy then handles as a worker's (register, callbacks, stats). A true `when` goes
+# to a worker that does not evaluate it again (its forked copy of the task answers true): the
+# `when` is evaluated once, as with linear. A `when` that raises (the worker reports the error
+# as linear would), a task without `when`, a meta task and a loop (its `when` is per item) go to
+# a worker as with linear.
 #
 # 2. A controller task runs through the worker's own code, TaskExecutor(...).run(), on the
 # worker's inputs: its own copy of the task (TaskExecutor templates the task and its parents in
@@ -69,7 +71,7 @@ author: etcd-ansible
 SKIP_REASON = "Conditional result was False"
 
 # The ansible-core versions whose worker code the main process repeats here, and whether this
-# one is one of them (its worker decides a `when` as _skipped_result does).
+# one is one of them (its worker decides a `when` as _decide_when_here does).
 TESTED_ANSIBLE_CORE = ("2.14.",)
 QUICK_SKIP = ANSIBLE_VERSION.startswith(TESTED_ANSIBLE_CORE)
 
@@ -87,6 +89,16 @@ PLAIN_CONNECTIONS = frozenset(prefix + name for name in ("ssh", "local", "parami
                               for prefix in ("", "ansible.builtin."))
 
 
+# _decide_when_here's answer for a `when` it found true: the worker is told not to evaluate it
+# again (linear evaluates it once; a second evaluation costs the worker as much as the first).
+DECIDED_TRUE = object()
+
+
+def _decided_true(templar, all_vars):  # pylint: disable=unused-argument
+    """Task.evaluate_conditional of a task whose `when` the main process found true."""
+    return True
+
+
 class StrategyModule(LinearStrategyModule):
     def __init__(self, tqm):
         super().__init__(tqm)
@@ -98,9 +110,18 @@ class StrategyModule(LinearStrategyModule):
         if self._runs_on_controller(task, task_vars, play_context):
             self._run_here(host, task, task_vars, play_context)
             return
-        skipped = self._skipped_result(host, task, task_vars, play_context)
+        skipped = self._decide_when_here(host, task, task_vars, play_context)
         if skipped is None:
             super()._queue_task(host, task, task_vars, play_context)
+            return
+        if skipped is DECIDED_TRUE:
+            # The worker is forked inside _queue_task from this process's memory: its copy of
+            # the task answers the `when` with this decision, and the task here is left as it was.
+            task.evaluate_conditional = _decided_true
+            try:
+                super()._queue_task(host, task, task_vars, play_context)
+            finally:
+                del task.evaluate_conditional
             return
         self._start_here(host, task, task_vars, play_context)
         result = TaskResult(host.name, task._uuid, skipped, task_fields=task.dump_attrs())
@@ -146,9 +167,9 @@ class StrategyModule(LinearStrategyModule):
         self._pending_results += 1
         self._final_q.send_task_result(host.name, task._uuid, result, task_fields=own_task.dump_attrs())
 
-    def _skipped_result(self, host, task, task_vars, play_context):
-        """The worker's result for a task whose when is false on this host, or None (a worker
-        decides)."""
+    def _decide_when_here(self, host, task, task_vars, play_context):
+        """The worker's result for a task whose when is false on this host; DECIDED_TRUE when
+        it is true; None when a worker decides (no when, a loop, a meta task, an error)."""
         if not QUICK_SKIP or not task.when or task.loop_with or task.loop is not None or task.action in C._ACTION_META:
             return None
         # The worker's variables: its own copy of task_vars with the search path set
@@ -167,7 +188,7 @@ class StrategyModule(LinearStrategyModule):
                 context.remote_addr = host.address
             context.update_vars(variables)
             if task.evaluate_conditional(templar, variables):
-                return None
+                return DECIDED_TRUE
         except Exception:  # pylint: disable=broad-except
             # The worker evaluates it again and reports the error as linear does.
             return None

@@ -408,9 +408,9 @@ account() {
 
 # strategy_plugins/linear_quick_skip.py against linear, on three local hosts
 # (tests/ansible/quick_skip.yaml): the same output (line order aside: hosts answer in any order)
-# and the same registered results; with linear_quick_skip a false `when` is decided in the main
-# process and no worker evaluates it again, while a true one, a loop's and a failing one go to a
-# worker as with linear; controller actions (set_fact, assert, fail, debug, group_by, a role's
+# and the same registered results; with linear_quick_skip a `when` is decided in the main process
+# and no worker evaluates it again (a false one starts no worker), while a loop's and a failing
+# one go to a worker as with linear; controller actions (set_fact, assert, fail, debug, group_by, a role's
 # argument validation) run in the main process, passing and failing as in a worker.
 quick_skip() {
   local s d=$work/quick_skip
@@ -441,6 +441,7 @@ assert q1["included"] == "not included", q1["included"]
 assert q1["undefined"]["failed"] and "quick_skip_not_defined_anywhere" in q1["undefined"]["msg"], q1["undefined"]
 assert [r.get("skipped", False) for r in q1["items"]["results"]] == [True, False], q1["items"]
 q3 = json.load(open(f"{d}/q3.json", encoding="utf-8"))
+assert q1["command"]["rc"] == 0 and q2["command"]["skipped"] and q3["command"]["rc"] == 0, q2["command"]
 assert q1["fact"]["ansible_facts"] == {"quick_skip_fact": "q1"}, q1["fact"]
 assert "not shown" not in json.dumps(q1["secret_fact"]), q1["secret_fact"]
 assert q1["once_fact"] == q3["once_fact"] == "3", (q1["once_fact"], q3["once_fact"])
@@ -457,6 +458,9 @@ PY
   ! grep -q ' main$' "$d/linear/evaluated"
   sort "$d/linear_quick_skip/evaluated" | uniq -c
   diff <(sort "$d/linear_quick_skip/evaluated") - <<'EOF'
+command q1 main
+command q2 main
+command q3 main
 fact q1 main
 fact q2 main
 fact q3 main
@@ -481,7 +485,7 @@ run_case "etcd_install_binaries: check mode, install, rerun, bad options refused
 run_case "etcd_look: files, directories, links, accounts, listening ports; check mode; bad options refused" look
 run_case "etcd_read: files read whole (binary too), check mode; missing, directory, link, too big refused; bad options refused" read_files
 run_case "etcd_account: check mode; as root made, kept, mended; bad options refused" account
-run_case "strategy linear_quick_skip: the results of linear; a false when decided without a worker" quick_skip
+run_case "strategy linear_quick_skip: the results of linear; a when decided once, in the main process; controller actions without a worker" quick_skip
 run_case "collection etcd_ansible.etcd: built, installed, used by FQCN outside the checkout" collection
 
 echo "ansible-check: $passed passed, $failed failed"
