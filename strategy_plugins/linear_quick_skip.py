@@ -110,19 +110,26 @@ class StrategyModule(LinearStrategyModule):
         if self._runs_on_controller(task, task_vars, play_context):
             self._run_here(host, task, task_vars, play_context)
             return
-        skipped = self._decide_when_here(host, task, task_vars, play_context)
-        if skipped is None:
+        decision = self._decide_when_here(host, task, task_vars, play_context)
+        if decision is None:
             super()._queue_task(host, task, task_vars, play_context)
-            return
-        if skipped is DECIDED_TRUE:
-            # The worker is forked inside _queue_task from this process's memory: its copy of
-            # the task answers the `when` with this decision, and the task here is left as it was.
-            task.evaluate_conditional = _decided_true
-            try:
-                super()._queue_task(host, task, task_vars, play_context)
-            finally:
-                del task.evaluate_conditional
-            return
+        elif decision is DECIDED_TRUE:
+            self._queue_decided_true(host, task, task_vars, play_context)
+        else:
+            self._skip_here(host, task, task_vars, play_context, decision)
+
+    def _queue_decided_true(self, host, task, task_vars, play_context):
+        """linear's _queue_task, for a worker that does not evaluate the task's `when` again.
+        The worker is forked inside _queue_task from this process's memory: its copy of the
+        task answers the `when` with this decision, and the task here is left as it was."""
+        task.evaluate_conditional = _decided_true
+        try:
+            super()._queue_task(host, task, task_vars, play_context)
+        finally:
+            del task.evaluate_conditional
+
+    def _skip_here(self, host, task, task_vars, play_context, skipped):
+        """The worker's skipped result, queued as a worker's."""
         self._start_here(host, task, task_vars, play_context)
         result = TaskResult(host.name, task._uuid, skipped, task_fields=task.dump_attrs())
         self.normalize_task_result(result)
