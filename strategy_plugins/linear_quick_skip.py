@@ -94,6 +94,11 @@ PLAIN_CONNECTIONS = frozenset(prefix + name for name in ("ssh", "local", "parami
 DECIDED_TRUE = object()
 
 
+def _has_loop(task):
+    """Whether the task loops (loop or with_*): its `when` is decided per item, in a worker."""
+    return bool(task.loop_with) or task.loop is not None
+
+
 def _decided_true(templar, all_vars):  # pylint: disable=unused-argument
     """Task.evaluate_conditional of a task whose `when` the main process found true."""
     return True
@@ -107,6 +112,9 @@ class StrategyModule(LinearStrategyModule):
                        % (ANSIBLE_VERSION, ", ".join(v + "x" for v in TESTED_ANSIBLE_CORE)))
 
     def _queue_task(self, host, task, task_vars, play_context):
+        if not QUICK_SKIP:
+            super()._queue_task(host, task, task_vars, play_context)
+            return
         if self._runs_on_controller(task, task_vars, play_context):
             self._run_here(host, task, task_vars, play_context)
             return
@@ -154,8 +162,8 @@ class StrategyModule(LinearStrategyModule):
         """Whether the task is a controller action that the main process can run as a worker
         would: nothing that blocks (until, async), signals (timeout), changes the variables'
         host (delegate_to) or starts a connection process (a persistent connection)."""
-        return (QUICK_SKIP and (task.resolved_action or task.action) in CONTROLLER_ACTIONS
-                and not task.loop_with and task.loop is None and not task.until and not task.async_val
+        return ((task.resolved_action or task.action) in CONTROLLER_ACTIONS
+                and not _has_loop(task) and not task.until and not task.async_val
                 and not task.timeout and not task.delegate_to
                 and task_vars.get("ansible_connection", play_context.connection) in PLAIN_CONNECTIONS)
 
@@ -177,7 +185,7 @@ class StrategyModule(LinearStrategyModule):
     def _decide_when_here(self, host, task, task_vars, play_context):
         """The worker's result for a task whose when is false on this host; DECIDED_TRUE when
         it is true; None when a worker decides (no when, a loop, a meta task, an error)."""
-        if not QUICK_SKIP or not task.when or task.loop_with or task.loop is not None or task.action in C._ACTION_META:
+        if not task.when or _has_loop(task) or task.action in C._ACTION_META:
             return None
         # The worker's variables: its own copy of task_vars with the search path set
         # (TaskExecutor._get_loop_items); the play context is set from them, then its magic
